@@ -1,0 +1,49 @@
+"""Fixtures shared by every test directory: an exported tagger and graph batches.
+
+It sits at the repository root, not in tests/, so that pytest never puts tests/ itself on
+sys.path (tests/triton would then shadow the real ``triton`` package torch imports).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parent / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tagger_export(tmp_path_factory: pytest.TempPathFactory):
+    """A randomly initialised EdgeConvTagger exported to ONNX: (model, spec, path)."""
+    torch = pytest.importorskip("torch")
+    from e2e_gnn.export import export_onnx
+    from e2e_gnn.export.parity import default_example
+    from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC
+    from e2e_gnn.nn.models import EdgeConvTagger
+    from e2e_gnn.spec import ModelSpec
+
+    torch.manual_seed(0)
+    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=16, num_layers=2).eval()
+    spec = ModelSpec(
+        name="test_tagger",
+        model_class="EdgeConvTagger",
+        hyperparameters=model.hyperparameters,
+        graph=TOY_GRAPH_SPEC,
+    )
+    path = tmp_path_factory.mktemp("model") / "tagger.onnx"
+    export_onnx(model, spec, path, default_example(spec.graph))
+    return model, spec, path
+
+
+@pytest.fixture(scope="session")
+def make_graphs():
+    """make_graphs(sizes, num_features, seed=0): kNN graphs (toy spec) with random features."""
+    from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, graphs_from_features, random_features
+
+    def make(sizes: list[int], num_features: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        return graphs_from_features(random_features(rng, sizes, num_features), TOY_GRAPH_SPEC)
+
+    return make

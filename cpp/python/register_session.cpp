@@ -1,0 +1,79 @@
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "e2e_gnn/graph_check.hpp"
+#include "e2e_gnn/session.hpp"
+#include "numpy_views.hpp"
+#include "register.hpp"
+
+namespace py = pybind11;
+using namespace e2e_gnn;
+
+namespace {
+
+py::dict run_session(const Session& session, const py::dict& arrays) {
+  std::vector<py::array> keep_alive;
+  NamedInputs inputs;
+  for (const auto& [key, value] : arrays) {
+    auto name = py::cast<std::string>(key);
+    if (!py::isinstance<py::array>(value)) {
+      throw py::type_error("input '" + name + "' must be a numpy array, not " +
+                           std::string(py::str(py::type::of(value).attr("__name__"))));
+    }
+    keep_alive.push_back(py::reinterpret_borrow<py::array>(value));
+    inputs.emplace_back(name, python::view_of(keep_alive.back(), name));
+  }
+  std::vector<Tensor> outputs;
+  {
+    py::gil_scoped_release release;
+    outputs = session.run(inputs);
+  }
+  py::dict result;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    result[py::str(session.outputs()[i].name)] = python::to_numpy(std::move(outputs[i]));
+  }
+  return result;
+}
+
+py::list describe(const std::vector<TensorInfo>& infos) {
+  py::list result;
+  for (const auto& info : infos) {
+    result.append(py::make_tuple(info.name, to_string(info.dtype), info.shape));
+  }
+  return result;
+}
+
+}  // namespace
+
+void register_session(py::module_& m) {
+  py::enum_<Backend>(m, "Backend").value("cpu", Backend::cpu).value("cuda", Backend::cuda);
+
+  py::class_<SessionOptions>(m, "SessionOptions")
+      .def(py::init<>())
+      .def_readwrite("intra_op_threads", &SessionOptions::intra_op_threads)
+      .def_readwrite("inter_op_threads", &SessionOptions::inter_op_threads)
+      .def_readwrite("graph_optimization_level", &SessionOptions::graph_optimization_level)
+      .def_readwrite("backend", &SessionOptions::backend)
+      .def_readwrite("cuda_device", &SessionOptions::cuda_device);
+
+  py::class_<Session>(m, "Session")
+      .def(py::init<const std::string&, const SessionOptions&>(), py::arg("model_path"),
+           py::arg("options") = SessionOptions{})
+      .def_property_readonly("model_path", &Session::model_path)
+      .def_property_readonly("backend", &Session::backend)
+      .def_property_readonly("inputs", [](const Session& s) { return describe(s.inputs()); })
+      .def_property_readonly("outputs", [](const Session& s) { return describe(s.outputs()); })
+      .def_property_readonly("metadata", &Session::metadata)
+      .def("run", &run_session, py::arg("inputs"),
+           "Run the model on a dict of named numpy arrays; returns a dict of outputs.");
+
+  m.def(
+      "check_graph_inputs",
+      [](const py::array& x, const py::array& edge_index, const py::array& batch,
+         std::int64_t num_features) {
+        return check_graph_inputs(python::view_of(x, "x"), python::view_of(edge_index, "edge_index"),
+                                  python::view_of(batch, "batch"), num_features);
+      },
+      py::arg("x"), py::arg("edge_index"), py::arg("batch"), py::arg("num_features") = -1,
+      "Validate a graph batch; returns the number of graphs or raises ValueError.");
+}

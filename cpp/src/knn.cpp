@@ -1,0 +1,458 @@
+#include "e2e_gnn/knn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace e2e_gnn {
+namespace {
+
+// Graphs up to this size are scanned whole; larger ones through a uniform grid over their
+// first two coordinates (measured, see docs/graphs.md).
+static std::size_t kBruteForceMaxNodes = getenv("KNN_BF") ? atoi(getenv("KNN_BF")) : 48;
+// Grids are used for up to this many coordinates; beyond, the 2-D projection prunes too little.
+constexpr std::size_t kGridMaxDims = 3;
+// Average number of nodes per grid cell.
+static double kNodesPerCell = getenv("KNN_C") ? atof(getenv("KNN_C")) : 2.0;
+// The search radius of a query starts at the previous query's k-th distance times this factor
+// (on squared distances), and is doubled until it holds enough neighbours.
+static double kRadiusSlack = getenv("KNN_S") ? atof(getenv("KNN_S")) : 1.3;
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// One grid axis. Coordinates are binned as lo + c * width <= v < lo + (c + 1) * width.
+// A periodic axis covers [0, period) and its cells wrap around.
+struct Axis {
+  bool periodic = false;
+  double lo = 0.0;
+  double width = 1.0;
+  int cells = 1;
+
+  int cell(double v) const {
+    const double c = std::floor((v - lo) / width);
+    if (!(c >= 0.0)) {
+      return 0;
+    }
+    return c >= cells - 1 ? cells - 1 : static_cast<int>(c);
+  }
+
+  int wrap(int c) const {
+    if (!periodic) {
+      return c;
+    }
+    c %= cells;
+    return c < 0 ? c + cells : c;
+  }
+
+  // Cells [first, last] (to be wrapped) that hold every coordinate within r of v.
+  // Returns true when they are all the cells of the axis.
+  bool cover(double v, double r, int& first, int& last) const {
+    const double f = std::floor((v - r - lo) / width);
+    const double l = std::floor((v + r - lo) / width);
+    if (!(l - f + 1.0 < cells) || (!periodic && f <= 0.0 && l >= cells - 1)) {
+      first = 0;
+      last = cells - 1;
+      return true;
+    }
+    first = static_cast<int>(periodic ? f : std::max(f, 0.0));
+    last = static_cast<int>(periodic ? l : std::min(l, cells - 1.0));
+    return false;
+  }
+};
+
+// Where the periodic coordinate of a graph goes on its grid axis.
+enum class Fold { kNone, kZeroToPeriod, kCentered };
+
+inline double fold(double x, Fold how, double period) {
+  if (how == Fold::kNone) {
+    return x;
+  }
+  double v = x - period * std::floor(x / period);  // [0, period]
+  if (how == Fold::kCentered && v >= 0.5 * period) {
+    v -= period;
+  }
+  return v;
+}
+
+// Squared distance between two points whose coordinates were promoted to double: the
+// coordinates are taken in order, the periodic one (index periodic_dim) folded.
+template <int Dim, bool Periodic>
+struct Metric {
+  std::size_t dim;
+  int periodic_dim;
+  double period;
+
+  double operator()(const double* a, const double* b) const {
+    const std::size_t num = Dim > 0 ? static_cast<std::size_t>(Dim) : dim;
+    double acc = 0.0;
+    for (std::size_t d = 0; d < num; ++d) {
+      double diff = std::fabs(a[d] - b[d]);
+      if (Periodic && static_cast<int>(d) == periodic_dim) {
+        diff = std::fmod(diff, period);
+        diff = diff < period - diff ? diff : period - diff;
+      }
+      acc += diff * diff;
+    }
+    return acc;
+  }
+};
+
+// Exact kNN queries inside one graph. Nodes are binned on a uniform grid over their first two
+// coordinates (one cell for small graphs). A query scans the cells within a radius guessed from
+// the previous query, keeps the candidates inside it and grows it until it holds m of them:
+// then every node closer than the m-th candidate was scanned, and the m closest are exact.
+class GraphSearch {
+ public:
+  GraphSearch(const float* pos, std::size_t n, std::size_t dim, const Periodicity& periodic)
+      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(n) {
+    build(pos);
+  }
+
+  // Writes the local indices of the m closest nodes to local node i (i excluded) into `out`
+  // and returns the m-th smallest squared distance.
+  double query(std::size_t i, std::size_t m, double radius2, std::int64_t* out) {
+    const bool periodic = periodic_.dim >= 0;
+    switch (periodic ? -static_cast<int>(dim_) : static_cast<int>(dim_)) {
+      case 2:
+        return search<2, false>(i, m, radius2, out);
+      case -2:
+        return search<2, true>(i, m, radius2, out);
+      case 3:
+        return search<3, false>(i, m, radius2, out);
+      case -3:
+        return search<3, true>(i, m, radius2, out);
+      default:
+        return periodic ? search<0, true>(i, m, radius2, out)
+                        : search<0, false>(i, m, radius2, out);
+    }
+  }
+
+  // Local node in grid order: consecutive queries are neighbours, so radius guesses carry over.
+  std::size_t node_in_slot(std::size_t s) const { return static_cast<std::size_t>(order_[s]); }
+
+  // A first guess of the squared k-th neighbour distance from the node density.
+  double initial_radius2(std::size_t m) const {
+    return area_ * static_cast<double>(m) / (3.0 * static_cast<double>(n_));
+  }
+
+ private:
+  void build(const float* pos) {
+    const std::size_t num_axes = std::min<std::size_t>(dim_, 2);
+    std::vector<double> coord[2];
+    double extent[2] = {0.0, 0.0};
+    double scale = 1.0;
+    const bool use_grid = n_ > kBruteForceMaxNodes && dim_ <= kGridMaxDims;
+    for (std::size_t a = 0; a < num_axes; ++a) {
+      Axis& axis = axes_[a];
+      std::vector<double>& v = coord[a];
+      Fold how = Fold::kNone;
+      if (static_cast<int>(a) == periodic_.dim) {
+        // A graph spread over at most half a period (a jet in phi) is binned on an ordinary
+        // axis, on which plain differences equal the periodic ones; otherwise the axis wraps.
+        const double half = 0.5 * periodic_.period;
+        how = Fold::kZeroToPeriod;
+        if (fill_axis(pos, a, how, v) > half) {
+          how = Fold::kCentered;
+          if (fill_axis(pos, a, how, v) > half) {
+            how = Fold::kZeroToPeriod;
+            axis.periodic = true;
+          }
+        }
+      }
+      fill_axis(pos, a, how, v);
+      const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+      axis.lo = axis.periodic ? 0.0 : *mn;
+      extent[a] = axis.periodic ? periodic_.period : *mx - *mn;
+      scale = std::max({scale, std::fabs(*mn), std::fabs(*mx), extent[a]});
+    }
+    const double nodes = static_cast<double>(n_);
+    double width = 1.0;
+    if (extent[0] > 0.0 && extent[1] > 0.0) {
+      area_ = extent[0] * extent[1];
+      width = std::sqrt(area_ * kNodesPerCell / nodes);
+    } else if (extent[0] > 0.0 || extent[1] > 0.0) {
+      const double length = std::max(extent[0], extent[1]);
+      area_ = length * length;
+      width = length * kNodesPerCell / nodes;
+    }
+    for (std::size_t a = 0; a < 2; ++a) {
+      Axis& axis = axes_[a];
+      if (use_grid && extent[a] > 0.0) {
+        const double cells = std::min(std::floor(extent[a] / width), nodes);
+        axis.cells = std::max(1, static_cast<int>(cells) + (axis.periodic ? 0 : 1));
+        axis.width = axis.periodic ? extent[a] / axis.cells : width;
+      } else {
+        axis.periodic = false;
+        coord[a].assign(n_, 0.0);
+      }
+    }
+    // Rounding in the folding and binning moves a node at most a few ulps out of its cell.
+    margin_ = 1e-9 * scale;
+
+    const int nx = axes_[0].cells;
+    const int num_cells = nx * axes_[1].cells;
+    std::vector<int> cell_of(n_);
+    start_.assign(static_cast<std::size_t>(num_cells) + 1, 0);
+    for (std::size_t i = 0; i < n_; ++i) {
+      cell_of[i] = axes_[1].cell(coord[1][i]) * nx + axes_[0].cell(coord[0][i]);
+      ++start_[static_cast<std::size_t>(cell_of[i]) + 1];
+    }
+    for (int c = 0; c < num_cells; ++c) {
+      start_[c + 1] += start_[c];
+    }
+    std::vector<std::size_t> fill(start_.begin(), start_.end() - 1);
+    order_.resize(n_);
+    slot_.resize(n_);
+    sorted_pos_.resize(n_ * dim_);
+    grid_pos_.resize(2 * n_);
+    for (std::size_t i = 0; i < n_; ++i) {
+      const std::size_t s = fill[cell_of[i]]++;
+      order_[s] = static_cast<std::int64_t>(i);
+      slot_[i] = s;
+      std::copy(pos + i * dim_, pos + (i + 1) * dim_, sorted_pos_.begin() + s * dim_);
+      grid_pos_[2 * i] = coord[0][i];
+      grid_pos_[2 * i + 1] = coord[1][i];
+    }
+  }
+
+  // Stores the folded coordinate a of every node into v; returns its range.
+  double fill_axis(const float* pos, std::size_t a, Fold how, std::vector<double>& v) const {
+    v.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) {
+      v[i] = fold(pos[i * dim_ + a], how, periodic_.period);
+    }
+    const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+    return *mx - *mn;
+  }
+
+  // Appends the nodes of the cells within sqrt(radius2) of node i that lie within it.
+  // With radius2 = infinity every other node is a candidate.
+  template <int Dim, bool Periodic>
+  std::size_t gather(std::size_t i, double& radius2) {
+    const Metric<Dim, Periodic> metric{dim_, periodic_.dim, periodic_.period};
+    const std::size_t self = slot_[i];
+    const double* q = sorted_pos_.data() + self * dim_;
+    const double r = std::sqrt(radius2) + margin_;
+    int x0, x1, y0, y1;
+    const bool all_x = axes_[0].cover(grid_pos_[2 * i], r, x0, x1);
+    const bool all_y = axes_[1].cover(grid_pos_[2 * i + 1], r, y0, y1);
+    if (all_x && all_y) {
+      radius2 = kInfinity;
+    }
+    const double limit = radius2;
+    double* dist = dist_.data();
+    std::int64_t* index = index_.data();
+    std::size_t count = 0;
+    for (int cy = y0; cy <= y1; ++cy) {
+      const std::size_t row = static_cast<std::size_t>(axes_[1].wrap(cy)) * axes_[0].cells;
+      for (int cx = x0; cx <= x1; ++cx) {
+        const std::size_t c = row + static_cast<std::size_t>(axes_[0].wrap(cx));
+        const double* p = sorted_pos_.data() + start_[c] * dim_;
+        for (std::size_t s = start_[c]; s < start_[c + 1]; ++s, p += dim_) {
+          const double d = metric(q, p);
+          dist[count] = d;
+          index[count] = order_[s];
+          count += static_cast<std::size_t>((d <= limit) & (s != self));
+        }
+      }
+    }
+    return count;
+  }
+
+  template <int Dim, bool Periodic>
+  double search(std::size_t i, std::size_t m, double radius2, std::int64_t* out) {
+    std::size_t count = gather<Dim, Periodic>(i, radius2);
+    while (count < m) {
+      radius2 = radius2 > 0.0 ? 4.0 * radius2 : axes_[0].width * axes_[0].width + margin_;
+      count = gather<Dim, Periodic>(i, radius2);
+    }
+    return select(count, m, out);
+  }
+
+  // Keeps the m closest of `count` >= m candidates, writes their indices to `out` and returns
+  // the largest of their distances.
+  double select(std::size_t count, std::size_t m, std::int64_t* out) {
+    double* dist = dist_.data();
+    std::int64_t* index = index_.data();
+    if (count > 2 * m) {
+      // Far too many: keep those not farther than the m-th distance.
+      scratch_.assign(dist, dist + count);
+      std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(m - 1),
+                       scratch_.end());
+      const double limit = scratch_[m - 1];
+      std::size_t kept = 0;
+      for (std::size_t c = 0; c < count; ++c) {
+        dist[kept] = dist[c];
+        index[kept] = index[c];
+        kept += static_cast<std::size_t>(dist[c] <= limit);
+      }
+      count = kept;
+    }
+    double far = farthest(dist, count);
+    // Drop the farthest candidate, the largest index first among equals, until m remain.
+    for (; count > m; far = farthest(dist, count)) {
+      std::size_t worst = 0;
+      std::int64_t worst_index = -1;
+      for (std::size_t c = 0; c < count; ++c) {
+        const bool later = (dist[c] == far) & (index[c] > worst_index);
+        worst = later ? c : worst;
+        worst_index = later ? index[c] : worst_index;
+      }
+      --count;
+      dist[worst] = dist[count];
+      index[worst] = index[count];
+    }
+    std::copy(index, index + m, out);
+    return far;
+  }
+
+  static double farthest(const double* dist, std::size_t count) {
+    double a = 0.0;
+    double b = 0.0;
+    std::size_t c = 0;
+    for (; c + 1 < count; c += 2) {
+      a = a < dist[c] ? dist[c] : a;
+      b = b < dist[c + 1] ? dist[c + 1] : b;
+    }
+    if (c < count) {
+      a = a < dist[c] ? dist[c] : a;
+    }
+    return a < b ? b : a;
+  }
+
+  std::size_t n_;
+  std::size_t dim_;
+  Periodicity periodic_;
+  Axis axes_[2];
+  double area_ = 0.0;
+  double margin_ = 0.0;
+  std::vector<std::size_t> start_;     // nodes of cell c: slots start_[c] .. start_[c + 1]
+  std::vector<std::int64_t> order_;    // node in each slot
+  std::vector<std::size_t> slot_;      // slot of each node
+  std::vector<double> sorted_pos_;     // positions by slot, promoted to double
+  std::vector<double> grid_pos_;       // folded grid coordinates of each node
+  std::vector<double> dist_;           // candidates of the current query
+  std::vector<std::int64_t> index_;
+  std::vector<double> scratch_;
+};
+
+// Sorts `count` distinct values in place by counting ranks (no data-dependent branches) and
+// adds `offset`; `scratch` holds at least `count` values.
+void sort_distinct(std::int64_t* values, std::size_t count, std::int64_t offset,
+                   std::vector<std::int64_t>& scratch) {
+  for (std::size_t a = 0; a < count; ++a) {
+    std::size_t rank = 0;
+    for (std::size_t b = 0; b < count; ++b) {
+      rank += static_cast<std::size_t>(values[b] < values[a]);
+    }
+    scratch[rank] = values[a] + offset;
+  }
+  std::copy(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(count), values);
+}
+
+// Builds the edges of global nodes [node_begin, node_end) into their slots of `out`.
+void knn_range(const PointBatch& points, const KnnOptions& options,
+               const std::vector<std::int64_t>& edge_ptr, std::size_t node_begin,
+               std::size_t node_end, EdgeIndex& out) {
+  const std::size_t num_edges = out.num_edges();
+  std::int64_t* src = out.data.data();
+  std::int64_t* dst = src + num_edges;
+  // First graph that owns node_begin: the last g with ptr[g] <= node_begin.
+  const std::int64_t* first = std::upper_bound(
+      points.ptr, points.ptr + points.num_graphs + 1, static_cast<std::int64_t>(node_begin));
+  for (std::size_t g = static_cast<std::size_t>(first - points.ptr) - 1;
+       g < points.num_graphs && static_cast<std::size_t>(points.ptr[g]) < node_end; ++g) {
+    const std::size_t begin = static_cast<std::size_t>(points.ptr[g]);
+    const std::size_t n = points.graph_size(g);
+    const auto deg = static_cast<std::size_t>(
+        knn_degree(static_cast<std::int64_t>(n), options.k, options.loop));
+    if (deg == 0) {
+      continue;
+    }
+    const std::size_t m = deg - (options.loop ? 1 : 0);
+    GraphSearch search(points.pos + begin * points.dim, n, points.dim, options.periodic);
+    const std::size_t lo = std::max(begin, node_begin) - begin;
+    const std::size_t hi = std::min(begin + n, node_end) - begin;
+    double radius2 = search.initial_radius2(m);
+    std::vector<std::int64_t> sorted(deg);
+    for (std::size_t s = 0; s < n; ++s) {
+      const std::size_t i = search.node_in_slot(s);
+      if (i < lo || i >= hi) {
+        continue;
+      }
+      const std::size_t e = static_cast<std::size_t>(edge_ptr[g]) + i * deg;
+      std::int64_t* sources = src + e;
+      if (m > 0) {
+        radius2 = kRadiusSlack * search.query(i, m, radius2, sources);
+      }
+      if (options.loop) {
+        sources[m] = static_cast<std::int64_t>(i);
+      }
+      sort_distinct(sources, deg, static_cast<std::int64_t>(begin), sorted);
+      std::fill(dst + e, dst + e + deg, static_cast<std::int64_t>(begin + i));
+    }
+  }
+}
+
+}  // namespace
+
+std::int64_t knn_degree(std::int64_t num_nodes, std::int64_t k, bool loop) {
+  return std::max<std::int64_t>(0, std::min(k, loop ? num_nodes : num_nodes - 1));
+}
+
+EdgeIndex knn_graph(const PointBatch& points, const KnnOptions& options) {
+  if (options.k < 1) {
+    throw std::invalid_argument("k = " + std::to_string(options.k) + " must be at least 1");
+  }
+  if (options.threads < 1) {
+    throw std::invalid_argument("threads = " + std::to_string(options.threads) +
+                                " must be at least 1");
+  }
+  points.validate();
+  options.periodic.validate(points.dim);
+
+  std::vector<std::int64_t> edge_ptr(points.num_graphs + 1, 0);
+  for (std::size_t g = 0; g < points.num_graphs; ++g) {
+    const auto n = static_cast<std::int64_t>(points.graph_size(g));
+    edge_ptr[g + 1] = edge_ptr[g] + n * knn_degree(n, options.k, options.loop);
+  }
+  EdgeIndex out;
+  out.data.resize(2 * static_cast<std::size_t>(edge_ptr.back()));
+
+  const std::size_t n = points.num_nodes;
+  const std::size_t threads =
+      std::max<std::size_t>(1, std::min<std::size_t>(options.threads, n / 64));
+  if (threads == 1) {
+    knn_range(points, options, edge_ptr, 0, n, out);
+    return out;
+  }
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (std::size_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      try {
+        knn_range(points, options, edge_ptr, n * t / threads, n * (t + 1) / threads, out);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& w : workers) {
+    w.join();
+  }
+  for (const std::exception_ptr& e : errors) {
+    if (e) {
+      std::rethrow_exception(e);
+    }
+  }
+  return out;
+}
+
+}  // namespace e2e_gnn

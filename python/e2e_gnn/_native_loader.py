@@ -1,0 +1,45 @@
+"""Load the compiled module ``e2e_gnn._native`` and the ONNX Runtime library it links.
+
+The native module is linked against the ``libonnxruntime.so.<version>`` that the
+onnxruntime wheel ships. That file's SONAME is ``libonnxruntime.so.1``, a name no file
+in the wheel carries, so the library is loaded here first with RTLD_GLOBAL: the dynamic
+loader then resolves the native module's dependency to the already loaded library, and
+Python's onnxruntime and e2e_gnn share one ONNX Runtime build.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+
+def onnxruntime_library() -> Path:
+    """The shared library inside the installed onnxruntime wheel."""
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "the native backend needs onnxruntime: pip install onnxruntime"
+        raise ModuleNotFoundError(msg)
+    capi = Path(next(iter(spec.submodule_search_locations))) / "capi"
+    libraries = sorted(p for p in capi.glob("libonnxruntime.so.*") if "providers" not in p.name)
+    if not libraries:
+        msg = f"no libonnxruntime.so.* in {capi}: reinstall onnxruntime"
+        raise ModuleNotFoundError(msg)
+    return libraries[-1]
+
+
+@cache
+def load_native() -> ModuleType:
+    """Import ``e2e_gnn._native`` (once), with a rebuild hint when it is missing."""
+    ctypes.CDLL(str(onnxruntime_library()), mode=ctypes.RTLD_GLOBAL)
+    try:
+        from e2e_gnn import _native
+    except ImportError as err:
+        err.add_note(
+            "e2e_gnn's native module is not built or does not load: run `make build` "
+            "(or `pip install .`) in the e2e_gnn checkout."
+        )
+        raise
+    return _native

@@ -1,0 +1,163 @@
+"""The e2e-gnn command line: one app, a command per step of the data flow.
+
+Commands that need torch (train, export-onnx, demo) import it when they run, so that
+``e2e-gnn infer`` and ``e2e-gnn inspect`` work in an inference-only install.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.runtime.backends import BACKENDS
+from e2e_gnn.runtime.tagger import Tagger
+
+console = Console()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="e2e-gnn")
+def main() -> None:
+    """e2e_gnn: HEP GNN taggers from PyTorch training to ONNX Runtime, C++ and Triton."""
+
+
+@main.command("export-onnx")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--name", help="Model name recorded in the metadata (default: file stem).")
+@click.option("--atol", default=1e-5, show_default=True, help="Parity tolerance vs torch.")
+def export_onnx_command(checkpoint: Path, out: Path, name: str | None, atol: float) -> None:
+    """Export a checkpoint to ONNX after checking parity against torch."""
+    from e2e_gnn.export.onnx import ParityError, export_onnx
+    from e2e_gnn.export.parity import default_example
+    from e2e_gnn.train.checkpoint import load_checkpoint
+
+    model, spec = load_checkpoint(checkpoint, name or out.stem)
+    try:
+        report = export_onnx(model, spec, out, default_example(spec.graph), atol=atol)
+    except ParityError as err:
+        console.print(err.report.table(), markup=False)
+        raise click.ClickException(str(err).splitlines()[0]) from err
+    console.print(report.table(), markup=False)
+    console.print(f"wrote {out} (max |torch - onnx| = {report.max_abs_diff:.2g})")
+
+
+@main.command()
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--graphs", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Scores file: .npz or .csv.",
+)
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="native", show_default=True)
+@click.option("--threads", default=1, show_default=True)
+@click.option("--graphs-per-call", default=1024, show_default=True)
+def infer(
+    model: Path, graphs: Path, out: Path, backend: str, threads: int, graphs_per_call: int
+) -> None:
+    """Score every graph of a graph file with an exported model."""
+    if out.suffix not in (".npz", ".csv"):
+        msg = f"unsupported scores format {out.suffix!r}; use .npz or .csv"
+        raise click.BadParameter(msg)
+    batch = GraphBatch.load(graphs)
+    with Tagger(model, backend=backend, threads=threads) as tagger:
+        start = time.perf_counter()
+        scores = tagger.score(batch, graphs_per_call)
+        elapsed = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        np.savez(out, scores=scores)
+    else:
+        np.savetxt(out, scores, delimiter=",", header="scores", comments="")
+    console.print(
+        f"scored {batch.num_graphs} graphs with {backend} in {elapsed * 1e3:.1f} ms -> {out}"
+    )
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inspect(model: Path) -> None:
+    """Print the metadata an exported model carries."""
+    import onnx
+
+    from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY, ModelSpec
+
+    proto = onnx.load(str(model), load_external_data=False)
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    spec = ModelSpec.from_metadata(metadata, source=str(model))
+    console.print(
+        f"[bold]{model}[/]  e2e_gnn {metadata.get(VERSION_KEY)}  opset "
+        f"{max(o.version for o in proto.opset_import)}"
+    )
+    console.print(f"checksum {metadata.get(CHECKSUM_KEY)}")
+    table = Table("tensor", "dtype", "shape", "meaning")
+    for tensor in (*spec.inputs, *spec.outputs):
+        table.add_row(tensor.name, tensor.dtype, str(list(tensor.shape)), tensor.meaning)
+    console.print(table)
+    console.print_json(json.dumps(json.loads(metadata[SPEC_KEY]), indent=2))
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+)
+@click.option("--jets", default=2000, show_default=True, help="Toy jets for training.")
+@click.option("--epochs", default=4, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def demo(out: Path, jets: int, epochs: int, seed: int) -> None:
+    """The main job on built-in data: train, export with parity check, infer everywhere."""
+    from e2e_gnn.export.onnx import export_onnx
+    from e2e_gnn.export.parity import default_example
+    from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, toy_jets
+    from e2e_gnn.nn.models import EdgeConvTagger
+    from e2e_gnn.train import load_checkpoint, predict_logits, roc_auc, save_checkpoint, train
+    from e2e_gnn.train.plots import plot_roc
+
+    out.mkdir(parents=True, exist_ok=True)
+    console.rule("1. data: toy two-prong vs one-prong jets, kNN graphs")
+    train_graphs, test_graphs = toy_jets(jets, seed), toy_jets(jets // 2, seed + 1)
+    test_graphs.save(out / "test_graphs.npz")
+    console.print(f"{train_graphs.num_graphs} training jets, {test_graphs.num_graphs} test jets")
+
+    console.rule("2. train (torch)")
+    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=32, num_layers=2)
+    losses = train(model, train_graphs, epochs=epochs, seed=seed)
+    console.print("loss per epoch: " + ", ".join(f"{loss:.3f}" for loss in losses))
+    save_checkpoint(
+        out / "tagger.pt",
+        model,
+        "EdgeConvTagger",
+        TOY_GRAPH_SPEC,
+        {"data": f"toy_jets({jets}, seed={seed})", "epochs": epochs},
+    )
+
+    console.rule("3. export-onnx with the parity check")
+    model, spec = load_checkpoint(out / "tagger.pt", "toy_tagger")
+    report = export_onnx(model, spec, out / "tagger.onnx", default_example(spec.graph))
+    console.print(report.table(), markup=False)
+
+    console.rule("4. inference: torch vs onnxruntime vs native")
+    torch_scores = 1 / (1 + np.exp(-predict_logits(model, test_graphs)))
+    results = {"torch": torch_scores}
+    for backend in ("onnxruntime", "native"):
+        with Tagger(out / "tagger.onnx", backend=backend) as tagger:
+            results[backend] = tagger(test_graphs)
+    table = Table("backend", "ROC AUC", "max |diff| vs torch")
+    for backend, scores in results.items():
+        diff = np.abs(scores - torch_scores).max()
+        table.add_row(backend, f"{roc_auc(test_graphs.y, scores):.4f}", f"{diff:.2g}")
+    console.print(table)
+    plot_roc(test_graphs.y, {"EdgeConvTagger (native)": results["native"]}, out / "roc.png")
+    console.print(f"ROC curve: {out / 'roc.png'}; model: {out / 'tagger.onnx'}")

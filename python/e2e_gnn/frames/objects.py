@@ -1,0 +1,157 @@
+"""Event-level graphs whose nodes are reconstructed objects, read straight from NanoAOD.
+
+Each event becomes one graph. Nodes are the event's jets, muons, electrons, photons, taus
+and secondary vertices (those of ``OBJECT_TYPES`` that the events carry, or the ones asked
+for), in that type order and in collection order within a type. Node features
+(``ObjectGraphs.feature_names``): ``pt`` (GeV), ``eta``, ``phi``, ``mass`` (GeV; 0 for a
+collection without mass) and a one-hot type over all ``OBJECT_TYPES`` (so the width does not
+depend on which collections are present). Edges join each node to its ``k`` nearest nodes of
+the same event in eta-phi (phi wrapped), as (source = neighbour, target = node): messages
+flow from the neighbours to the node, PyG's ``knn_graph`` convention. The result has the
+GraphBatch layout: ``x`` float32 [N, F], ``edge_index`` int64 [2, E], ``batch`` int64 [N].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from e2e_gnn.frames import geometry as geo
+from e2e_gnn.frames.base import event_numbers, require_fields
+
+__all__ = ["OBJECT_TYPES", "ObjectGraphProducer", "ObjectGraphs", "knn_eta_phi"]
+
+OBJECT_TYPES: tuple[str, ...] = ("jets", "muons", "electrons", "photons", "taus", "svs")
+KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi", "mass")
+
+
+def knn_eta_phi(
+    eta: np.ndarray, phi: np.ndarray, batch: np.ndarray, num_graphs: int, k: int, loop: bool
+) -> np.ndarray:
+    """kNN edges within each graph in eta-phi with phi wrap-around (NumPy reference).
+
+    Returns int64 ``[2, E]`` (source = neighbour, target = node), targets in node order, each
+    node's neighbours nearest first, ties broken by the lower node index; a node of a graph
+    with ``n`` nodes gets ``min(k, n - 1)`` neighbours (``min(k, n)`` with ``loop``, itself
+    included). Graphs are padded to the largest one, so memory is ``G * max_n**2``: fine for
+    object graphs (tens of nodes); the graph builders have the native kNN for big graphs.
+    """
+    if k < 1:
+        msg = f"knn_eta_phi: k must be >= 1, got {k!r}"
+        raise ValueError(msg)
+    n = len(eta)
+    counts = np.bincount(batch, minlength=num_graphs) if n else np.zeros(num_graphs, np.int64)
+    if n == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    m = int(counts.max())
+    local = np.arange(n) - offsets[batch]
+    pe = np.zeros((num_graphs, m))
+    pp = np.zeros((num_graphs, m))
+    real = np.zeros((num_graphs, m), dtype=bool)
+    pe[batch, local], pp[batch, local], real[batch, local] = eta, phi, True
+    d2 = (pe[:, :, None] - pe[:, None, :]) ** 2 + geo.delta_phi(pp[:, :, None], pp[:, None, :]) ** 2
+    d2[~(real[:, :, None] & real[:, None, :])] = np.inf
+    if not loop:
+        d2[:, np.arange(m), np.arange(m)] = np.inf
+    kk = min(k, m)
+    nearest = np.argsort(d2, axis=2, kind="stable")[:, :, :kk]  # [G, m, kk]
+    ok = np.isfinite(np.take_along_axis(d2, nearest, axis=2)) & real[:, :, None]
+    g, i, j = np.nonzero(ok)
+    target = offsets[g] + i
+    source = offsets[g] + nearest[g, i, j]
+    return np.stack([source, target]).astype(np.int64)
+
+
+@dataclass
+class ObjectGraphs:
+    """Object graphs of a chunk of events, in the GraphBatch layout (one graph per event)."""
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    batch: np.ndarray
+    num_graphs: int
+    feature_names: tuple[str, ...]
+    event: np.ndarray
+
+    def graphs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-graph ``(x, edge_index)`` with local indices (``GraphBatch.from_graphs`` input)."""
+        counts = np.bincount(self.batch, minlength=self.num_graphs)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        edge_graph = self.batch[self.edge_index[1]]
+        out = []
+        for g in range(self.num_graphs):
+            e = self.edge_index[:, edge_graph == g] - offsets[g]
+            out.append((self.x[offsets[g] : offsets[g + 1]], e))
+        return out
+
+
+@dataclass(frozen=True)
+class ObjectGraphProducer:
+    """One kNN graph per event over its reconstructed objects.
+
+    Args:
+        k: neighbours per node (default: 4).
+        collections: object types to use, a subset of ``OBJECT_TYPES`` (default: all that the
+            events carry; at least one must be present).
+        loop: include each node among its own neighbours (default: False).
+    """
+
+    k: int = 4
+    collections: tuple[str, ...] | None = None
+    loop: bool = False
+
+    def __call__(self, events: ak.Array) -> ObjectGraphs:
+        who = type(self).__name__
+        types = self._types(events, who)
+        per_type = []
+        for name in types:
+            need = ("pt", "eta", "phi")
+            require_fields(events, name, need, who)
+            coll = events[name]
+            fields = {f: ak.values_astype(coll[f], np.float32) for f in need}
+            fields["mass"] = (
+                ak.values_astype(coll["mass"], np.float32)
+                if "mass" in coll.fields
+                else ak.values_astype(coll["pt"] * 0, np.float32)
+            )
+            fields["type"] = ak.full_like(coll["pt"], OBJECT_TYPES.index(name), dtype=np.int64)
+            per_type.append(ak.zip(fields))
+        nodes = ak.concatenate(per_type, axis=1)
+        counts = ak.to_numpy(ak.num(nodes, axis=1)).astype(np.int64)
+        flat = ak.flatten(nodes, axis=1)
+        kin = np.stack([ak.to_numpy(flat[f]) for f in KINEMATICS], axis=1).astype(np.float32)
+        onehot = np.eye(len(OBJECT_TYPES), dtype=np.float32)[ak.to_numpy(flat["type"])]
+        x = np.concatenate([kin, onehot], axis=1)
+        num_graphs = len(events)
+        batch = np.repeat(np.arange(num_graphs, dtype=np.int64), counts)
+        edge_index = knn_eta_phi(kin[:, 1], kin[:, 2], batch, num_graphs, self.k, self.loop)
+        return ObjectGraphs(
+            x=x,
+            edge_index=edge_index,
+            batch=batch,
+            num_graphs=num_graphs,
+            feature_names=KINEMATICS + tuple(f"is_{t}" for t in OBJECT_TYPES),
+            event=event_numbers(events),
+        )
+
+    def _types(self, events: ak.Array, who: str) -> tuple[str, ...]:
+        if self.collections is None:
+            types = tuple(t for t in OBJECT_TYPES if t in events.fields)
+            if not types:
+                msg = (
+                    f"{who}: the events carry none of the object collections {OBJECT_TYPES}; "
+                    f"they have {events.fields} (read them with schema 'nanoaod')"
+                )
+                raise KeyError(msg)
+            return types
+        bad = [c for c in self.collections if c not in OBJECT_TYPES]
+        if bad or not self.collections:
+            msg = (
+                f"{who}: unknown or no collections {list(self.collections)!r}; choose from "
+                f"{OBJECT_TYPES}"
+            )
+            raise ValueError(msg)
+        return tuple(sorted(self.collections, key=OBJECT_TYPES.index))

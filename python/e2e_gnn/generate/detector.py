@@ -1,0 +1,627 @@
+"""A parametric detector response: particles -> calorimeter cells, tracks, pixel hits.
+
+The detector is a CMS-like barrel: a crystal ECAL and a 5x coarser HCAL, each read out
+in three depth layers (as the layered images of the ATLAS calorimeter studies), a
+silicon tracker that measures charged particles with pT, angle and impact-parameter
+resolutions, and four barrel pixel layers. Every parameter lives in one
+:class:`DetectorConfig`; ``docs/generator.md`` tabulates them.
+
+Everything is vectorised with NumPy over all particles of a chunk of events; there
+is no Python loop per particle or per cell.
+
+Calorimeter model, per particle reaching the barrel (|eta| < ``barrel_eta_max``;
+charged particles need pT above the looper limit 0.3 B R / 2 and are bent in phi by
+asin(0.3 B R / (2 pT))):
+
+- photons and electrons deposit all their energy in the ECAL; hadrons share it between
+  ECAL and HCAL with an ECAL fraction drawn from a Beta distribution; muons leave fixed
+  minimum-ionising deposits; neutrinos are not seen (they never reach this module);
+- each calorimeter part is smeared with sigma/E = stochastic/sqrt(E) (+) constant
+  (Gamma-distributed: unbiased and positive);
+- the energy is split over the depth layers with a Dirichlet-fluctuating longitudinal
+  profile and spread laterally over neighbouring cells with a Gaussian profile
+  (integrated exactly over each cell and renormalised over a window of cells, so the
+  deposited energy is conserved except where the window leaves the barrel);
+- each hit cell gets Gaussian electronic noise, cells below threshold are dropped, and
+  noise-only cells above threshold are added with the exact Gaussian-tail rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import awkward as ak
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+__all__ = ["DetectorConfig", "DetectorResponse", "flatten_particles", "simulate"]
+
+_LOOPER_CONSTANT = 0.3
+"""GeV / (T m): pT = 0.3 B R for a unit charge on a circle of radius R."""
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """All parameters of the parametric detector response.
+
+    Lengths in cm unless the name says otherwise, energies in GeV, resolutions as
+    fractions (sigma/E) or in the unit of the quantity. Layer fraction tuples give the
+    mean fraction of a sub-detector's energy in each depth layer (front to back) and
+    must sum to 1; their length is the number of layers (3 in the generator schema).
+    """
+
+    barrel_eta_max: float = 1.479
+    """|eta| acceptance of the barrel calorimeter."""
+    ecal_cell_eta: float = 0.0174
+    """ECAL cell size in eta (a crystal); ieta = floor(eta / size)."""
+    ecal_n_phi: int = 360
+    """ECAL cells in phi (2 pi / 360 = 0.01745)."""
+    hcal_cell_eta: float = 0.087
+    """HCAL cell size in eta (5 ECAL crystals)."""
+    hcal_n_phi: int = 72
+    """HCAL cells in phi (2 pi / 72 = 0.0873)."""
+    magnetic_field_t: float = 3.8
+    """Solenoid field (T): bends charged particles and sets the looper limit."""
+    calo_radius_m: float = 1.29
+    """Radius of the ECAL front face (m), where the track bending is evaluated."""
+
+    ecal_stochastic: float = 0.028
+    """ECAL stochastic term a in sigma/E = a / sqrt(E) (+) c."""
+    ecal_constant: float = 0.003
+    """ECAL constant term c."""
+    ecal_noise: float = 0.025
+    """Gaussian noise per ECAL cell and layer (GeV)."""
+    ecal_threshold: float = 0.1
+    """ECAL cells at or below this energy (GeV) are not read out (4 sigma of the noise)."""
+    hcal_stochastic: float = 1.0
+    """HCAL stochastic term (100 %/sqrt(E))."""
+    hcal_constant: float = 0.05
+    """HCAL constant term."""
+    hcal_noise: float = 0.1
+    """Gaussian noise per HCAL cell and layer (GeV)."""
+    hcal_threshold: float = 0.4
+    """HCAL zero-suppression threshold (GeV, 4 sigma of the noise)."""
+
+    ecal_em_layers: tuple[float, ...] = (0.25, 0.60, 0.15)
+    """Mean depth profile of electromagnetic showers in the ECAL layers."""
+    ecal_hadron_layers: tuple[float, ...] = (0.30, 0.40, 0.30)
+    """Mean depth profile of the ECAL part of hadron showers."""
+    hcal_layers: tuple[float, ...] = (0.45, 0.35, 0.20)
+    """Mean depth profile of hadron showers in the HCAL layers."""
+    layer_concentration: float = 30.0
+    """Dirichlet concentration of the depth profiles: larger means smaller fluctuations."""
+    hadron_ecal_fraction: float = 0.3
+    """Mean fraction of a hadron's energy deposited in the ECAL."""
+    hadron_ecal_concentration: float = 4.0
+    """Beta concentration of that fraction (Beta(k m, k (1 - m)))."""
+    ecal_em_spread: float = 0.5
+    """Lateral Gaussian sigma of electromagnetic showers, in ECAL cells."""
+    ecal_hadron_spread: float = 0.7
+    """Lateral sigma of the ECAL part of hadron showers, in ECAL cells."""
+    hcal_spread: float = 0.4
+    """Lateral sigma of hadron showers, in HCAL cells."""
+    muon_ecal: float = 0.3
+    """Energy (GeV) a muon leaves in the ECAL (minimum ionising)."""
+    muon_hcal: float = 2.0
+    """Energy (GeV) a muon leaves in the HCAL."""
+
+    track_pt_min: float = 0.5
+    """Charged particles below this pT (GeV) are not reconstructed as tracks."""
+    track_eta_max: float = 2.5
+    """|eta| acceptance of the tracker."""
+    track_efficiency: float = 0.95
+    """Probability that a charged particle in acceptance becomes a track."""
+    track_max_vertex_radius: float = 50.0
+    """Particles produced farther from the beam (cm) are not reconstructed as tracks."""
+    track_pt_resolution: float = 0.008
+    """sigma(pT)/pT = a (+) b pT: the constant (multiple scattering) term a."""
+    track_pt_resolution_slope: float = 1.5e-4
+    """... and the curvature term b (1/GeV)."""
+    track_angle_resolution: float = 0.001
+    """Gaussian smearing of track eta and phi."""
+    track_d0_resolution: float = 0.0015
+    """sigma(d0) = a (+) b / pT (cm): the constant term a."""
+    track_d0_resolution_ms: float = 0.0035
+    """... and the multiple-scattering term b (cm GeV)."""
+    track_dz_resolution: float = 0.003
+    """sigma(dz) = a (+) b / pT (cm): constant term."""
+    track_dz_resolution_ms: float = 0.005
+    """... and the multiple-scattering term (cm GeV)."""
+    pixel_radii: tuple[float, ...] = (2.9, 6.8, 10.9, 16.0)
+    """Radii (cm) of the barrel pixel layers (layer index = position in this tuple)."""
+    pixel_half_length: float = 26.7
+    """Half length in z (cm) of the barrel pixel layers."""
+    pixel_efficiency: float = 0.99
+    """Hit efficiency of a pixel layer crossed by a charged particle."""
+
+    pileup_mean: float = 0.0
+    """Mean number of pile-up collisions per event (Poisson); 0 = no pile-up."""
+    beamspot_sigma_z: float = 3.5
+    """Length (cm) of the luminous region; pile-up vertices sit at N(0, sqrt 2 sigma)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if any(not np.isfinite(v) or v < 0 for v in values):
+                msg = f"DetectorConfig.{f.name} must be finite and >= 0, got {value!r}"
+                raise ValueError(msg)
+        for name in ("ecal_em_layers", "ecal_hadron_layers", "hcal_layers"):
+            profile = getattr(self, name)
+            if not profile or abs(sum(profile) - 1.0) > 1e-6 or min(profile) <= 0:
+                msg = (
+                    f"DetectorConfig.{name} must be positive fractions summing to 1, "
+                    f"got {profile!r}"
+                )
+                raise ValueError(msg)
+        if len(self.ecal_em_layers) != len(self.ecal_hadron_layers):
+            msg = (
+                "DetectorConfig.ecal_em_layers and ecal_hadron_layers need the same number "
+                f"of layers, got {self.ecal_em_layers!r} and {self.ecal_hadron_layers!r}"
+            )
+            raise ValueError(msg)
+        for name in ("track_efficiency", "pixel_efficiency", "hadron_ecal_fraction"):
+            if getattr(self, name) > 1:
+                msg = f"DetectorConfig.{name} is a probability, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+
+    @property
+    def ecal_ieta_range(self) -> tuple[int, int]:
+        """First and last ECAL ieta (inclusive): [-85, 84] for the defaults."""
+        n = round(self.barrel_eta_max / self.ecal_cell_eta)
+        return -n, n - 1
+
+    @property
+    def hcal_ieta_range(self) -> tuple[int, int]:
+        """First and last HCAL ieta (inclusive): [-17, 16] for the defaults."""
+        n = round(self.barrel_eta_max / self.hcal_cell_eta)
+        return -n, n - 1
+
+
+@dataclass(frozen=True)
+class DetectorResponse:
+    """Reconstructed-level collections of one chunk, flat and sorted by event.
+
+    Each attribute maps the generator-schema field names (without the collection
+    prefix) to flat NumPy arrays; ``counts[collection]`` gives the entries per event.
+    """
+
+    hits: dict[str, np.ndarray]
+    tracks: dict[str, np.ndarray]
+    pixel_hits: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray]
+
+
+_PARTICLE_FIELDS = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
+
+
+def flatten_particles(particles: ak.Array) -> dict[str, np.ndarray]:
+    """Jagged particle records -> flat NumPy columns plus ``event`` (index per particle)."""
+    counts = ak.to_numpy(ak.num(particles, axis=1))
+    flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in _PARTICLE_FIELDS}
+    flat["pdg"] = flat["pdg"].astype(np.int32)
+    flat["event"] = np.repeat(np.arange(len(counts)), counts)
+    return flat
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def simulate(
+    particles: ak.Array,
+    config: DetectorConfig,
+    rng: np.random.Generator,
+    pileup: ak.Array | None = None,
+) -> DetectorResponse:
+    """Run the detector response on one chunk of events.
+
+    Args:
+        particles: visible final-state particles, jagged per event, records with
+            ``px, py, pz, e`` (GeV), ``pdg``, ``charge`` and production vertex
+            ``vx, vy, vz`` (cm).
+        config: the detector parameters.
+        rng: the random generator (the response is reproducible given its state).
+        pileup: optional pile-up particles per event, same fields (their ``vz`` carry
+            the pile-up vertex position).
+
+    Returns:
+        The calorimeter hits, tracks and pixel hits of every event.
+    """
+    n_events = len(particles)
+    flat = flatten_particles(particles)
+    if pileup is not None:
+        if len(pileup) != n_events:
+            msg = f"pileup has {len(pileup)} events but particles has {n_events}"
+            raise ValueError(msg)
+        flat = _concat([flat, flatten_particles(pileup)])
+    pt = np.hypot(flat["px"], flat["py"])
+    kin = {
+        "pt": pt,
+        "eta": np.arcsinh(flat["pz"] / np.maximum(pt, 1e-12)),
+        "phi": np.arctan2(flat["py"], flat["px"]),
+    }
+    tracks, track_particle = _tracks(flat, kin, config, rng)
+    hits = _calorimeter(flat, kin, track_particle, config, rng, n_events)
+    pixel_hits = _pixel_hits(flat, kin, config, rng)
+    counts = {
+        name: np.bincount(coll["event"], minlength=n_events).astype(np.int64)
+        for name, coll in (("Hit", hits), ("Track", tracks), ("PixelHit", pixel_hits))
+    }
+    hits, tracks, pixel_hits = (
+        {name: values for name, values in coll.items() if name != "event"}
+        for coll in (hits, tracks, pixel_hits)
+    )
+    return DetectorResponse(hits, tracks, pixel_hits, counts)
+
+
+# ---------------------------------------------------------------------------- tracks
+
+
+def _tracks(
+    flat: dict[str, np.ndarray],
+    kin: dict[str, np.ndarray],
+    config: DetectorConfig,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Smeared tracks of charged particles; also returns the particle index of each."""
+    pt = kin["pt"]
+    radius = np.hypot(flat["vx"], flat["vy"])
+    reco = (
+        (flat["charge"] != 0)
+        & (pt > config.track_pt_min)
+        & (np.abs(kin["eta"]) < config.track_eta_max)
+        & (radius < config.track_max_vertex_radius)
+    )
+    reco &= rng.random(reco.size) < config.track_efficiency
+    index = np.flatnonzero(reco)
+    px, py, pz = flat["px"][index], flat["py"][index], flat["pz"][index]
+    vx, vy, vz = flat["vx"][index], flat["vy"][index], flat["vz"][index]
+    true_pt = pt[index]
+    # impact parameters of the straight line through the production vertex
+    d0 = (-vx * py + vy * px) / true_pt
+    dz = vz - (vx * px + vy * py) / true_pt * pz / true_pt
+    n = index.size
+    sigma_pt = np.hypot(config.track_pt_resolution, config.track_pt_resolution_slope * true_pt)
+    sigma_d0 = np.hypot(config.track_d0_resolution, config.track_d0_resolution_ms / true_pt)
+    sigma_dz = np.hypot(config.track_dz_resolution, config.track_dz_resolution_ms / true_pt)
+    phi = kin["phi"][index] + rng.normal(0.0, config.track_angle_resolution, n)
+    tracks = {
+        "event": flat["event"][index],
+        "pt": (true_pt * (1.0 + sigma_pt * rng.standard_normal(n))).astype(np.float32),
+        "eta": (kin["eta"][index] + rng.normal(0.0, config.track_angle_resolution, n)).astype(
+            np.float32
+        ),
+        "phi": _wrap(phi).astype(np.float32),
+        "d0": (d0 + sigma_d0 * rng.standard_normal(n)).astype(np.float32),
+        "dz": (dz + sigma_dz * rng.standard_normal(n)).astype(np.float32),
+        "charge": np.sign(flat["charge"][index]).astype(np.int32),
+    }
+    order = np.argsort(tracks["event"], kind="stable")
+    return {k: v[order] for k, v in tracks.items()}, index
+
+
+def _wrap(phi: np.ndarray) -> np.ndarray:
+    return (phi + np.pi) % (2 * np.pi) - np.pi
+
+
+def _pixel_hits(
+    flat: dict[str, np.ndarray],
+    kin: dict[str, np.ndarray],
+    config: DetectorConfig,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Where charged particles cross the barrel pixel layers (straight line + bending)."""
+    charged = np.flatnonzero(flat["charge"] != 0)
+    pt, phi0 = kin["pt"][charged], kin["phi"][charged]
+    vx, vy, vz = flat["vx"][charged], flat["vy"][charged], flat["vz"][charged]
+    sinh_eta = flat["pz"][charged] / np.maximum(pt, 1e-12)
+    cos0, sin0 = np.cos(phi0), np.sin(phi0)
+    out: list[dict[str, np.ndarray]] = []
+    for layer, radius in enumerate(config.pixel_radii):
+        # path length s in the transverse plane from the vertex to radius r
+        along = vx * cos0 + vy * sin0
+        disc = along**2 - (vx**2 + vy**2) + radius**2
+        s = -along + np.sqrt(np.maximum(disc, 0.0))
+        x, y, z = vx + s * cos0, vy + s * sin0, vz + s * sinh_eta
+        bend_arg = _LOOPER_CONSTANT * config.magnetic_field_t * radius / 100.0 / (2.0 * pt)
+        keep = (
+            (vx**2 + vy**2 < radius**2)
+            & (bend_arg < 1.0)
+            & (np.abs(z) < config.pixel_half_length)
+            & (rng.random(pt.size) < config.pixel_efficiency)
+        )
+        bend = np.sign(flat["charge"][charged]) * np.arcsin(np.minimum(bend_arg, 1.0))
+        out.append(
+            {
+                "event": flat["event"][charged][keep],
+                "eta": np.arcsinh(z[keep] / radius).astype(np.float32),
+                "phi": _wrap(np.arctan2(y, x) - bend)[keep].astype(np.float32),
+                "layer": np.full(int(keep.sum()), layer, dtype=np.int32),
+            }
+        )
+    hits = _concat(out)
+    order = np.argsort(hits["event"], kind="stable")
+    return {k: v[order] for k, v in hits.items()}
+
+
+# ----------------------------------------------------------------------- calorimeter
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """One sub-detector's cell grid."""
+
+    subdet: int
+    cell_eta: float
+    n_phi: int
+    ieta_min: int
+    ieta_max: int
+    noise: float
+    threshold: float
+    n_layers: int
+
+    @property
+    def n_eta(self) -> int:
+        return self.ieta_max - self.ieta_min + 1
+
+
+def _smear(energy: np.ndarray, a: float, c: float, rng: np.random.Generator) -> np.ndarray:
+    """Energy smeared with sigma/E = a/sqrt(E) (+) c.
+
+    Drawn from a Gamma distribution with that mean and variance: unbiased and never
+    negative, also for soft particles where a Gaussian would be clipped at zero.
+    """
+    out = np.zeros_like(energy)
+    positive = energy > 0
+    e = energy[positive]
+    rel2 = a * a / e + c * c
+    if rel2.size and rel2.max() > 0:
+        out[positive] = rng.gamma(1.0 / rel2, e * rel2)
+    else:
+        out[positive] = e
+    return out
+
+
+def _profile(mean: tuple[float, ...], n: int, k: float, rng: np.random.Generator) -> np.ndarray:
+    """[n, layers] depth fractions, Dirichlet around ``mean`` with concentration k."""
+    if n == 0:
+        return np.zeros((0, len(mean)))
+    if k <= 0:
+        return np.tile(np.asarray(mean), (n, 1))
+    return rng.dirichlet(np.asarray(mean) * k, size=n)
+
+
+def _lateral(u: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell index and fraction of a Gaussian centred at u (cell units) per window cell.
+
+    Returns (cells [P, W] int, fractions [P, W]) with W = 2 round(2 sigma) + 1, rows
+    summing to 1.
+    """
+    half = round(2.0 * sigma)
+    centre = np.floor(u).astype(np.int64)
+    cells = centre[:, None] + np.arange(-half, half + 1)[None, :]
+    if sigma == 0:
+        return cells, (cells == centre[:, None]).astype(np.float64)
+    low = (cells - u[:, None]) / sigma
+    frac = ndtr(low + 1.0 / sigma) - ndtr(low)
+    return cells, frac / frac.sum(axis=1, keepdims=True)
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and, per input key, the index of its group (a sort-based
+    ``np.unique(return_inverse=True)``, much faster than NumPy 2's hash-based one)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    first = np.empty(ordered.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(keys.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
+def _cells(
+    event: np.ndarray,
+    energy: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    layers: np.ndarray,
+    sigma: np.ndarray,
+    tracked: np.ndarray,
+    grid: _Grid,
+    n_events: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Deposit particles in one sub-detector: cells with noise, threshold and truth.
+
+    Each particle's energy is spread laterally over a window of cells (Gaussian of
+    width ``sigma`` cells, per particle) and over the depth layers (``layers`` [P, L]).
+    Returns hits sorted by event, then cell, then layer.
+    """
+    n_layers = layers.shape[1]
+    cell_parts, particle_parts, frac_parts, dist_parts = [], [], [], []
+    for width in np.unique(sigma):
+        sel = np.flatnonzero(sigma == width)
+        u = eta[sel] / grid.cell_eta
+        v = (phi[sel] % (2 * np.pi)) / (2 * np.pi / grid.n_phi)
+        ieta, feta = _lateral(u, float(width))
+        iphi, fphi = _lateral(v, float(width))
+        w = ieta.shape[1]
+        feta = feta * ((ieta >= grid.ieta_min) & (ieta <= grid.ieta_max))
+        cell = (event[sel, None] * grid.n_eta + (ieta - grid.ieta_min))[:, :, None] * grid.n_phi
+        cell = (cell + (iphi % grid.n_phi)[:, None, :]).reshape(-1)
+        frac = (feta[:, :, None] * fphi[:, None, :]).reshape(-1)
+        dist2 = (ieta + 0.5 - u[:, None])[:, :, None] ** 2 + (iphi + 0.5 - v[:, None])[
+            :, None, :
+        ] ** 2
+        keep = frac > 0
+        cell_parts.append(cell[keep])
+        particle_parts.append(np.repeat(sel, w * w)[keep])
+        frac_parts.append(frac[keep])
+        dist_parts.append(dist2.reshape(-1)[keep])
+    cell = np.concatenate(cell_parts) if cell_parts else np.zeros(0, np.int64)
+    particle = np.concatenate(particle_parts) if cell_parts else np.zeros(0, np.int64)
+    frac = np.concatenate(frac_parts) if cell_parts else np.zeros(0)
+    dist2 = np.concatenate(dist_parts) if cell_parts else np.zeros(0)
+    occupied, inverse = _group(cell)
+    n_cells = occupied.size
+    weight = energy[particle] * frac
+    # [cells, layers] true energies
+    true_energy = np.stack(
+        [
+            np.bincount(inverse, weights=weight * layers[particle, k], minlength=n_cells)
+            for k in range(n_layers)
+        ],
+        axis=1,
+    )
+    # truth fraction: energy share of the closest track among those depositing in the cell
+    fraction = np.full((n_cells, n_layers), -1.0)
+    by_track = np.flatnonzero(tracked[particle])
+    if by_track.size:
+        closest = np.full(n_cells, np.inf)
+        np.minimum.at(closest, inverse[by_track], dist2[by_track])
+        winner = by_track[dist2[by_track] == closest[inverse[by_track]]]
+        has_track = np.isfinite(closest)
+        for k in range(n_layers):
+            track_energy = np.bincount(
+                inverse[winner],
+                weights=weight[winner] * layers[particle[winner], k],
+                minlength=n_cells,
+            )
+            share = track_energy[has_track] / np.maximum(true_energy[has_track, k], 1e-300)
+            fraction[has_track, k] = np.minimum(share, 1.0)
+    # signal cells as (cell, layer) pairs, already ordered by event, cell, layer
+    cell_key = np.repeat(occupied, n_layers)
+    layer = np.tile(np.arange(n_layers), n_cells)
+    measured = true_energy.reshape(-1) + rng.normal(0.0, grid.noise, cell_key.size)
+    fraction = fraction.reshape(-1)
+    # noise-only cells: Poisson count from the exact Gaussian tail above threshold
+    n_grid = n_events * grid.n_eta * grid.n_phi
+    tail = float(ndtr(-grid.threshold / grid.noise)) if grid.noise > 0 else 0.0
+    n_noise = int(rng.poisson(n_grid * n_layers * tail)) if tail > 0 else 0
+    noise_cell = rng.integers(0, n_grid, n_noise)
+    noise_layer = rng.integers(0, n_layers, n_noise)
+    found = np.searchsorted(occupied, noise_cell).clip(max=max(n_cells - 1, 0))
+    free = occupied[found] != noise_cell if n_cells else np.ones(n_noise, dtype=bool)
+    noise_cell, noise_layer = noise_cell[free], noise_layer[free]
+    lower = ndtr(grid.threshold / grid.noise) if grid.noise > 0 else 1.0
+    draw = lower + rng.random(noise_cell.size) * (1.0 - lower)
+    noise_energy = grid.noise * ndtri(np.minimum(draw, 1.0 - 1e-16))
+    cell_key = np.concatenate([cell_key, noise_cell])
+    layer = np.concatenate([layer, noise_layer])
+    measured = np.concatenate([measured, noise_energy])
+    fraction = np.concatenate([fraction, np.full(noise_cell.size, -1.0)])
+    keep = measured > grid.threshold
+    cell_key, layer, measured, fraction = (
+        cell_key[keep],
+        layer[keep],
+        measured[keep],
+        fraction[keep],
+    )
+    event_out, in_event = np.divmod(cell_key, grid.n_eta * grid.n_phi)
+    ieta0, iphi_out = np.divmod(in_event, grid.n_phi)
+    ieta_out = ieta0 + grid.ieta_min
+    dphi = 2 * np.pi / grid.n_phi
+    return {
+        "event": event_out,
+        "eta": ((ieta_out + 0.5) * grid.cell_eta).astype(np.float32),
+        "phi": _wrap((iphi_out + 0.5) * dphi).astype(np.float32),
+        "energy": measured.astype(np.float32),
+        "subdet": np.full(cell_key.size, grid.subdet, dtype=np.int32),
+        "layer": layer.astype(np.int32),
+        "ieta": ieta_out.astype(np.int32),
+        "iphi": iphi_out.astype(np.int32),
+        "truth_fraction": fraction.astype(np.float32),
+    }
+
+
+def _calorimeter(
+    flat: dict[str, np.ndarray],
+    kin: dict[str, np.ndarray],
+    track_particle: np.ndarray,
+    config: DetectorConfig,
+    rng: np.random.Generator,
+    n_events: int,
+) -> dict[str, np.ndarray]:
+    """ECAL and HCAL hits of all events, sorted by event, sub-detector, layer, cell."""
+    pt, eta, phi = kin["pt"], kin["eta"], kin["phi"]
+    charge = flat["charge"]
+    bend_arg = _LOOPER_CONSTANT * config.magnetic_field_t * config.calo_radius_m / (2.0 * pt)
+    reaches = (charge == 0) | (bend_arg < 1.0)
+    inside = reaches & (np.abs(eta) < config.barrel_eta_max)
+    index = np.flatnonzero(inside)
+    tracked = np.zeros(flat["e"].size, dtype=bool)
+    tracked[track_particle] = True
+    tracked = tracked[index]
+    phi_calo = phi[index] - np.sign(charge[index]) * np.arcsin(np.minimum(bend_arg[index], 1.0))
+    eta, energy, event = eta[index], flat["e"][index], flat["event"][index]
+    pdg = np.abs(flat["pdg"][index])
+    em = (pdg == 11) | (pdg == 22)
+    muon = pdg == 13
+    hadron = ~(em | muon)
+
+    m, k = config.hadron_ecal_fraction, config.hadron_ecal_concentration
+    f_ecal = np.where(em, 1.0, 0.0)
+    if hadron.any():
+        f_ecal[hadron] = rng.beta(k * m, k * (1 - m), int(hadron.sum())) if 0 < m < 1 else m
+    e_ecal = energy * f_ecal
+    e_hcal = energy - e_ecal
+    e_ecal[muon] = np.minimum(energy[muon], config.muon_ecal)
+    e_hcal[muon] = np.minimum(energy[muon] - e_ecal[muon], config.muon_hcal)
+    e_ecal = _smear(e_ecal, config.ecal_stochastic, config.ecal_constant, rng)
+    e_hcal = _smear(e_hcal, config.hcal_stochastic, config.hcal_constant, rng)
+
+    conc = config.layer_concentration
+    ecal_layers = np.empty((index.size, len(config.ecal_em_layers)))
+    ecal_layers[em] = _profile(config.ecal_em_layers, int(em.sum()), conc, rng)
+    ecal_layers[~em] = _profile(config.ecal_hadron_layers, int((~em).sum()), conc, rng)
+    hcal_layers = _profile(config.hcal_layers, index.size, conc, rng)
+
+    ecal_lo, ecal_hi = config.ecal_ieta_range
+    hcal_lo, hcal_hi = config.hcal_ieta_range
+    ecal = _Grid(
+        0,
+        config.ecal_cell_eta,
+        config.ecal_n_phi,
+        ecal_lo,
+        ecal_hi,
+        config.ecal_noise,
+        config.ecal_threshold,
+        len(config.ecal_em_layers),
+    )
+    hcal = _Grid(
+        1,
+        config.hcal_cell_eta,
+        config.hcal_n_phi,
+        hcal_lo,
+        hcal_hi,
+        config.hcal_noise,
+        config.hcal_threshold,
+        len(config.hcal_layers),
+    )
+    hadron_spread = np.where(em, config.ecal_em_spread, config.ecal_hadron_spread)
+    hcal_spread = np.full(index.size, config.hcal_spread)
+    parts = []
+    for grid, e_part, layers, spread in (
+        (ecal, e_ecal, ecal_layers, hadron_spread),
+        (hcal, e_hcal, hcal_layers, hcal_spread),
+    ):
+        sel = np.flatnonzero(e_part > 0)
+        parts.append(
+            _cells(
+                event[sel],
+                e_part[sel],
+                eta[sel],
+                phi_calo[sel],
+                layers[sel],
+                spread[sel],
+                tracked[sel],
+                grid,
+                n_events,
+                rng,
+            )
+        )
+    hits = _concat(parts)
+    order = np.argsort(hits["event"], kind="stable")
+    return {k: v[order] for k, v in hits.items()}

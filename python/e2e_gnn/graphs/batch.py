@@ -1,0 +1,145 @@
+"""GraphBatch: many variable-size graphs concatenated without padding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from e2e_gnn._native_loader import load_native
+
+
+@dataclass(frozen=True)
+class GraphBatch:
+    """Graphs concatenated along the node axis (ragged batching, no padding).
+
+    Attributes:
+        x: float32 [N, F] node features of all graphs.
+        edge_index: int64 [2, E] (source, target) rows into ``x``; messages flow from
+            source to target and aggregate at the target.
+        batch: int64 [N] graph id of each node, sorted, every id 0..G-1 present.
+        num_graphs: G.
+        y: optional per-graph labels [G].
+    """
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    batch: np.ndarray
+    num_graphs: int
+    y: np.ndarray | None = None
+
+    @classmethod
+    def from_graphs(
+        cls, graphs: Iterable[tuple[np.ndarray, np.ndarray]], y: Sequence[float] | None = None
+    ) -> GraphBatch:
+        """Concatenate ``(x [n_i, F], edge_index [2, e_i])`` pairs, offsetting indices."""
+        xs, edges, batches = [], [], []
+        offset = 0
+        for graph_id, (x, edge_index) in enumerate(graphs):
+            x = np.asarray(x, dtype=np.float32)
+            edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
+            if x.ndim != 2 or x.shape[0] == 0:
+                msg = f"graph {graph_id}: x must be [nodes >= 1, features], got shape {x.shape}"
+                raise ValueError(msg)
+            xs.append(x)
+            edges.append(edge_index + offset)
+            batches.append(np.full(x.shape[0], graph_id, dtype=np.int64))
+            offset += x.shape[0]
+        if not xs:
+            msg = "GraphBatch.from_graphs needs at least one graph"
+            raise ValueError(msg)
+        widths = {x.shape[1] for x in xs}
+        if len(widths) > 1:
+            msg = f"graphs have different feature widths {sorted(widths)}"
+            raise ValueError(msg)
+        labels = None if y is None else np.asarray(y, dtype=np.float32)
+        return cls(
+            np.concatenate(xs),
+            np.concatenate(edges, axis=1),
+            np.concatenate(batches),
+            len(xs),
+            labels,
+        )
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    @property
+    def node_ptr(self) -> np.ndarray:
+        """int64 [G + 1]: graph g owns nodes ``node_ptr[g]:node_ptr[g + 1]``."""
+        counts = np.bincount(self.batch, minlength=self.num_graphs)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """The model inputs by name (the GRAPH_INPUTS contract of e2e_gnn.spec), C-contiguous."""
+        return {
+            "x": np.ascontiguousarray(self.x),
+            "edge_index": np.ascontiguousarray(self.edge_index),
+            "batch": np.ascontiguousarray(self.batch),
+        }
+
+    def validate(self, num_features: int | None = None) -> None:
+        """Raise ValueError naming the input when the batch breaks the contract.
+
+        The checks run in the C++ library, the same code that guards the native runtime.
+        """
+        for name, array, dtype in (
+            ("x", self.x, np.float32),
+            ("edge_index", self.edge_index, np.int64),
+            ("batch", self.batch, np.int64),
+        ):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype:
+                got = getattr(array, "dtype", type(array).__name__)
+                msg = f"input {name!r} must be a numpy {np.dtype(dtype).name} array, got {got}"
+                raise TypeError(msg)
+        found = load_native().check_graph_inputs(
+            **self.inputs(), num_features=-1 if num_features is None else num_features
+        )
+        if found != self.num_graphs:
+            msg = f"batch has {found} graphs but num_graphs is {self.num_graphs}"
+            raise ValueError(msg)
+
+    def graph(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Graph ``index`` as ``(x, edge_index)`` with its own node numbering."""
+        ptr = self.node_ptr
+        start, stop = ptr[index], ptr[index + 1]
+        in_graph = self.batch[self.edge_index[1]] == index
+        return self.x[start:stop], self.edge_index[:, in_graph] - start
+
+    def select(self, indices: Sequence[int]) -> GraphBatch:
+        """A new batch holding the graphs ``indices`` in that order."""
+        y = None if self.y is None else self.y[np.asarray(indices)]
+        return GraphBatch.from_graphs((self.graph(i) for i in indices), y)
+
+    def save(self, path: str | Path) -> None:
+        arrays = {"x": self.x, "edge_index": self.edge_index, "batch": self.batch}
+        if self.y is not None:
+            arrays["y"] = self.y
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GraphBatch:
+        path = Path(path)
+        if not path.is_file():
+            msg = f"graph file {str(path)!r} does not exist"
+            raise FileNotFoundError(msg)
+        try:
+            with np.load(path) as data:
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, EOFError, ValueError) as err:
+            msg = f"cannot read graph file {str(path)!r} (an .npz of x, edge_index, batch): {err}"
+            raise ValueError(msg) from err
+        missing = {"x", "edge_index", "batch"} - set(arrays)
+        if missing:
+            msg = f"graph file {str(path)!r} lacks arrays {sorted(missing)}"
+            raise ValueError(msg)
+        batch = arrays["batch"]
+        num_graphs = int(batch[-1]) + 1 if batch.size else 0
+        return cls(arrays["x"], arrays["edge_index"], batch, num_graphs, arrays.get("y"))

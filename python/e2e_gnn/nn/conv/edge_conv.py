@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from e2e_gnn.nn._checks import check_edge_index, check_x, reset
+from e2e_gnn.nn.fixed_degree import NeighborTable
+from e2e_gnn.nn.scatter import scatter
+
+AGGREGATIONS = ("add", "sum", "mean", "max")
+
+
+class EdgeConv(torch.nn.Module):
+    r"""The edge convolutional operator from the `"Dynamic Graph CNN for Learning on Point
+    Clouds" <https://arxiv.org/abs/1801.07829>`_ paper, as ``torch_geometric.nn.EdgeConv``.
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \bigoplus_{j \in \mathcal{N}(i)}
+        h_{\mathbf{\Theta}}(\mathbf{x}_i \, \Vert \, \mathbf{x}_j - \mathbf{x}_i)
+
+    where :math:`\bigoplus` is the aggregation, :math:`h_{\mathbf{\Theta}}` a neural network
+    (e.g. an MLP) and :math:`\mathcal{N}(i)` the sources of the edges whose target
+    (``edge_index[1]``) is :math:`i`. Nodes without incoming edges get 0.
+
+    The parameters are named as in torch_geometric (``nn.*``), so
+    ``EdgeConv(nn).load_state_dict(pyg_edge_conv.state_dict())`` works.
+
+    When ``nn`` starts with a :class:`torch.nn.Linear` (alone or first in a
+    :class:`torch.nn.Sequential`), that layer is split exactly into per-node terms,
+    :math:`W [\mathbf{x}_i \Vert \mathbf{x}_j - \mathbf{x}_i] + b = ((W_1 - W_2)\mathbf{x}_i
+    + b) + W_2 \mathbf{x}_j`, computed once per node and gathered per edge: |V| instead of
+    |E| rows through the widest matrix product. The modules after it see the same values as
+    in torch_geometric (up to float rounding, < 1e-5 in the parity tests).
+
+    Args:
+        nn (torch.nn.Module): maps ``[-1, 2 * in_channels]`` to ``[-1, out_channels]``,
+            e.g. a :class:`torch.nn.Sequential`; modules after its first Linear must act
+            row by row (Linear, activations, BatchNorm1d, Dropout).
+        aggr (str, optional): ``"add"`` (alias ``"sum"``), ``"mean"`` or ``"max"``.
+            (default: ``"max"``)
+        fixed_degree (int, optional): if set, ``edge_index`` must be grouped by target in
+            increasing order with at most ``fixed_degree`` edges per target (what kNN graph
+            builders emit: k, or k + 1 with self loops); aggregation then runs as a gather
+            and a masked reduce over a ``[N, fixed_degree]`` table instead of a scatter
+            (:class:`e2e_gnn.nn.fixed_degree.NeighborTable`). (default: ``None``)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
+          :math:`(2, |\mathcal{E}|)`
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(
+        self, nn: Callable[[Tensor], Tensor], aggr: str = "max", fixed_degree: int | None = None
+    ) -> None:
+        super().__init__()
+        if aggr not in AGGREGATIONS:
+            msg = f"EdgeConv: `aggr` must be one of {AGGREGATIONS}, got {aggr!r}"
+            raise ValueError(msg)
+        if fixed_degree is not None and fixed_degree < 1:
+            msg = f"EdgeConv: `fixed_degree` must be a positive int or None, got {fixed_degree!r}"
+            raise ValueError(msg)
+        self.nn = nn
+        self.aggr = aggr
+        self.fixed_degree = fixed_degree
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if isinstance(self.nn, torch.nn.Module):
+            reset(self.nn)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_x("EdgeConv", x)
+        check_edge_index("EdgeConv", edge_index)
+        if self.fixed_degree is not None:
+            table = NeighborTable.from_edge_index(edge_index, x.size(0), self.fixed_degree)
+            targets = torch.arange(x.size(0), device=x.device).view(-1, 1)
+            messages = edge_messages(self.nn, x, targets, table.neighbors)
+            return table.reduce(messages, self.aggr)
+        source, target = edge_index[0], edge_index[1]
+        messages = edge_messages(self.nn, x, target, source)
+        return scatter(messages, target, x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        if self.fixed_degree is None:
+            return f"{self.__class__.__name__}(nn={self.nn})"
+        return f"{self.__class__.__name__}(nn={self.nn}, fixed_degree={self.fixed_degree})"
+
+
+def edge_messages(
+    nn: Callable[[Tensor], Tensor], x: Tensor, target: Tensor, source: Tensor
+) -> Tensor:
+    """EdgeConv messages ``nn(x_i || x_j - x_i)`` for index tensors ``target`` (i) and
+    ``source`` (j) that broadcast to the message layout ([E] or [N, k]); returns
+    ``[*layout, F_out]``.
+
+    When ``nn`` starts with a Linear on ``2 * F`` inputs, that layer is split exactly into
+    per-node terms: ``W [x_i || x_j - x_i] + b = ((W_1 - W_2) x_i + b) + W_2 x_j``,
+    computed once per node and gathered per message. Otherwise ``nn`` runs per message.
+    """
+    split = _split_first_linear(nn, x.size(1))
+    if split is None:
+        x_j = x[source]
+        x_i = x[target].expand_as(x_j)
+        flat = torch.cat([x_i, x_j - x_i], dim=-1).reshape(-1, 2 * x.size(1))
+        out = nn(flat)
+        return out.reshape((*x_j.shape[:-1], out.size(-1)))
+    first, rest = split
+    width = x.size(1)
+    w_i = first.weight[:, :width] - first.weight[:, width:]
+    node_i = torch.nn.functional.linear(x, w_i, first.bias)
+    node_j = torch.nn.functional.linear(x, first.weight[:, width:])
+    hidden = node_i[target] + node_j[source]
+    flat = hidden.reshape(-1, hidden.size(-1))
+    for layer in rest:
+        flat = layer(flat)
+    return flat.reshape((*hidden.shape[:-1], flat.size(-1)))
+
+
+def _split_first_linear(
+    nn: Callable[[Tensor], Tensor], width: int
+) -> tuple[torch.nn.Linear, list[torch.nn.Module]] | None:
+    """The first Linear of ``nn`` (taking ``2 * width`` inputs) and the modules after it, or
+    None when ``nn`` does not start with one (then messages are computed per edge)."""
+    if isinstance(nn, torch.nn.Linear):
+        first, rest = nn, []
+    elif isinstance(nn, torch.nn.Sequential) and len(nn) > 0 and isinstance(nn[0], torch.nn.Linear):
+        first, rest = nn[0], list(nn)[1:]
+    else:
+        return None
+    if first.in_features != 2 * width:
+        return None
+    return first, rest

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
+from e2e_gnn.nn.scatter import scatter
+
+
+def gcn_norm(
+    edge_index: Tensor,
+    edge_weight: Tensor | None,
+    num_nodes: int | torch.SymInt,
+    improved: bool = False,
+    add_self_loops: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor]:
+    r"""Symmetric GCN normalisation :math:`\hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2}`, as
+    ``torch_geometric.nn.conv.gcn_conv.gcn_norm`` for a ``[2, E]`` edge_index.
+
+    With ``add_self_loops``, existing self loops are replaced by one self loop per node,
+    like PyG's ``add_remaining_self_loops``, but without a data-dependent edge count (which
+    would not export): existing self loops keep their place with weight 0 and N loop edges
+    are appended. A loop's weight is the existing self loop's weight when the node has one
+    (the last one if it has several, as PyG on CPU), else 1 (2 with ``improved``) when
+    ``edge_weight`` is given, and 1 otherwise (PyG ignores ``improved`` without weights).
+
+    Returns:
+        ``(edge_index [2, E'], edge_weight [E'])`` with ``E' = E + N`` when self loops are
+        added, else ``E' = E``; nodes of degree 0 get a factor 0 (not inf).
+    """
+    source, target = edge_index[0], edge_index[1]
+    if add_self_loops:
+        is_loop = source == target
+        loops = torch.arange(num_nodes, device=edge_index.device)
+        if edge_weight is None:
+            edge_weight = torch.ones(source.shape, dtype=dtype, device=edge_index.device)
+            loop_weight = torch.ones(loops.shape, dtype=dtype, device=edge_index.device)
+        else:
+            fill = 2.0 if improved else 1.0
+            # Position of each node's last self loop (-1: none), as a float max-scatter
+            # (exact below 2**24 edges); PyG's index assignment leaves the last one's weight.
+            position = torch.arange(source.size(0), device=edge_index.device, dtype=dtype)
+            position = torch.where(is_loop, position, torch.full_like(position, -1.0))
+            last = scatter(position, target, num_nodes, reduce="max")
+            has_loop = scatter(is_loop.to(dtype), target, num_nodes) > 0
+            padded = torch.cat([edge_weight, edge_weight.new_full((1,), fill)])
+            pick = torch.where(has_loop, last.long(), torch.full_like(last, -1).long())
+            loop_weight = padded[pick]  # -1 reads the appended fill value
+        edge_weight = torch.where(is_loop, torch.zeros_like(edge_weight), edge_weight)
+        source = torch.cat([source, loops])
+        target = torch.cat([target, loops])
+        edge_weight = torch.cat([edge_weight, loop_weight])
+    elif edge_weight is None:
+        edge_weight = torch.ones(source.shape, dtype=dtype, device=edge_index.device)
+    degree = scatter(edge_weight, target, num_nodes)
+    inv_sqrt = degree.pow(-0.5)
+    inv_sqrt = torch.where(torch.isinf(inv_sqrt), torch.zeros_like(inv_sqrt), inv_sqrt)
+    edge_weight = inv_sqrt[source] * edge_weight * inv_sqrt[target]
+    return torch.stack([source, target]), edge_weight
+
+
+class GCNConv(torch.nn.Module):
+    r"""The graph convolutional operator from the `"Semi-supervised Classification with Graph
+    Convolutional Networks" <https://arxiv.org/abs/1609.02907>`_ paper, as
+    ``torch_geometric.nn.GCNConv``.
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \mathbf{\Theta}^{\top} \sum_{j \in \mathcal{N}(i) \cup
+        \{ i \}} \frac{e_{j,i}}{\sqrt{\hat{d}_j \hat{d}_i}} \mathbf{x}_j + \mathbf{b}
+
+    with :math:`\hat{d}_i = 1 + \sum_{j \in \mathcal{N}(i)} e_{j,i}` and edge weights
+    :math:`e_{j,i}` (default 1). Parameters are named as in torch_geometric (``lin.weight``,
+    ``bias``), so ``load_state_dict(pyg_gcn_conv.state_dict())`` works.
+
+    Args:
+        in_channels (int): input features per node.
+        out_channels (int): output features per node.
+        improved (bool, optional): self loops of weight 2 (:math:`\mathbf{A} + 2\mathbf{I}`)
+            when edge weights are given. (default: ``False``)
+        add_self_loops (bool, optional): add self loops; defaults to ``normalize``.
+            (default: ``None``)
+        normalize (bool, optional): apply the symmetric normalisation. (default: ``True``)
+        bias (bool, optional): learn an additive bias. (default: ``True``)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
+          :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        improved: bool = False,
+        add_self_loops: bool | None = None,
+        normalize: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if add_self_loops is None:
+            add_self_loops = normalize
+        if add_self_loops and not normalize:
+            msg = (
+                "GCNConv does not support adding self loops without normalisation "
+                f"(add_self_loops={add_self_loops!r}, normalize={normalize!r}); "
+                "use GraphConv for unnormalised sums"
+            )
+            raise ValueError(msg)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.improved = improved
+        self.add_self_loops = add_self_loops
+        self.normalize = normalize
+        self.lin = torch.nn.Linear(in_channels, out_channels, bias=False)
+        if bias:
+            self.bias = torch.nn.Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        torch.nn.init.xavier_uniform_(self.lin.weight)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        check_x("GCNConv", x, self.in_channels)
+        check_edge_index("GCNConv", edge_index)
+        if edge_weight is not None:
+            check_edge_vector("GCNConv", "edge_weight", edge_weight, edge_index)
+        if self.normalize:
+            edge_index, edge_weight = gcn_norm(
+                edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, x.dtype
+            )
+        x = self.lin(x)
+        out = scatter(self.message(x[edge_index[0]], edge_weight), edge_index[1], x.size(0))
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
+        return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

@@ -1,0 +1,92 @@
+"""Complete taggers built from e2e_gnn layers, registered by name for checkpoints."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from e2e_gnn.nn import EdgeConv, global_max_pool, global_mean_pool
+
+
+def _mlp(*widths: int) -> torch.nn.Sequential:
+    layers: list[torch.nn.Module] = []
+    for width_in, width_out in pairwise(widths):
+        layers += [torch.nn.Linear(width_in, width_out), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers)
+
+
+class EdgeConvTagger(torch.nn.Module):
+    """A graph-level tagger: EdgeConv blocks, mean and max pooling per graph, an MLP head.
+
+    The graph of each jet/event comes from the input ``edge_index`` (built by the graph
+    builder recorded in the model's GraphSpec); the tagger returns one logit per class.
+
+    Args:
+        in_features: node feature width F.
+        hidden: width of every EdgeConv block and of the head.
+        num_layers: number of EdgeConv blocks.
+        num_classes: output logits per graph (1 for a binary tagger).
+        aggr: EdgeConv aggregation (``"mean"``, ``"max"`` or ``"add"``).
+
+    Shapes:
+        - **input:** x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``
+        - **output:** logits ``[G, num_classes]``
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int = 64,
+        num_layers: int = 3,
+        num_classes: int = 1,
+        aggr: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.hyperparameters: dict[str, Any] = {
+            "in_features": in_features,
+            "hidden": hidden,
+            "num_layers": num_layers,
+            "num_classes": num_classes,
+            "aggr": aggr,
+        }
+        widths = [in_features] + [hidden] * num_layers
+        self.convs = torch.nn.ModuleList(
+            EdgeConv(_mlp(2 * width_in, hidden, hidden), aggr=aggr) for width_in in widths[:-1]
+        )
+        self.head = torch.nn.Sequential(
+            _mlp(2 * hidden, hidden), torch.nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
+        for conv in self.convs:
+            x = conv(x, edge_index)
+        pooled = torch.cat([global_mean_pool(x, batch), global_max_pool(x, batch)], dim=-1)
+        return self.head(pooled)
+
+
+class Scores(torch.nn.Module):
+    """Wraps a logit model so that it returns probabilities: what gets exported."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
+        logits = self.model(x, edge_index, batch)
+        if logits.size(-1) == 1:
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)
+
+
+MODELS: dict[str, type[torch.nn.Module]] = {"EdgeConvTagger": EdgeConvTagger}
+
+
+def build_model(model_class: str, hyperparameters: dict[str, Any]) -> torch.nn.Module:
+    """Instantiate a registered model class by name (as stored in checkpoints)."""
+    if model_class not in MODELS:
+        msg = f"unknown model class {model_class!r}; known: {sorted(MODELS)}"
+        raise ValueError(msg)
+    return MODELS[model_class](**hyperparameters)

@@ -1,0 +1,604 @@
+"""The ``triton`` backend: a Triton Inference Server client that survives faults.
+
+:class:`TritonBackend` has the runtime backend interface (``run(inputs) -> outputs``,
+``close()``) and adds what a production client needs (CMSSW SonicTriton is the bar):
+
+* HTTP or gRPC (``protocol``), sync :meth:`~TritonBackend.run` and async
+  :meth:`~TritonBackend.run_async` (many requests in flight on one event loop);
+* a per-request timeout, bounded retries with exponential backoff, and an optional
+  ``fallback`` backend (a second :class:`TritonBackend`, or a local onnxruntime/native one)
+  used when the server stays unreachable; after a fallback the server is left alone for
+  ``cooldown_s`` so a dead server does not cost retries on every call;
+* health/readiness (:meth:`~TritonBackend.is_ready`), model discovery
+  (:meth:`~TritonBackend.models`; ``model_name=None`` finds the served model whose checksum
+  and inputs match the local export), and a checksum check of the served model against the
+  local ``.onnx`` (``checksum_policy="refuse"`` or ``"warn"``);
+* client-side ragged batching: :meth:`~TritonBackend.run_graphs` sends many graphs (or hit
+  collections, for the hits ensemble) in one request and splits the answer per graph.
+
+This module does not import torch; tritonclient is imported when a backend is created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CHECKSUM_KEY = "e2e_gnn.checksum"
+VERSION_KEY = "e2e_gnn.version"
+SPEC_KEY = "e2e_gnn.spec"
+HITS_INPUTS = ("hits", "hits_batch")
+
+_TRITON_DTYPES = {
+    np.dtype(np.float32): "FP32",
+    np.dtype(np.float64): "FP64",
+    np.dtype(np.float16): "FP16",
+    np.dtype(np.int64): "INT64",
+    np.dtype(np.int32): "INT32",
+    np.dtype(np.bool_): "BOOL",
+}
+
+
+class Backend(Protocol):
+    """What a fallback must provide."""
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class TritonError(RuntimeError):
+    """Base class of the Triton client's errors."""
+
+
+class TritonUnavailableError(TritonError):
+    """The server could not be reached (or answered too slowly) after all retries."""
+
+
+class TritonTimeoutError(TritonUnavailableError):
+    """The last attempt exceeded the per-request timeout."""
+
+
+class TritonModelError(TritonError):
+    """The server is up but the model is missing, not ready, different or refused the input."""
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """What the client needs to know about the local export: names, spec and identity."""
+
+    path: Path
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    checksum: str
+    version: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: str | Path) -> LocalModel:
+        """Read names and metadata with onnxruntime (no torch, no onnx needed).
+
+        The checksum is the export's ``e2e_gnn.checksum`` metadata; a model without it is
+        identified by the sha256 of its file.
+        """
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            msg = f"model file {str(path)!r} does not exist"
+            raise FileNotFoundError(msg)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+        checksum = meta.get(CHECKSUM_KEY) or hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(
+            path=path,
+            inputs=tuple(i.name for i in session.get_inputs()),
+            outputs=tuple(o.name for o in session.get_outputs()),
+            checksum=checksum,
+            version=meta.get(VERSION_KEY, ""),
+            spec=json.loads(meta[SPEC_KEY]) if SPEC_KEY in meta else {},
+        )
+
+
+def pack_graphs(
+    graphs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str] = ("x", "edge_index", "batch")
+) -> dict[str, np.ndarray]:
+    """Concatenate graphs ``{x [n, F], edge_index [2, e]}`` into one ragged batch.
+
+    ``edge_index`` is shifted by each graph's node offset and ``batch`` numbers the graphs
+    0..G-1; no padding. Graphs with E = 0 are fine, graphs with no node are not (the model
+    would return no row for them).
+    """
+    x_name, edge_name, batch_name = names
+    if not graphs:
+        msg = "pack_graphs needs at least one graph, got an empty sequence"
+        raise ValueError(msg)
+    xs, edges, batches, offset = [], [], [], 0
+    for g, graph in enumerate(graphs):
+        x = np.asarray(graph[x_name], dtype=np.float32)
+        edge_index = np.asarray(graph[edge_name], dtype=np.int64).reshape(2, -1)
+        if x.ndim != 2 or x.shape[0] == 0:
+            msg = f"graph {g}: {x_name!r} must be [n >= 1, F], got shape {x.shape!r}"
+            raise ValueError(msg)
+        xs.append(x)
+        edges.append(edge_index + offset)
+        batches.append(np.full(x.shape[0], g, dtype=np.int64))
+        offset += x.shape[0]
+    return {
+        x_name: np.concatenate(xs),
+        edge_name: np.concatenate(edges, axis=1),
+        batch_name: np.concatenate(batches),
+    }
+
+
+def pack_hits(collections: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Concatenate per-graph hit arrays [n, H] into ``hits`` and sorted ``hits_batch``."""
+    if not collections:
+        msg = "pack_hits needs at least one hit collection, got an empty sequence"
+        raise ValueError(msg)
+    for g, hits in enumerate(collections):
+        if np.ndim(hits) != 2 or len(hits) == 0:
+            msg = f"hit collection {g} must be [n >= 1, H], got shape {np.shape(hits)!r}"
+            raise ValueError(msg)
+    hits_name, batch_name = HITS_INPUTS
+    return {
+        hits_name: np.concatenate([np.asarray(h, dtype=np.float32) for h in collections]),
+        batch_name: np.concatenate(
+            [np.full(len(h), g, dtype=np.int64) for g, h in enumerate(collections)]
+        ),
+    }
+
+
+def _is_timeout(err: BaseException) -> bool:
+    text = f"{type(err).__name__} {err}".lower()
+    return isinstance(err, TimeoutError) or "timeout" in text or "deadline" in text
+
+
+def _is_unavailable(err: BaseException) -> bool:
+    """True for errors worth a retry: connection refused/reset, timeouts, server down."""
+    if isinstance(err, (OSError, asyncio.TimeoutError)) or _is_timeout(err):
+        return True
+    text = f"{type(err).__name__} {err}"
+    status = str(getattr(err, "status", lambda: "")() or "")
+    markers = ("UNAVAILABLE", "Connection", "connection", "EOF", "reset", "Broken pipe", "RESOURCE")
+    return any(m in text or m in status for m in markers)
+
+
+class TritonBackend:
+    """Run a model served by Triton; the ``triton`` backend of the runtime.
+
+    Args:
+        model_path: the local export (``.onnx``). Gives input/output names and the checksum
+            the served model must match; may be None when ``model_name`` is given.
+        url: ``host:port`` of the server (HTTP port for ``protocol="http"``, gRPC port for
+            ``"grpc"``).
+        protocol: ``"http"`` or ``"grpc"``.
+        model_name: served model; None discovers a ready model whose checksum and inputs
+            match ``model_path``.
+        model_version: served version (``""`` = the server's policy, usually latest).
+        timeout_s: per-request timeout (connect + answer), seconds.
+        retries: retries after a failed attempt (attempts = retries + 1).
+        backoff_s: first backoff; doubled after each retry.
+        fallback: backend used when the server stays unreachable (None: raise).
+        checksum_policy: ``"refuse"`` (raise on mismatch) or ``"warn"``.
+        cooldown_s: after a fallback, how long calls go straight to the fallback.
+        max_graphs_per_request: :meth:`run_graphs` chunk size (None: all in one request).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        url: str = "127.0.0.1:8000",
+        protocol: str = "http",
+        model_name: str | None = None,
+        model_version: str = "",
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        backoff_s: float = 0.1,
+        fallback: Backend | None = None,
+        checksum_policy: str = "refuse",
+        cooldown_s: float = 5.0,
+        max_graphs_per_request: int | None = None,
+    ) -> None:
+        if protocol not in ("http", "grpc"):
+            msg = f"TritonBackend protocol {protocol!r} is not supported, use 'http' or 'grpc'"
+            raise ValueError(msg)
+        if checksum_policy not in ("refuse", "warn"):
+            msg = f"checksum_policy {checksum_policy!r} is not supported, use 'refuse' or 'warn'"
+            raise ValueError(msg)
+        if timeout_s <= 0 or retries < 0 or backoff_s < 0:
+            msg = (
+                f"need timeout_s > 0, retries >= 0, backoff_s >= 0; "
+                f"got {timeout_s!r}, {retries!r}, {backoff_s!r}"
+            )
+            raise ValueError(msg)
+        if model_path is None and model_name is None:
+            msg = "TritonBackend needs model_path (the local export) or model_name"
+            raise ValueError(msg)
+        if url.startswith(("http://", "https://", "grpc://")):
+            url = url.split("://", 1)[1]
+        self.url, self.protocol = url, protocol
+        self.local = LocalModel.read(model_path) if model_path is not None else None
+        self.model_name = model_name
+        self.model_version = model_version
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.fallback, self.checksum_policy = fallback, checksum_policy
+        self.cooldown_s = cooldown_s
+        self.max_graphs_per_request = max_graphs_per_request
+        self.inputs: tuple[str, ...] = self.local.inputs if self.local else ()
+        self.outputs: tuple[str, ...] = self.local.outputs if self.local else ()
+        self.stats = {"requests": 0, "retries": 0, "fallbacks": 0}
+        self._verified = False
+        self._lock = threading.Lock()
+        self._local_clients = threading.local()
+        self._all_clients: list[Any] = []
+        self._aio_clients: dict[int, Any] = {}
+        self._down_until = 0.0
+        if protocol == "http":
+            import tritonclient.http as module
+        else:
+            import tritonclient.grpc as module
+        self._module = module
+
+    # -- connection -----------------------------------------------------------------------
+    def _client(self) -> Any:
+        client = getattr(self._local_clients, "client", None)
+        if client is None:
+            if self.protocol == "http":
+                client = self._module.InferenceServerClient(
+                    self.url, connection_timeout=self.timeout_s, network_timeout=self.timeout_s
+                )
+            else:
+                client = self._module.InferenceServerClient(self.url)
+            self._local_clients.client = client
+            with self._lock:
+                self._all_clients.append(client)
+        return client
+
+    def _drop_client(self) -> None:
+        client = getattr(self._local_clients, "client", None)
+        self._local_clients.client = None
+        if client is not None:
+            with self._lock:
+                if client in self._all_clients:
+                    self._all_clients.remove(client)
+            try:
+                client.close()
+            except Exception as err:  # noqa: BLE001 - closing a broken connection
+                log.debug("closing a broken Triton client: %r", err)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        client = self._client()
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self.timeout_s
+            if method in ("get_model_config", "get_model_metadata", "get_model_repository_index"):
+                kwargs["as_json"] = True
+        result = getattr(client, method)(*args, **kwargs)
+        if self.protocol == "grpc" and method == "get_model_config":
+            return result.get("config", {})
+        if self.protocol == "grpc" and method == "get_model_repository_index":
+            return result.get("models", [])
+        return result
+
+    def _where(self) -> str:
+        version = f" version {self.model_version!r}" if self.model_version else ""
+        return f"model {self.model_name!r}{version} on {self.protocol}://{self.url}"
+
+    # -- health and discovery -------------------------------------------------------------
+    def is_live(self) -> bool:
+        """True when the server answers its liveness check within the timeout."""
+        try:
+            return bool(self._call("is_server_live"))
+        except Exception:  # noqa: BLE001 - any failure means not live
+            self._drop_client()
+            return False
+
+    def is_ready(self) -> bool:
+        """True when the server and the model (if known) are ready."""
+        try:
+            if not self._call("is_server_ready"):
+                return False
+            if self.model_name is None:
+                return True
+            return bool(self._call("is_model_ready", self.model_name, self.model_version))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            self._drop_client()
+            return False
+
+    def models(self) -> list[dict[str, str]]:
+        """The server's model repository index: ``[{name, version, state}, ...]``."""
+        return [dict(m) for m in self._call("get_model_repository_index")]
+
+    def served_identity(self, name: str) -> dict[str, str]:
+        """Checksum and version the served model's config carries (empty when absent)."""
+        params = self._call("get_model_config", name, self.model_version).get("parameters", {})
+        return {
+            key: params[key].get("string_value", "")
+            for key in (CHECKSUM_KEY, VERSION_KEY)
+            if key in params
+        }
+
+    def _discover(self) -> str:
+        assert self.local is not None
+        ready = [m for m in self.models() if m.get("state") == "READY"]
+        seen = []
+        for entry in ready:
+            name = entry["name"]
+            if self.served_identity(name).get(CHECKSUM_KEY) != self.local.checksum:
+                continue
+            metadata = self._call("get_model_metadata", name)
+            inputs = tuple(t["name"] for t in metadata.get("inputs", []))
+            seen.append(name)
+            if set(inputs) == set(self.local.inputs):
+                return str(name)
+        names = sorted({m["name"] for m in ready})
+        msg = (
+            f"no ready model on {self.protocol}://{self.url} serves {str(self.local.path)!r} "
+            f"(checksum {self.local.checksum[:12]}..., inputs {list(self.local.inputs)!r}); "
+            f"same checksum: {seen!r}; ready models: {names!r}. Pass model_name=..."
+        )
+        raise TritonModelError(msg)
+
+    def _verify(self) -> None:
+        """Once per backend: model exists and is ready, checksum matches, output names."""
+        if self._verified:
+            return
+        with self._lock:
+            if self._verified:
+                return
+            if self.model_name is None:
+                self.model_name = self._discover()
+            if not self._call("is_model_ready", self.model_name, self.model_version):
+                available = sorted(
+                    f"{m['name']}:{m.get('version', '')}({m.get('state', '?')})"
+                    for m in self.models()
+                )
+                msg = f"{self._where()} is not ready or does not exist; the server has {available!r}"
+                raise TritonModelError(msg)
+            if self.local is not None:
+                served = self.served_identity(self.model_name).get(CHECKSUM_KEY)
+                if served != self.local.checksum:
+                    msg = (
+                        f"{self._where()} has checksum {served!r} but the local export "
+                        f"{str(self.local.path)!r} has {self.local.checksum!r}: the server runs "
+                        f"another model. Redeploy with `e2e-gnn export-onnx --triton-repo` or "
+                        f"use checksum_policy='warn'."
+                    )
+                    if self.checksum_policy == "refuse":
+                        raise TritonModelError(msg)
+                    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            metadata = self._call("get_model_metadata", self.model_name, self.model_version)
+            self.inputs = tuple(t["name"] for t in metadata.get("inputs", [])) or self.inputs
+            self.outputs = tuple(t["name"] for t in metadata.get("outputs", [])) or self.outputs
+            self._verified = True
+
+    # -- inference ------------------------------------------------------------------------
+    def _infer_inputs(self, inputs: Mapping[str, np.ndarray]) -> list[Any]:
+        if self.inputs and set(inputs) != set(self.inputs):
+            msg = f"{self._where()} takes inputs {list(self.inputs)!r}, got {sorted(inputs)!r}"
+            raise TritonModelError(msg)
+        infer_inputs = []
+        for name, value in inputs.items():
+            array = np.ascontiguousarray(value)
+            if array.dtype not in _TRITON_DTYPES:
+                msg = (
+                    f"input {name!r} for {self._where()} has dtype {array.dtype!r}; "
+                    f"use one of {sorted(str(d) for d in _TRITON_DTYPES)}"
+                )
+                raise TritonModelError(msg)
+            tensor = self._module.InferInput(name, list(array.shape), _TRITON_DTYPES[array.dtype])
+            tensor.set_data_from_numpy(array)
+            infer_inputs.append(tensor)
+        return infer_inputs
+
+    def _requested_outputs(self) -> list[Any]:
+        return [self._module.InferRequestedOutput(name) for name in self.outputs]
+
+    def _infer_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._verify()
+        assert self.model_name is not None
+        kwargs: dict[str, Any] = {}
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self.timeout_s
+        result = self._client().infer(
+            self.model_name,
+            self._infer_inputs(inputs),
+            model_version=self.model_version,
+            outputs=self._requested_outputs(),
+            **kwargs,
+        )
+        return {name: result.as_numpy(name) for name in self.outputs}
+
+    def _give_up(self, err: BaseException, attempts: int, elapsed: float) -> TritonError:
+        kind = TritonTimeoutError if _is_timeout(err) else TritonUnavailableError
+        msg = (
+            f"{self._where()} unreachable after {attempts} attempt(s) in {elapsed:.2f} s "
+            f"(timeout_s={self.timeout_s}, retries={self.retries}): {type(err).__name__}: {err}. "
+            f"Is tritonserver running there (`e2e-gnn serve`)? Pass fallback=... to continue "
+            f"on a local backend."
+        )
+        return kind(msg)
+
+    def _model_error(self, err: BaseException) -> TritonModelError:
+        msg = f"{self._where()} refused the request: {err}"
+        return TritonModelError(msg)
+
+    def _use_fallback(self, inputs: Mapping[str, np.ndarray], err: BaseException | None) -> Any:
+        assert self.fallback is not None
+        with self._lock:
+            self.stats["fallbacks"] += 1
+            if err is not None:
+                self._down_until = time.monotonic() + self.cooldown_s
+                log.warning("%s unavailable (%s): using fallback %r", self._where(), err, self.fallback)
+        return self.fallback.run(inputs)
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One inference request with timeout, retries, backoff and fallback."""
+        with self._lock:
+            self.stats["requests"] += 1
+        if self.fallback is not None and time.monotonic() < self._down_until:
+            return self._use_fallback(inputs, None)
+        start = time.monotonic()
+        for attempt in range(self.retries + 1):
+            try:
+                return self._infer_once(inputs)
+            except TritonModelError:
+                raise
+            except Exception as err:
+                if not _is_unavailable(err):
+                    raise self._model_error(err) from err
+                self._drop_client()
+                if attempt < self.retries:
+                    with self._lock:
+                        self.stats["retries"] += 1
+                    time.sleep(self.backoff_s * 2**attempt)
+                    continue
+                if self.fallback is not None:
+                    return self._use_fallback(inputs, err)
+                raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- async ----------------------------------------------------------------------------
+    def _aio_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._aio_clients.get(id(loop))
+        if client is None:
+            if self.protocol == "http":
+                import tritonclient.http.aio as aio
+
+                client = aio.InferenceServerClient(self.url, conn_timeout=self.timeout_s)
+            else:
+                import tritonclient.grpc.aio as aio
+
+                client = aio.InferenceServerClient(self.url)
+            self._aio_clients[id(loop)] = client
+        return client
+
+    async def _drop_aio_client(self) -> None:
+        client = self._aio_clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            try:
+                await client.close()
+            except Exception as err:  # noqa: BLE001 - closing a broken connection
+                log.debug("closing a broken Triton aio client: %r", err)
+
+    async def _infer_once_async(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self._verified:
+            await asyncio.wait_for(asyncio.to_thread(self._verify), self.timeout_s * 4)
+        assert self.model_name is not None
+        call = self._aio_client().infer(
+            self.model_name,
+            self._infer_inputs(inputs),
+            model_version=self.model_version,
+            outputs=self._requested_outputs(),
+        )
+        result = await asyncio.wait_for(call, self.timeout_s)
+        return {name: result.as_numpy(name) for name in self.outputs}
+
+    async def run_async(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Like :meth:`run`, as a coroutine: gather many of these to keep requests in flight."""
+        with self._lock:
+            self.stats["requests"] += 1
+        if self.fallback is not None and time.monotonic() < self._down_until:
+            return await asyncio.to_thread(self._use_fallback, inputs, None)
+        start = time.monotonic()
+        for attempt in range(self.retries + 1):
+            try:
+                return await self._infer_once_async(inputs)
+            except TritonModelError:
+                raise
+            except Exception as err:
+                if not _is_unavailable(err):
+                    raise self._model_error(err) from err
+                await self._drop_aio_client()
+                if attempt < self.retries:
+                    with self._lock:
+                        self.stats["retries"] += 1
+                    await asyncio.sleep(self.backoff_s * 2**attempt)
+                    continue
+                if self.fallback is not None:
+                    return await asyncio.to_thread(self._use_fallback, inputs, err)
+                raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- ragged batching ------------------------------------------------------------------
+    def _pack(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
+        if self.inputs and set(self.inputs) == set(HITS_INPUTS):
+            return pack_hits(items)
+        names = self.inputs if len(self.inputs) == 3 else ("x", "edge_index", "batch")
+        return pack_graphs(items, names)
+
+    def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
+        size = self.max_graphs_per_request or max(len(items), 1)
+        return [items[i : i + size] for i in range(0, len(items), size)]
+
+    def run_graphs(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
+        """Score many graphs with few requests; one ``{output: row}`` dict per graph, in order.
+
+        ``items`` are graph dicts ``{x, edge_index}`` for a GNN, or hit arrays [n, H] for the
+        hits ensemble. Each output's row g belongs to graph g of the request.
+        """
+        if not self._verified:
+            self._verify_or_fallback()
+        results: list[dict[str, np.ndarray]] = []
+        for chunk in self._chunks(items):
+            outputs = self.run(self._pack(chunk))
+            results.extend({k: v[g] for k, v in outputs.items()} for g in range(len(chunk)))
+        return results
+
+    async def run_graphs_async(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
+        """:meth:`run_graphs` with all chunks in flight at once."""
+        if not self._verified:
+            await asyncio.to_thread(self._verify_or_fallback)
+        chunks = self._chunks(items)
+        answers = await asyncio.gather(*(self.run_async(self._pack(c)) for c in chunks))
+        return [
+            {k: v[g] for k, v in outputs.items()}
+            for chunk, outputs in zip(chunks, answers, strict=True)
+            for g in range(len(chunk))
+        ]
+
+    def _verify_or_fallback(self) -> None:
+        """Learn the input names before packing; an unreachable server is left to run()."""
+        try:
+            self._verify()
+        except TritonModelError:
+            raise
+        except Exception as err:  # noqa: BLE001 - run() retries and falls back
+            self._drop_client()
+            log.debug("%s: verification deferred: %r", self._where(), err)
+
+    def close(self) -> None:
+        """Close every connection this backend opened (threads' and event loops' clients)."""
+        with self._lock:
+            clients, self._all_clients = self._all_clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception as err:  # noqa: BLE001 - best effort on shutdown
+                log.debug("closing Triton client: %r", err)
+        self._local_clients = threading.local()
+        self._aio_clients.clear()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, then everything else."""
+        await self._drop_aio_client()
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"TritonBackend({self.model_name!r}, url={self.url!r}, protocol={self.protocol!r}, "
+            f"timeout_s={self.timeout_s}, retries={self.retries}, fallback={self.fallback!r})"
+        )

@@ -1,0 +1,58 @@
+"""Checkpoints: weights plus everything needed to rebuild and export the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from e2e_gnn.nn.models import build_model
+from e2e_gnn.spec import GraphSpec, ModelSpec
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    model_class: str,
+    graph: GraphSpec,
+    provenance: dict[str, Any],
+) -> None:
+    torch.save(
+        {
+            "model_class": model_class,
+            "hyperparameters": model.hyperparameters,
+            "state_dict": model.state_dict(),
+            "graph": asdict(graph),
+            "provenance": provenance,
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: str | Path, name: str | None = None) -> tuple[torch.nn.Module, ModelSpec]:
+    """The model (eval mode) and the spec its export will carry."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"checkpoint {str(path)!r} does not exist"
+        raise FileNotFoundError(msg)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        msg = f"cannot read {str(path)!r} as an e2e_gnn checkpoint: {err}"
+        raise ValueError(msg) from err
+    missing = {"model_class", "hyperparameters", "state_dict", "graph"} - set(data)
+    if missing:
+        msg = f"checkpoint {str(path)!r} lacks {sorted(missing)}: not saved by e2e_gnn"
+        raise ValueError(msg)
+    model = build_model(data["model_class"], data["hyperparameters"])
+    model.load_state_dict(data["state_dict"])
+    spec = ModelSpec(
+        name=name or path.stem,
+        model_class=data["model_class"],
+        hyperparameters=data["hyperparameters"],
+        graph=GraphSpec.from_dict(data["graph"]),
+        provenance={**data.get("provenance", {}), "checkpoint": path.name},
+    )
+    return model.eval(), spec

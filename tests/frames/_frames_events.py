@@ -1,0 +1,78 @@
+"""Write hand-made events to a ROOT file in the generator schema v1 layout and read them back.
+
+Cell positions are given as crystal/tower indices and converted to their centres with the
+contract's numbers written out here (not imported from the package), so the frame tests
+check the producers against an independent statement of the geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from e2e_gnn.io import load_events
+
+DETA = 0.0174  # ECAL crystal
+DPHI = 2 * math.pi / 360
+FIELDS = {
+    "Hit": {
+        "eta": "f4",
+        "phi": "f4",
+        "energy": "f4",
+        "subdet": "i4",
+        "layer": "i4",
+        "ieta": "i4",
+        "iphi": "i4",
+        "truth_fraction": "f4",
+    },
+    "Track": {"pt": "f4", "eta": "f4", "phi": "f4", "d0": "f4", "dz": "f4", "charge": "i4"},
+    "PixelHit": {"eta": "f4", "phi": "f4", "layer": "i4"},
+    "Jet": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "label": "i4"},
+    "Photon": {"pt": "f4", "eta": "f4", "phi": "f4", "label": "i4"},
+}
+DEFAULTS = {"truth_fraction": -1.0, "label": -1, "pt": 10.0, "mass": 0.0}
+
+
+def ecal_centre(ieta: int, iphi: int) -> tuple[float, float]:
+    """(eta, phi) of the centre of ECAL crystal (ieta in [-85, 84], iphi in [0, 360))."""
+    return (ieta + 0.5) * DETA, -math.pi + (iphi + 0.5) * DPHI
+
+
+def hcal_centre(ieta: int, iphi: int) -> tuple[float, float]:
+    """(eta, phi) of the centre of HCAL tower (ieta in [-17, 16], iphi in [0, 72))."""
+    return (ieta + 0.5) * 5 * DETA, -math.pi + (iphi + 0.5) * 5 * DPHI
+
+
+def ecal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -> dict[str, Any]:
+    eta, phi = ecal_centre(ieta, iphi)
+    return {"eta": eta, "phi": phi, "energy": energy, "subdet": 0, "layer": layer,
+            "ieta": ieta, "iphi": iphi, **kw}  # fmt: skip
+
+
+def hcal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -> dict[str, Any]:
+    eta, phi = hcal_centre(ieta, iphi)
+    return {"eta": eta, "phi": phi, "energy": energy, "subdet": 1, "layer": layer,
+            "ieta": ieta, "iphi": iphi, **kw}  # fmt: skip
+
+
+def write_and_read(path: Path, events: list[dict[str, list[dict[str, Any]]]]) -> ak.Array:
+    """Each event maps a collection ("Hit", "Jet", ...) to a list of objects (dicts)."""
+    data: dict[str, Any] = {"event": np.arange(1000, 1000 + len(events), dtype=np.int64)}
+    data["task"] = np.zeros(len(events), dtype=np.int32)
+    for coll, fields in FIELDS.items():
+        counts = np.array([len(ev.get(coll, [])) for ev in events], dtype=np.int64)
+        cols = {}
+        for name, dtype in fields.items():
+            flat = [
+                obj.get(name, DEFAULTS.get(name, 0)) for ev in events for obj in ev.get(coll, [])
+            ]
+            cols[name] = ak.unflatten(np.array(flat, dtype=dtype), counts)
+        data[coll] = ak.zip(cols)
+    with uproot.recreate(path) as f:
+        f.mktree("Events", data)
+    return load_events(path, "e2e_gnn")

@@ -1,0 +1,203 @@
+"""The parametric detector response on hand-made particles and on Pythia events."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from e2e_gnn.generate.detector import DetectorConfig, simulate
+
+QUIET = DetectorConfig(ecal_noise=0.0, ecal_threshold=0.0, hcal_noise=0.0, hcal_threshold=0.0)
+"""No noise, no zero suppression: what goes into the cells comes out."""
+
+
+def particles(
+    per_event: int,
+    n_events: int,
+    *,
+    pdg: int,
+    energy: float | np.ndarray,
+    eta: float | np.ndarray,
+    phi: float | np.ndarray,
+    charge: float = 0.0,
+    vertex: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    mass: float = 0.0,
+) -> ak.Array:
+    """``per_event`` identical-kind particles in each of ``n_events`` events."""
+    n = per_event * n_events
+    energy, eta, phi = (np.broadcast_to(np.asarray(x, float), (n,)) for x in (energy, eta, phi))
+    p = np.sqrt(np.maximum(energy**2 - mass**2, 0.0))
+    pt = p / np.cosh(eta)
+    columns = {
+        "px": pt * np.cos(phi),
+        "py": pt * np.sin(phi),
+        "pz": pt * np.sinh(eta),
+        "e": energy,
+        "pdg": np.full(n, pdg, dtype=np.int32),
+        "charge": np.full(n, charge),
+        "vx": np.full(n, vertex[0]),
+        "vy": np.full(n, vertex[1]),
+        "vz": np.full(n, vertex[2]),
+    }
+    counts = np.full(n_events, per_event)
+    return ak.zip({k: ak.unflatten(v, counts) for k, v in columns.items()})
+
+
+def _event_sums(response, subdet: int | None = None) -> np.ndarray:
+    energy = response.hits["energy"].astype(np.float64)
+    event = np.repeat(np.arange(response.counts["Hit"].size), response.counts["Hit"])
+    if subdet is not None:
+        keep = response.hits["subdet"] == subdet
+        energy, event = energy[keep], event[keep]
+    return np.bincount(event, weights=energy, minlength=response.counts["Hit"].size)
+
+
+def test_ecal_resolution_matches_stochastic_and_constant_terms() -> None:
+    """Single 50 GeV photons: std/mean of the ECAL sum = sqrt(a^2/E + c^2)."""
+    n, energy = 4000, 50.0
+    rng = np.random.default_rng(1)
+    photons = particles(
+        1, n, pdg=22, energy=energy, eta=rng.uniform(-1.2, 1.2, n), phi=rng.uniform(-3, 3, n)
+    )
+    response = simulate(photons, QUIET, np.random.default_rng(2))
+    sums = _event_sums(response)
+    expected = np.hypot(QUIET.ecal_stochastic / np.sqrt(energy), QUIET.ecal_constant)
+    # the std of 4000 Gaussian-like draws is known to ~1.1 %: 6 % is > 5 sigma
+    assert sums.std() / sums.mean() == pytest.approx(expected, rel=0.06)
+    assert sums.mean() == pytest.approx(energy, rel=5 * expected / np.sqrt(n))
+    assert np.all(response.hits["subdet"] == 0)
+
+
+def test_hcal_resolution_for_neutral_hadrons_with_no_ecal_share() -> None:
+    config = dataclasses.replace(QUIET, hadron_ecal_fraction=0.0)
+    n, energy = 4000, 20.0
+    neutrons = particles(1, n, pdg=2112, energy=energy, eta=0.3, phi=1.0, mass=0.94)
+    response = simulate(neutrons, config, np.random.default_rng(3))
+    sums = _event_sums(response, subdet=1)
+    expected = np.hypot(config.hcal_stochastic / np.sqrt(energy), config.hcal_constant)
+    assert sums.std() / sums.mean() == pytest.approx(expected, rel=0.06)
+    assert sums.mean() == pytest.approx(energy, rel=5 * expected / np.sqrt(n))
+
+
+def test_electronic_noise_and_threshold() -> None:
+    """Noise-only hits: rate from the Gaussian tail, all above threshold."""
+    config = DetectorConfig()
+    empty = particles(0, 200, pdg=22, energy=1.0, eta=0.0, phi=0.0)
+    response = simulate(empty, config, np.random.default_rng(4))
+    ecal = response.hits["subdet"] == 0
+    n_cells = 200 * 3 * 170 * 360
+    tail = 3.167e-5  # P(N(0,1) > 4)
+    expected = n_cells * tail
+    assert ecal.sum() == pytest.approx(expected, abs=5 * np.sqrt(expected))
+    assert response.hits["energy"][ecal].min() > config.ecal_threshold
+    assert np.all(response.hits["truth_fraction"] == -1)
+
+
+def test_track_resolutions() -> None:
+    """pT and d0 smearing of tracks from the origin: sigma = a (+) b pT, a (+) b / pT."""
+    config = DetectorConfig(track_efficiency=1.0)
+    n, pt = 5000, 40.0
+    rng = np.random.default_rng(5)
+    eta, phi = rng.uniform(-2, 2, n), rng.uniform(-3, 3, n)
+    energy = pt * np.cosh(eta)
+    pions = particles(1, n, pdg=211, energy=energy, eta=eta, phi=phi, charge=1.0)
+    tracks = simulate(pions, config, np.random.default_rng(6)).tracks
+    assert tracks["pt"].size == n
+    ratio = tracks["pt"] / pt
+    expected_pt = np.hypot(config.track_pt_resolution, config.track_pt_resolution_slope * pt)
+    assert ratio.std() == pytest.approx(expected_pt, rel=0.06)
+    assert ratio.mean() == pytest.approx(1.0, abs=5 * expected_pt / np.sqrt(n))
+    expected_d0 = np.hypot(config.track_d0_resolution, config.track_d0_resolution_ms / pt)
+    assert tracks["d0"].std() == pytest.approx(expected_d0, rel=0.06)
+    assert np.all(tracks["charge"] == 1)
+
+
+def test_displaced_vertex_gives_impact_parameter_and_misses_inner_pixels() -> None:
+    """A pion made 8 cm from the beam, flying along +y: d0 = -8 cm, no hits at r < 8 cm."""
+    pions = particles(
+        1, 50, pdg=211, energy=30.0, eta=0.0, phi=np.pi / 2, charge=1.0, vertex=(8.0, 0.0, 0.0)
+    )
+    response = simulate(pions, DetectorConfig(track_efficiency=1.0), np.random.default_rng(7))
+    np.testing.assert_allclose(response.tracks["d0"], -8.0, atol=0.02)
+    layers = set(np.unique(response.pixel_hits["layer"]).tolist())
+    assert layers == {2, 3}  # radii 10.9 and 16.0 cm
+
+
+def test_loopers_do_not_reach_the_calorimeter_and_leave_inner_pixel_hits_only() -> None:
+    """pT = 0.05 GeV in 3.8 T: the helix diameter is 8.8 cm, so only pixel layers at
+    2.9 and 6.8 cm are crossed and the calorimeter is never reached."""
+    pions = particles(1, 20, pdg=211, energy=0.05 * np.cosh(0.1), eta=0.1, phi=0.0, charge=-1)
+    response = simulate(pions, QUIET, np.random.default_rng(8))
+    assert response.hits["energy"].size == 0
+    assert set(np.unique(response.pixel_hits["layer"]).tolist()) == {0, 1}
+
+
+def test_truth_fraction_of_isolated_particles() -> None:
+    """A lone charged pion owns its cells (fraction 1); a lone photon has no track (-1)."""
+    pion = particles(1, 30, pdg=211, energy=30.0, eta=0.5, phi=0.5, charge=1.0)
+    photon = particles(1, 30, pdg=22, energy=30.0, eta=-0.5, phi=2.0)
+    both = ak.concatenate([pion, photon], axis=1)
+    config = dataclasses.replace(QUIET, track_efficiency=1.0)
+    hits = simulate(both, config, np.random.default_rng(9)).hits
+    near_pion = hits["eta"] > 0
+    np.testing.assert_allclose(hits["truth_fraction"][near_pion], 1.0, atol=1e-6)
+    assert np.all(hits["truth_fraction"][~near_pion] == -1)
+
+
+def test_energy_conserved_on_pythia_events() -> None:
+    """Sum of cell energies = visible energy reaching the barrel, within the resolution."""
+    pytest.importorskip("pythia8mc")
+    from e2e_gnn.generate.pythia import PythiaSource
+    from e2e_gnn.generate.tasks import get_task
+
+    events = PythiaSource(get_task("quark_gluon"), mpi=False).generate(0, 30, 11).particles
+    config = dataclasses.replace(QUIET, muon_ecal=0.0, muon_hcal=0.0)
+    response = simulate(events, config, np.random.default_rng(12))
+    sums = _event_sums(response)
+    pt = np.hypot(events.px, events.py)
+    eta = np.arcsinh(events.pz / pt)
+    # charged particles need pT > 0.3 B R / 2 = 0.735 GeV to reach R = 1.29 m
+    reach = (events.charge == 0) | (pt > 0.3 * 3.8 * 1.29 / 2)
+    # a margin keeps showers whose lateral tails leave the barrel out of the sum
+    inside = reach & (abs(eta) < config.barrel_eta_max - 0.05) & (abs(events.pdg) != 13)
+    edge = reach & (abs(eta) < config.barrel_eta_max) & ~inside & (abs(events.pdg) != 13)
+    visible = ak.to_numpy(ak.sum(events.e[inside], axis=1))
+    at_edge = ak.to_numpy(ak.sum(events.e[edge], axis=1))
+    # per event: sum of per-particle variances with the worse (HCAL) resolution
+    sigma = np.sqrt(
+        ak.to_numpy(
+            ak.sum(
+                config.hcal_stochastic**2 * events.e[inside | edge]
+                + (config.hcal_constant * events.e[inside | edge]) ** 2,
+                axis=1,
+            )
+        )
+    )
+    assert np.all(sums >= visible - 5 * sigma)
+    assert np.all(sums <= visible + at_edge + 5 * sigma)
+    total = visible.sum() + 0.5 * at_edge.sum()
+    assert sums.sum() == pytest.approx(total, rel=0.02 + at_edge.sum() / total)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"ecal_noise": -0.1}, "DetectorConfig.ecal_noise must be finite and >= 0, got -0.1"),
+        ({"hcal_layers": (0.5, 0.6, 0.2)}, "hcal_layers must be positive fractions summing to 1"),
+        ({"track_efficiency": 1.5}, "track_efficiency is a probability, got 1.5"),
+        ({"ecal_em_layers": (0.5, 0.5)}, "need the same number of layers"),
+        ({"beamspot_sigma_z": float("nan")}, "beamspot_sigma_z must be finite"),
+    ],
+)
+def test_config_validation(changes: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DetectorConfig(**changes)
+
+
+def test_geometry_of_the_default_config() -> None:
+    config = DetectorConfig()
+    assert config.ecal_ieta_range == (-85, 84)
+    assert config.hcal_ieta_range == (-17, 16)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch_geometric.nn as pyg_nn
+from _nn_graphs import corner_cases, knn_batch, random_batch
+from _nn_onnx import export, export_model, max_error, open_session
+
+from e2e_gnn.nn import EdgeConv
+
+
+def mlp() -> torch.nn.Sequential:
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 5))
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean", "add"])
+@pytest.mark.parametrize("graph", corner_cases(4), ids=lambda g: g.name)
+def test_edge_conv_matches_pyg(aggr: str, graph) -> None:
+    torch.manual_seed(0)
+    theirs = pyg_nn.EdgeConv(mlp(), aggr=aggr)
+    ours = EdgeConv(mlp(), aggr=aggr)
+    ours.load_state_dict(theirs.state_dict())
+    out = ours(graph.x, graph.edge_index)
+    assert out.shape == (graph.num_nodes, 5)
+    torch.testing.assert_close(out, theirs(graph.x, graph.edge_index), atol=1e-5, rtol=0)
+
+
+def test_edge_conv_repr_and_errors() -> None:
+    conv = EdgeConv(torch.nn.Linear(4, 3))
+    assert repr(conv) == "EdgeConv(nn=Linear(in_features=4, out_features=3, bias=True))"
+    with pytest.raises(ValueError, match="'median'"):
+        EdgeConv(torch.nn.Linear(4, 3), aggr="median")
+    with pytest.raises(ValueError, match=r"\[2, E\]"):
+        conv(torch.zeros(3, 2), torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="int64"):
+        conv(torch.zeros(3, 2), torch.zeros(2, 4, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean"])
+def test_edge_conv_onnx_round_trip(aggr: str) -> None:
+    torch.manual_seed(1)
+    module = EdgeConv(mlp(), aggr=aggr)
+    example = random_batch([6, 4], 3.0, 4, seed=0)
+    session = export(
+        module,
+        {"x": example.x, "edge_index": example.edge_index},
+        {"x": {0: "N"}, "edge_index": {1: "E"}},
+    )
+    cases = [*corner_cases(4, seed=9), random_batch([400, 300], 16.0, 4, seed=2, name="large")]
+    for graph in cases:
+        err = max_error(session, module, {"x": graph.x, "edge_index": graph.edge_index})
+        assert err <= 1e-5, graph.name
+
+
+class _NotSplittable(torch.nn.Module):
+    """An nn that does not start with a Linear: EdgeConv must compute messages per edge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 5)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.lin(torch.tanh(h))
+
+
+@pytest.mark.parametrize("graph", corner_cases(4)[-4:], ids=lambda g: g.name)
+def test_edge_conv_without_split_matches_pyg(graph) -> None:
+    theirs = pyg_nn.EdgeConv(_NotSplittable(), aggr="mean")
+    ours = EdgeConv(_NotSplittable(), aggr="mean")
+    ours.load_state_dict(theirs.state_dict())
+    torch.testing.assert_close(
+        ours(graph.x, graph.edge_index), theirs(graph.x, graph.edge_index), atol=1e-5, rtol=0
+    )
+
+
+KNN_CASES = [
+    knn_batch([20, 3, 1, 9], 8, 4, seed=1),  # graphs of 3 and 1 nodes have < k neighbours
+    knn_batch([12, 2], 8, 4, seed=2, loop=True),
+    knn_batch([1], 8, 4, seed=3),  # E = 0
+    knn_batch([40] * 5, 16, 4, seed=4),
+]
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean", "add"])
+@pytest.mark.parametrize("graph", KNN_CASES, ids=lambda g: g.name)
+def test_fixed_degree_matches_pyg(aggr: str, graph) -> None:
+    torch.manual_seed(2)
+    theirs = pyg_nn.EdgeConv(mlp(), aggr=aggr)
+    ours = EdgeConv(mlp(), aggr=aggr, fixed_degree=17)  # k + 1 covers the self-loop case
+    ours.load_state_dict(theirs.state_dict())
+    torch.testing.assert_close(
+        ours(graph.x, graph.edge_index), theirs(graph.x, graph.edge_index), atol=1e-5, rtol=0
+    )
+
+
+def test_fixed_degree_rejects_unsorted_or_too_many_edges() -> None:
+    conv = EdgeConv(mlp(), fixed_degree=2)
+    x = torch.randn(3, 4)
+    with pytest.raises(ValueError, match="grouped by target"):
+        conv(x, torch.tensor([[0, 1], [2, 1]]))
+    with pytest.raises(ValueError, match="3 incoming edges"):
+        conv(x, torch.tensor([[0, 1, 2], [1, 1, 1]]))
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean"])
+def test_fixed_degree_onnx_round_trip_has_no_scatter_on_edges(aggr: str) -> None:
+    torch.manual_seed(3)
+    module = EdgeConv(mlp(), aggr=aggr, fixed_degree=17)
+    example = knn_batch([6, 5], 8, 4, seed=5)
+    model = export_model(
+        module,
+        {"x": example.x, "edge_index": example.edge_index},
+        {"x": {0: "N"}, "edge_index": {1: "E"}},
+    )
+    scatters = [n for n in model.graph.node if n.op_type.startswith("Scatter")]
+    assert len(scatters) == 1 and scatters[0].op_type == "ScatterND"  # the 1-D degree count
+    session = open_session(model)
+    cases = [*KNN_CASES, knn_batch([300, 200, 4], 8, 4, seed=6, name="large")]
+    for graph in cases:
+        err = max_error(session, module, {"x": graph.x, "edge_index": graph.edge_index})
+        assert err <= 1e-5, graph.name

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch_geometric.nn as pyg_nn
+from _nn_graphs import corner_cases
+from _nn_onnx import export, max_error
+
+from e2e_gnn.nn import global_add_pool, global_max_pool, global_mean_max_add_pool, global_mean_pool
+
+POOLS = {
+    "add": (global_add_pool, pyg_nn.global_add_pool),
+    "mean": (global_mean_pool, pyg_nn.global_mean_pool),
+    "max": (global_max_pool, pyg_nn.global_max_pool),
+}
+
+
+@pytest.mark.parametrize("name", list(POOLS))
+@pytest.mark.parametrize("graph", corner_cases(4), ids=lambda g: g.name)
+def test_pool_matches_pyg(name: str, graph) -> None:
+    ours, theirs = POOLS[name]
+    x = graph.x - 1.0
+    torch.testing.assert_close(ours(x, graph.batch), theirs(x, graph.batch), atol=1e-5, rtol=0)
+
+
+def test_pool_given_size_keeps_empty_graphs_at_zero() -> None:
+    x = torch.tensor([[1.0, -2.0], [3.0, -4.0], [-5.0, -6.0]])
+    batch = torch.tensor([0, 0, 2])
+    assert torch.equal(
+        global_max_pool(x, batch, 4), torch.tensor([[3.0, -2], [0, 0], [-5, -6], [0, 0]])
+    )
+    assert torch.equal(global_mean_pool(x, batch, 4)[0], torch.tensor([2.0, -3.0]))
+    assert torch.equal(global_add_pool(x, batch)[2], torch.tensor([-5.0, -6.0]))
+
+
+def test_mean_max_add_is_concatenation() -> None:
+    graph = corner_cases(3)[-3]
+    out = global_mean_max_add_pool(graph.x, graph.batch)
+    assert out.shape == (3, 9)
+    ref = torch.cat([POOLS[k][1](graph.x, graph.batch) for k in ("mean", "max", "add")], -1)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+
+
+def test_pool_rejects_mismatched_batch() -> None:
+    with pytest.raises(ValueError, match=r"`batch` must be \[N\] with N = x.size\(0\) = 3"):
+        global_mean_pool(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+
+
+class _Readout(torch.nn.Module):
+    def forward(self, x: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        return global_mean_max_add_pool(x, batch)
+
+
+def test_pool_onnx_round_trip_dynamic_graph_count() -> None:
+    module = _Readout()
+    example = {"x": torch.randn(6, 3), "batch": torch.tensor([0, 0, 1, 1, 1, 2])}
+    session = export(module, example, {"x": {0: "N"}, "batch": {0: "N"}})
+    for graph in corner_cases(3, seed=5):
+        args = {"x": graph.x, "batch": graph.batch}
+        assert max_error(session, module, args) <= 1e-5, graph.name
