@@ -33,7 +33,7 @@ def tagger_export(tmp_path_factory: pytest.TempPathFactory):
         graph=TOY_GRAPH_SPEC,
     )
     path = tmp_path_factory.mktemp("model") / "tagger.onnx"
-    export_onnx(model, spec, path, default_example(spec.graph))
+    export_onnx(model, spec, path, default_example(spec))
     return model, spec, path
 
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fetch the C/C++ headers the native build needs (ONNX Runtime 1.21 and doctest) from
+# Fetch the C/C++ headers the native build needs (ONNX Runtime 1.21, doctest, nlohmann-json) from
 # Debian trixie's packages, without installing anything system-wide: `apt-get download`
 # with a private package list, then `dpkg -x` into DEST. Works as a normal user on any
 # Debian/Ubuntu machine with apt. Usage: scripts/fetch_deps.sh DEST
 set -euo pipefail
 dest=${1:?usage: fetch_deps.sh DEST}
-packages=(libonnxruntime-dev doctest-dev)
+packages=(libonnxruntime-dev doctest-dev nlohmann-json3-dev)
 
-if [ -f "$dest/usr/include/onnxruntime/onnxruntime_cxx_api.h" ] && [ -f "$dest/usr/include/doctest/doctest.h" ]; then
+if [ -f "$dest/usr/include/onnxruntime/onnxruntime_cxx_api.h" ] && [ -f "$dest/usr/include/doctest/doctest.h" ] \
+   && [ -f "$dest/usr/include/nlohmann/json.hpp" ]; then
   exit 0
 fi
 command -v apt-get >/dev/null || { echo "fetch_deps.sh: apt-get not found; set ONNXRUNTIME_ROOT to an ONNX Runtime install with include/ instead" >&2; exit 1; }

@@ -54,4 +54,23 @@ if [[ ! -x "$server" ]]; then
   exit 1
 fi
 "$server_venv/bin/python" -c 'import numpy, onnxruntime; assert int(numpy.__version__.split(".")[0]) < 2, numpy.__version__'
+
+# The python backend stub links the system libpython of its Python version.
+version="$("$server_venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+stub="$(dirname "$(dirname "$server")")/python_backend_stubs/$version/triton_python_backend_stub"
+if [[ ! -f "$stub" ]]; then
+  echo "install_triton.sh: nvidia-pytriton has no python backend stub for Python $version" >&2
+  exit 1
+fi
+libs="$(dirname "$(dirname "$(dirname "$(dirname "$server")")")")/nvidia_pytriton.libs"
+if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep -q "not found"; then
+  echo "== the stub needs libpython$version: installing it with apt-get"
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    apt-get install -y --no-install-recommends "libpython$version" >/dev/null
+  fi
+  if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep "not found" >&2; then
+    echo "install_triton.sh: install libpython$version (e.g. apt-get install libpython$version)" >&2
+    exit 1
+  fi
+fi
 echo "tritonserver: $server"

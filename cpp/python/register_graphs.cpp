@@ -7,8 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "e2e_gnn/delaunay.hpp"
 #include "e2e_gnn/knn.hpp"
 #include "e2e_gnn/point_batch.hpp"
+#include "e2e_gnn/threshold_edges.hpp"
 #include "register.hpp"
 
 namespace py = pybind11;
@@ -85,6 +87,45 @@ py::array_t<std::int64_t> knn_graph(const py::array& pos_in, const py::array& pt
   return to_edge_index(std::move(edges));
 }
 
+py::tuple threshold_graph(const py::array& pos_in, const py::array& layer_in,
+                          const py::array& ptr_in, double same_layer, double adjacent_layer,
+                          bool loop, int periodic, double period) {
+  const auto pos = checked<float>(pos_in, "pos", 2, "float32");
+  const auto layer = checked<std::int64_t>(layer_in, "layer", 1, "int64");
+  const auto ptr = checked<std::int64_t>(ptr_in, "ptr", 1, "int64");
+  if (layer.shape(0) != pos.shape(0)) {
+    throw py::value_error("layer has " + std::to_string(layer.shape(0)) +
+                          " entries, expected one per node of pos (" +
+                          std::to_string(pos.shape(0)) + ")");
+  }
+  const e2e_gnn::PointBatch points = point_batch(pos, ptr);
+  e2e_gnn::ThresholdOptions options;
+  options.same_layer = same_layer;
+  options.adjacent_layer = adjacent_layer;
+  options.loop = loop;
+  options.periodic = periodicity(periodic, period);
+  e2e_gnn::WeightedEdges result;
+  {
+    py::gil_scoped_release release;
+    result = e2e_gnn::threshold_graph(points, layer.data(), options);
+  }
+  const auto num_edges = static_cast<py::ssize_t>(result.distance.size());
+  return py::make_tuple(to_edge_index(std::move(result.edges)),
+                        to_array(std::move(result.distance), {num_edges, 1}));
+}
+
+py::array_t<std::int64_t> delaunay_graph(const py::array& pos_in, const py::array& ptr_in) {
+  const auto pos = checked<float>(pos_in, "pos", 2, "float32");
+  const auto ptr = checked<std::int64_t>(ptr_in, "ptr", 1, "int64");
+  const e2e_gnn::PointBatch points = point_batch(pos, ptr);
+  e2e_gnn::EdgeIndex edges;
+  {
+    py::gil_scoped_release release;
+    edges = e2e_gnn::delaunay_graph(points);
+  }
+  return to_edge_index(std::move(edges));
+}
+
 }  // namespace
 
 void register_graphs(py::module_& m) {
@@ -93,4 +134,10 @@ void register_graphs(py::module_& m) {
         py::arg("period") = 6.283185307179586, py::arg("threads") = 1,
         "kNN edges of every graph of a ragged batch: edge_index int64 [2, E], target-sorted, "
         "exactly min(k, n - 1) (min(k, n) with loop) edges per node. periodic < 0: none.");
+  m.def("threshold_graph", &threshold_graph, py::arg("pos"), py::arg("layer"), py::arg("ptr"),
+        py::arg("same_layer"), py::arg("adjacent_layer"), py::arg("loop") = false,
+        py::arg("periodic") = -1, py::arg("period") = 6.283185307179586,
+        "Layered distance-threshold edges: (edge_index int64 [2, E], distance float32 [E, 1]).");
+  m.def("delaunay_graph", &delaunay_graph, py::arg("pos"), py::arg("ptr"),
+        "Delaunay-triangulation edges in 2-D, both directions: edge_index int64 [2, E].");
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -15,14 +14,14 @@ namespace {
 
 // Graphs up to this size are scanned whole; larger ones through a uniform grid over their
 // first two coordinates (measured, see docs/graphs.md).
-static std::size_t kBruteForceMaxNodes = getenv("KNN_BF") ? atoi(getenv("KNN_BF")) : 48;
+constexpr std::size_t kBruteForceMaxNodes = 48;
 // Grids are used for up to this many coordinates; beyond, the 2-D projection prunes too little.
 constexpr std::size_t kGridMaxDims = 3;
 // Average number of nodes per grid cell.
-static double kNodesPerCell = getenv("KNN_C") ? atof(getenv("KNN_C")) : 2.0;
+constexpr double kNodesPerCell = 2.0;
 // The search radius of a query starts at the previous query's k-th distance times this factor
 // (on squared distances), and is doubled until it holds enough neighbours.
-static double kRadiusSlack = getenv("KNN_S") ? atof(getenv("KNN_S")) : 1.3;
+constexpr double kRadiusSlack = 1.3;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
@@ -110,7 +109,7 @@ struct Metric {
 class GraphSearch {
  public:
   GraphSearch(const float* pos, std::size_t n, std::size_t dim, const Periodicity& periodic)
-      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(n) {
+      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(2 * n) {
     build(pos);
   }
 
@@ -276,54 +275,60 @@ class GraphSearch {
   }
 
   // Keeps the m closest of `count` >= m candidates, writes their indices to `out` and returns
-  // the largest of their distances.
+  // the m-th smallest distance. The m-th distance is found by bisection over the candidates'
+  // own distances, with branch-free counting passes (cheap: few candidates, no sorting).
   double select(std::size_t count, std::size_t m, std::int64_t* out) {
-    double* dist = dist_.data();
-    std::int64_t* index = index_.data();
-    if (count > 2 * m) {
-      // Far too many: keep those not farther than the m-th distance.
-      scratch_.assign(dist, dist + count);
-      std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(m - 1),
-                       scratch_.end());
-      const double limit = scratch_[m - 1];
-      std::size_t kept = 0;
+    const double* dist = dist_.data();
+    const std::int64_t* index = index_.data();
+    // Invariants: count(dist <= hi) >= m, hi is a candidate distance, count(dist <= lo) < m.
+    double hi = 0.0;
+    for (std::size_t c = 0; c < count; ++c) {
+      hi = hi < dist[c] ? dist[c] : hi;
+    }
+    double lo = -std::numeric_limits<double>::min();
+    std::size_t within = count;  // count(dist <= hi)
+    std::size_t below = 0;       // count(dist < hi)
+    for (;;) {
+      below = 0;
       for (std::size_t c = 0; c < count; ++c) {
-        dist[kept] = dist[c];
-        index[kept] = index[c];
-        kept += static_cast<std::size_t>(dist[c] <= limit);
+        below += static_cast<std::size_t>(dist[c] < hi);
       }
-      count = kept;
-    }
-    double far = farthest(dist, count);
-    // Drop the farthest candidate, the largest index first among equals, until m remain.
-    for (; count > m; far = farthest(dist, count)) {
-      std::size_t worst = 0;
-      std::int64_t worst_index = -1;
+      if (within == m || below < m) {
+        break;  // exactly m within hi, or the m-th distance is hi itself
+      }
+      const double mid = 0.5 * (lo + hi);
+      std::size_t n_mid = 0;
+      double top = -1.0;
       for (std::size_t c = 0; c < count; ++c) {
-        const bool later = (dist[c] == far) & (index[c] > worst_index);
-        worst = later ? c : worst;
-        worst_index = later ? index[c] : worst_index;
+        const bool in = dist[c] <= mid;
+        n_mid += static_cast<std::size_t>(in);
+        top = in && top < dist[c] ? dist[c] : top;
       }
-      --count;
-      dist[worst] = dist[count];
-      index[worst] = index[count];
+      if (n_mid >= m) {
+        hi = top;
+        within = n_mid;
+      } else {
+        lo = mid;
+      }
     }
-    std::copy(index, index + m, out);
-    return far;
-  }
-
-  static double farthest(const double* dist, std::size_t count) {
-    double a = 0.0;
-    double b = 0.0;
-    std::size_t c = 0;
-    for (; c + 1 < count; c += 2) {
-      a = a < dist[c] ? dist[c] : a;
-      b = b < dist[c + 1] ? dist[c + 1] : b;
+    // All candidates closer than hi, then the smallest indices among those at exactly hi.
+    std::size_t kept = 0;
+    std::size_t tied = 0;
+    for (std::size_t c = 0; c < count; ++c) {
+      out[kept] = index[c];
+      kept += static_cast<std::size_t>(dist[c] < hi);
     }
-    if (c < count) {
-      a = a < dist[c] ? dist[c] : a;
+    std::int64_t* ties = index_.data() + count;
+    for (std::size_t c = 0; c < count; ++c) {
+      ties[tied] = index[c];
+      tied += static_cast<std::size_t>(dist[c] == hi);
     }
-    return a < b ? b : a;
+    const std::size_t wanted = m - kept;
+    if (tied > wanted) {
+      std::nth_element(ties, ties + static_cast<std::ptrdiff_t>(wanted), ties + tied);
+    }
+    std::copy(ties, ties + wanted, out + kept);
+    return hi;
   }
 
   std::size_t n_;
@@ -338,8 +343,7 @@ class GraphSearch {
   std::vector<double> sorted_pos_;     // positions by slot, promoted to double
   std::vector<double> grid_pos_;       // folded grid coordinates of each node
   std::vector<double> dist_;           // candidates of the current query
-  std::vector<std::int64_t> index_;
-  std::vector<double> scratch_;
+  std::vector<std::int64_t> index_;    // candidates, then tied candidates
 };
 
 // Sorts `count` distinct values in place by counting ranks (no data-dependent branches) and

@@ -3,7 +3,9 @@
 tagger.onnx: an EdgeConvTagger exported by e2e_gnn (parity-checked against torch);
 graphs_*.bin/.shape: a batch of graphs and torch's scores for it, as raw little-endian
 arrays with their shapes in text, so the C++ tests compare against torch, not against
-ONNX Runtime itself.
+ONNX Runtime itself. nodes_*: node features of jets with the edges the NumPy reference kNN
+builds from the spec and torch's scores (for the Tagger's own graph building);
+spec_format_2.onnx, spec_version_9.onnx, no_spec.onnx: the tagger with wrong metadata.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from e2e_gnn.export import export_onnx
 from e2e_gnn.export.parity import default_example
+from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.graphs.reference import knn_reference
 from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, graphs_from_features, random_features
 from e2e_gnn.nn.models import EdgeConvTagger
-from e2e_gnn.spec import ModelSpec
+from e2e_gnn.spec import SPEC_KEY, VERSION_KEY, ModelSpec
 
 
 def write_array(directory: Path, name: str, array: np.ndarray) -> None:
@@ -33,7 +38,7 @@ def main(directory: Path) -> None:
     spec = ModelSpec(
         "cpp_test_tagger", "EdgeConvTagger", model.hyperparameters, graph=TOY_GRAPH_SPEC
     )
-    export_onnx(model, spec, directory / "tagger.onnx", default_example(spec.graph))
+    export_onnx(model, spec, directory / "tagger.onnx", default_example(spec))
     (directory / "corrupt.onnx").write_bytes(b"\x08\x07 definitely not an ONNX model")
 
     rng = np.random.default_rng(1)
@@ -43,6 +48,48 @@ def main(directory: Path) -> None:
         scores = torch.sigmoid(model(*inputs)).numpy()
     for name, array in {**batch.inputs(), "scores": scores}.items():
         write_array(directory, f"graphs_{name}", array)
+    write_node_jets(directory, model, rng)
+    write_bad_metadata(directory)
+
+
+def write_node_jets(directory: Path, model: torch.nn.Module, rng: np.random.Generator) -> None:
+    """Jets as raw node features; edges from the NumPy reference kNN of the toy spec."""
+    features = random_features(rng, [5, 1, 60, 9, 2, 33], len(TOY_GRAPH_SPEC.feature_names))
+    x = np.concatenate(features)
+    ptr = np.concatenate([[0], np.cumsum([len(f) for f in features])]).astype(np.int64)
+    columns = [TOY_GRAPH_SPEC.feature_names.index(c) for c in TOY_GRAPH_SPEC.coordinates]
+    scale = np.asarray(TOY_GRAPH_SPEC.coordinate_scale, dtype=np.float32)
+    pos = np.ascontiguousarray(x[:, columns] * scale)
+    edge_index = knn_reference(pos, ptr, TOY_GRAPH_SPEC.k, loop=TOY_GRAPH_SPEC.loop)
+    batch = np.repeat(np.arange(len(features), dtype=np.int64), np.diff(ptr))
+    graphs = GraphBatch(x, edge_index.astype(np.int64), batch, len(features))
+    with torch.no_grad():
+        inputs = [torch.from_numpy(a) for a in graphs.inputs().values()]
+        scores = torch.sigmoid(model(*inputs)).numpy()
+    for name, array in {
+        "x": x,
+        "ptr": ptr,
+        "edge_index": graphs.edge_index,
+        "scores": scores,
+    }.items():
+        write_array(directory, f"nodes_{name}", array)
+
+
+def write_bad_metadata(directory: Path) -> None:
+    """Copies of the tagger whose metadata this library must refuse."""
+    for name, key, change in (
+        ("spec_format_2", SPEC_KEY, lambda v: v.replace('"format": 1', '"format": 2')),
+        ("spec_version_9", VERSION_KEY, lambda v: "9.0.0"),
+        ("no_spec", SPEC_KEY, None),
+    ):
+        model = onnx.load(directory / "tagger.onnx")
+        props = [p for p in model.metadata_props if change is not None or p.key != key]
+        for prop in props:
+            if prop.key == key and change is not None:
+                prop.value = change(prop.value)
+        del model.metadata_props[:]
+        model.metadata_props.extend(props)
+        onnx.save(model, directory / f"{name}.onnx")
 
 
 if __name__ == "__main__":

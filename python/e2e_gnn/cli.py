@@ -29,22 +29,48 @@ def main() -> None:
 
 
 @main.command("export-onnx")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--recipe",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An export recipe (export/<name>.toml) instead of the options below.",
+)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Model name recorded in the metadata (default: file stem).")
 @click.option("--atol", default=1e-5, show_default=True, help="Parity tolerance vs torch.")
-def export_onnx_command(checkpoint: Path, out: Path, name: str | None, atol: float) -> None:
-    """Export a checkpoint to ONNX after checking parity against torch."""
-    from e2e_gnn.export.onnx import ParityError, export_onnx
-    from e2e_gnn.export.parity import default_example
+def export_onnx_command(
+    recipe: Path | None, checkpoint: Path | None, out: Path | None, name: str | None, atol: float
+) -> None:
+    """Export a checkpoint to ONNX after checking parity against torch; refuses to write
+    (non-zero exit) a model that disagrees with torch."""
+    from e2e_gnn.export import (
+        ParityError,
+        UnsupportedOperationError,
+        default_example,
+        export_onnx,
+    )
+    from e2e_gnn.export.recipe import Recipe
     from e2e_gnn.train.checkpoint import load_checkpoint
 
-    model, spec = load_checkpoint(checkpoint, name or out.stem)
+    seed = 0
     try:
-        report = export_onnx(model, spec, out, default_example(spec.graph), atol=atol)
+        if recipe is not None:
+            loaded = Recipe.load(recipe)
+            checkpoint, out, name = loaded.checkpoint, loaded.output, loaded.name
+            atol, seed = loaded.atol, loaded.example_seed
+        if checkpoint is None or out is None:
+            msg = "give --recipe, or both --checkpoint and --out"
+            raise click.UsageError(msg)
+        model, spec = load_checkpoint(checkpoint, name or out.stem)
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    try:
+        report = export_onnx(model, spec, out, default_example(spec, seed), atol=atol)
     except ParityError as err:
         console.print(err.report.table(), markup=False)
         raise click.ClickException(str(err).splitlines()[0]) from err
+    except UnsupportedOperationError as err:
+        raise click.ClickException(str(err)) from err
     console.print(report.table(), markup=False)
     console.print(f"wrote {out} (max |torch - onnx| = {report.max_abs_diff:.2g})")
 
@@ -145,7 +171,7 @@ def demo(out: Path, jets: int, epochs: int, seed: int) -> None:
 
     console.rule("3. export-onnx with the parity check")
     model, spec = load_checkpoint(out / "tagger.pt", "toy_tagger")
-    report = export_onnx(model, spec, out / "tagger.onnx", default_example(spec.graph))
+    report = export_onnx(model, spec, out / "tagger.onnx", default_example(spec))
     console.print(report.table(), markup=False)
 
     console.rule("4. inference: torch vs onnxruntime vs native")

@@ -61,10 +61,24 @@ class GraphSpec:
         return cls(**{key: tuple(v) if key in tuples else v for key, v in data.items()})
 
 
+# Axes whose size changes from call to call; other named axes are fixed by the model.
+DYNAMIC_AXES = ("nodes", "edges", "graphs", "images")
+
 GRAPH_INPUTS = (
     TensorSpec("x", "float32", ("nodes", "features"), "node features, graphs concatenated"),
     TensorSpec("edge_index", "int64", (2, "edges"), "(source, target) node indices"),
     TensorSpec("batch", "int64", ("nodes",), "graph id of each node, sorted, 0..G-1"),
+)
+
+
+GRAPH_OUTPUTS = (
+    TensorSpec("scores", "float32", ("graphs", "classes"), "per-graph class probabilities"),
+)
+FRAME_INPUTS = (
+    TensorSpec("frames", "float32", ("images", "channels", "height", "width"), "detector frames"),
+)
+FRAME_OUTPUTS = (
+    TensorSpec("scores", "float32", ("images", "classes"), "per-frame class probabilities"),
 )
 
 
@@ -76,9 +90,7 @@ class ModelSpec:
     model_class: str
     hyperparameters: dict[str, Any]
     inputs: tuple[TensorSpec, ...] = GRAPH_INPUTS
-    outputs: tuple[TensorSpec, ...] = (
-        TensorSpec("scores", "float32", ("graphs", "classes"), "per-graph class probabilities"),
-    )
+    outputs: tuple[TensorSpec, ...] = GRAPH_OUTPUTS
     graph: GraphSpec | None = None
     frame: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +99,15 @@ class ModelSpec:
     @property
     def num_features(self) -> int | None:
         return len(self.graph.feature_names) if self.graph else None
+
+    @property
+    def is_graph_model(self) -> bool:
+        return self.inputs == GRAPH_INPUTS
+
+    @property
+    def frame_shape(self) -> tuple[int, ...] | None:
+        """(channels, height, width) of a frame model's input, from the frame spec."""
+        return tuple(self.frame["shape"]) if self.frame else None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -38,14 +38,19 @@ FIELDS = {
 DEFAULTS = {"truth_fraction": -1.0, "label": -1, "pt": 10.0, "mass": 0.0}
 
 
+def _wrap(phi: float) -> float:
+    return (phi + math.pi) % (2 * math.pi) - math.pi
+
+
 def ecal_centre(ieta: int, iphi: int) -> tuple[float, float]:
-    """(eta, phi) of the centre of ECAL crystal (ieta in [-85, 84], iphi in [0, 360))."""
-    return (ieta + 0.5) * DETA, -math.pi + (iphi + 0.5) * DPHI
+    """(eta, phi) of the centre of ECAL crystal (ieta in [-85, 84], iphi in [0, 360) counted
+    from phi = 0, phi returned in [-pi, pi))."""
+    return (ieta + 0.5) * DETA, _wrap((iphi + 0.5) * DPHI)
 
 
 def hcal_centre(ieta: int, iphi: int) -> tuple[float, float]:
     """(eta, phi) of the centre of HCAL tower (ieta in [-17, 16], iphi in [0, 72))."""
-    return (ieta + 0.5) * 5 * DETA, -math.pi + (iphi + 0.5) * 5 * DPHI
+    return (ieta + 0.5) * 5 * DETA, _wrap((iphi + 0.5) * 5 * DPHI)
 
 
 def ecal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -> dict[str, Any]:

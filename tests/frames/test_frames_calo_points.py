@@ -14,7 +14,7 @@ from e2e_gnn.frames import LAYER_NAMES, POINT_FEATURES, LayeredCaloProducer, Poi
 
 
 def test_layered_image_threshold_bins_layers_and_normalisation(tmp_path: Path) -> None:
-    j_eta, j_phi = ecal_centre(0, 180)  # (0.0087, 0.0087)
+    j_eta, j_phi = ecal_centre(0, 180)  # (0.0087, -pi + 0.0087): phi wraps at the far edge
     events = write_and_read(
         tmp_path / "e.root",
         [
@@ -30,7 +30,7 @@ def test_layered_image_threshold_bins_layers_and_normalisation(tmp_path: Path) -
                     ecal_hit(40, 180, 5.0),  # dR 0.69: not in the jet, so not the reference
                 ],
             },
-            {"Jet": [{"eta": 0.0, "phi": 1.0}], "Hit": [ecal_hit(0, 237, 0.3)]},
+            {"Jet": [{"eta": 0.0, "phi": 1.0}], "Hit": [ecal_hit(0, 57, 0.3)]},  # phi 1.0
         ],
     )
     fr = LayeredCaloProducer()(events)
@@ -54,8 +54,8 @@ def test_layered_threshold_is_configurable(tmp_path: Path) -> None:
         tmp_path / "e.root",
         [
             {
-                "Jet": [{"eta": 0.0, "phi": 1.0}],
-                "Hit": [ecal_hit(0, 237, 0.3), ecal_hit(1, 237, 0.1)],
+                "Jet": [{"eta": 0.0, "phi": ecal_centre(0, 57)[1]}],
+                "Hit": [ecal_hit(0, 57, 0.3), ecal_hit(1, 57, 0.1)],
             }
         ],
     )
@@ -63,6 +63,7 @@ def test_layered_threshold_is_configurable(tmp_path: Path) -> None:
     assert len(fr) == 1
     assert fr.data[0, 0, 0, 7, 7] == pytest.approx(1.0)  # only the 0.3 GeV cell survives
     assert fr.data.sum() == pytest.approx(1.0)
+    assert len(LayeredCaloProducer(threshold=0.5)(events)) == 0  # nothing left: no images
 
 
 def _cell(eta: float, phi: float, energy: float, frac: float) -> dict[str, float]:

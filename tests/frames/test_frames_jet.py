@@ -102,6 +102,14 @@ def test_frame_wraps_around_in_phi(tmp_path: Path) -> None:
     assert fr.center.tolist() == [[87, 357]]
     assert fr.data[0, 0, 62, 67] == pytest.approx(4.0)
     assert fr.data.sum() == pytest.approx(4.0)
+    # across phi = +-pi: tower 35 ends at pi, crystal 182 starts just above -pi
+    seam = write_and_read(
+        tmp_path / "s.root", [{"Jet": [_jet(0, 35)], "Hit": [ecal_hit(2, 182, 2.0)]}]
+    )
+    assert seam.jets.phi[0, 0] > 3.0 and seam.hits.phi[0, 0] < -3.0
+    fr = JetFrameProducer(channels=("ECAL",))(seam)
+    assert fr.center.tolist() == [[87, 177]]
+    assert fr.data[0, 0, 62, 67] == pytest.approx(2.0)
 
 
 def test_negative_eta_and_event_isolation(tmp_path: Path) -> None:
@@ -155,6 +163,12 @@ def test_bad_configuration_and_missing_inputs(tmp_path: Path) -> None:
         JetFrameProducer(edge="crop")(events)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"seed_window must be odd"):
         JetFrameProducer(seed_window=6)(events)
+    nan_hit = write_and_read(
+        tmp_path / "nan.root", [{}, {"Jet": [_jet(0, 0)], "Hit": [ecal_hit(1, 1, 1.0), {
+            **ecal_hit(2, 2, 1.0), "eta": float("nan")}]}]
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"hits.eta of event entry 1 \(element 1\) is nan"):
+        JetFrameProducer()(nan_hit)
     with pytest.raises(KeyError, match=r"needs the collection 'tracks'"):
         JetFrameProducer(channels=("TRK_PT",))(events[["event", "jets", "hits"]])
 

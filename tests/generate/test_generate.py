@@ -78,8 +78,9 @@ def test_schema_branches_and_dtypes(sample) -> None:
     assert len(arrays) == N_EVENTS
     assert arrays.event.tolist() == list(range(N_EVENTS))
     assert set(arrays.task.tolist()) == {TASKS[task].task_id}
-    for coll in COLLECTIONS:
-        assert ak.all(arrays[f"n{coll}"] == ak.num(arrays[f"{coll}_{next(iter(COLLECTIONS[coll]))}"]))
+    for coll, members in COLLECTIONS.items():
+        for name in members:
+            assert ak.all(arrays[f"n{coll}"] == ak.num(arrays[f"{coll}_{name}"])), (coll, name)
 
 
 def test_value_ranges(sample) -> None:

@@ -10,6 +10,7 @@ import pytest
 import uproot
 
 from e2e_gnn.io import (
+    ColumnWriter,
     read_columns,
     read_frames,
     read_graphs,
@@ -103,3 +104,28 @@ def test_writer_refusals(tmp_path: Path) -> None:
         write_frames(tmp_path / "f.root", np.zeros((1, 3, 4, 4), np.float32), ["A", "B"])
     with pytest.raises(ValueError, match=r"expected x \[N, F\], edge_index \[2, E\]"):
         write_graphs(tmp_path / "g.root", np.zeros((3, 2)), np.zeros((3, 1)), np.zeros(3), 1)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_column_writer_appends_chunks(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"chunks{suffix}"
+    with ColumnWriter(path) as w:
+        for start in (0, 3):
+            w.write(
+                {
+                    "event": np.arange(start, start + 3),
+                    "points": ak.zip({"e": ak.Array([[1.0] * (start + i) for i in range(3)])}),
+                    "frame": np.full((3, 2, 2), start, dtype=np.float32),
+                }
+            )
+        with pytest.raises(ValueError, match=r"has columns \['event'\], the first chunk had"):
+            w.write({"event": np.arange(2)})
+    assert w.rows == 6
+    cols = read_columns(path)
+    assert cols["event"].tolist() == [0, 1, 2, 3, 4, 5]
+    counts = [0, 1, 2, 3, 4, 5]
+    if suffix == ".root":
+        assert cols["npoints"].tolist() == counts
+    else:
+        assert ak.num(cols["points"]).tolist() == counts
+    assert ak.to_numpy(cols["frame"])[:, 0, 0].tolist() == [0, 0, 0, 3, 3, 3]

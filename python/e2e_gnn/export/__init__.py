@@ -1,6 +1,16 @@
 """torch -> ONNX export with metadata and a parity check (needs torch)."""
 
+from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
 from e2e_gnn.export.onnx import ParityError, export_onnx, graph_checksum
-from e2e_gnn.export.parity import ParityReport, default_example
+from e2e_gnn.export.parity import FrameBatch, ParityReport, default_example
 
-__all__ = ["ParityError", "ParityReport", "default_example", "export_onnx", "graph_checksum"]
+__all__ = [
+    "FrameBatch",
+    "ParityError",
+    "ParityReport",
+    "UnsupportedOperationError",
+    "default_example",
+    "export_onnx",
+    "find_unsupported_operations",
+    "graph_checksum",
+]

@@ -1,4 +1,4 @@
-"""torch -> ONNX: dynamic nodes/edges/graphs, opset 18, metadata, parity before writing."""
+"""torch -> ONNX: dynamic graph/image counts, opset 18, metadata, parity before writing."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import onnxruntime as ort
 import torch
 
 from e2e_gnn import __version__
-from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases
-from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
+from e2e_gnn.export.parity import Batch, ParityReport, check_parity, parity_cases
 from e2e_gnn.nn.models import Scores
-from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY, ModelSpec
+from e2e_gnn.spec import CHECKSUM_KEY, DYNAMIC_AXES, SPEC_KEY, VERSION_KEY, ModelSpec
 
 OPSET = 18
 
@@ -57,19 +57,31 @@ def _quiet_exporter() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _torch_inputs(batch: GraphBatch) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch.inputs().values())
+def _torch_inputs(batch: Batch) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(array) for array in batch.inputs().values())
 
 
-def _to_onnx(module: torch.nn.Module, example: GraphBatch) -> onnx.ModelProto:
-    if example.num_nodes < 2 or example.num_edges < 2 or example.num_graphs < 2:
-        msg = (
-            "the export example needs >= 2 nodes, edges and graphs (a size of 1 would be "
-            f"frozen into the model); got {example.num_nodes} nodes, {example.num_edges} "
-            f"edges, {example.num_graphs} graphs"
-        )
-        raise ValueError(msg)
-    nodes, edges = torch.export.Dim("nodes"), torch.export.Dim("edges")
+def _check_example(spec: ModelSpec, example: Batch) -> None:
+    """Every dynamic axis of the example must be >= 2: a 1 would be frozen into the model."""
+    for tensor, array in zip(spec.inputs, example.inputs().values(), strict=True):
+        for axis, name in enumerate(tensor.shape):
+            if name in DYNAMIC_AXES and array.shape[axis] < 2:
+                msg = (
+                    f"the export example's {tensor.name!r} has {array.shape[axis]} {name}: "
+                    "every dynamic axis needs >= 2 nodes, edges and graphs (or images), "
+                    "else the exporter freezes that size into the model"
+                )
+                raise ValueError(msg)
+
+
+def _to_onnx(module: torch.nn.Module, spec: ModelSpec, example: Batch) -> onnx.ModelProto:
+    input_names = [tensor.name for tensor in spec.inputs]
+    output_names = [tensor.name for tensor in spec.outputs]
+    axes = {
+        tensor.name: {axis: name for axis, name in enumerate(tensor.shape) if name in DYNAMIC_AXES}
+        for tensor in spec.inputs
+    }
+    dims = {name: torch.export.Dim(name) for name in DYNAMIC_AXES}
     args = _torch_inputs(example)
     try:
         with _quiet_exporter():
@@ -78,9 +90,15 @@ def _to_onnx(module: torch.nn.Module, example: GraphBatch) -> onnx.ModelProto:
                 args,
                 dynamo=True,
                 opset_version=OPSET,
-                input_names=["x", "edge_index", "batch"],
-                output_names=["scores"],
-                dynamic_shapes={"x": {0: nodes}, "edge_index": {1: edges}, "batch": {0: nodes}},
+                input_names=input_names,
+                output_names=output_names,
+                # Scores.forward(*inputs): one entry, the tuple of per-input axes
+                dynamic_shapes=(
+                    tuple(
+                        {axis: dims[dim] for axis, dim in by_axis.items()}
+                        for by_axis in axes.values()
+                    ),
+                ),
                 external_data=False,
                 verbose=False,
             )
@@ -101,9 +119,9 @@ def _to_onnx(module: torch.nn.Module, example: GraphBatch) -> onnx.ModelProto:
             buffer,
             dynamo=False,
             opset_version=OPSET,
-            input_names=["x", "edge_index", "batch"],
-            output_names=["scores"],
-            dynamic_axes={"x": {0: "nodes"}, "edge_index": {1: "edges"}, "batch": {0: "nodes"}},
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
         )
     return onnx.load_from_string(buffer.getvalue())
 
@@ -126,32 +144,36 @@ def export_onnx(
     model: torch.nn.Module,
     spec: ModelSpec,
     path: str | Path,
-    example: GraphBatch,
+    example: Batch,
     atol: float = 1e-5,
 ) -> ParityReport:
     """Export ``model`` (returning logits) as a self-describing ONNX file at ``path``.
 
-    The exported graph returns probabilities (``scores`` [G, C]). Before anything is
-    written, the ONNX model runs in ONNX Runtime on the parity cases and is compared with
-    torch; a difference above ``atol`` raises :class:`ParityError` and writes nothing.
+    The exported graph returns probabilities (``scores`` [G, C]). The model is first run
+    under a checker that names layers using operations which export wrongly; then, before
+    anything is written, the ONNX model runs in ONNX Runtime on the parity cases and is
+    compared with torch: a difference above ``atol`` raises :class:`ParityError` and
+    writes nothing. BatchNorm and Dropout are exported in inference (eval) mode.
     """
-    if spec.graph is None:
-        msg = f"spec {spec.name!r} has no graph spec: export_onnx exports graph models"
-        raise ValueError(msg)
+    _check_example(spec, example)
     scored = Scores(model).eval()
+    problems = find_unsupported_operations(scored, _torch_inputs(example))
+    if problems:
+        raise UnsupportedOperationError(problems)
     with torch.no_grad():
-        onnx_model = _with_metadata(_to_onnx(scored, example), spec)
+        onnx_model = _with_metadata(_to_onnx(scored, spec, example), spec)
     serialized = onnx_model.SerializeToString()
     session = ort.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    output = spec.outputs[0].name
 
-    def run_torch(batch: GraphBatch) -> np.ndarray:
+    def run_torch(batch: Batch) -> np.ndarray:
         with torch.no_grad():
             return scored(*_torch_inputs(batch)).numpy()
 
-    def run_onnx(batch: GraphBatch) -> np.ndarray:
-        return session.run(["scores"], batch.inputs())[0]
+    def run_onnx(batch: Batch) -> np.ndarray:
+        return session.run([output], batch.inputs())[0]
 
-    report = check_parity(run_torch, run_onnx, parity_cases(spec.graph, example), atol)
+    report = check_parity(run_torch, run_onnx, parity_cases(spec, example), atol)
     if not report.passed:
         raise ParityError(report)
     path = Path(path)

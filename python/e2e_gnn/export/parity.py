@@ -1,9 +1,10 @@
-"""Torch vs ONNX Runtime parity on a set of graph batches chosen to break exports.
+"""Torch vs ONNX Runtime parity on a set of inputs chosen to break exports.
 
-The cases cover what exporters get wrong: a graph without edges, a single node, graphs
-smaller than k, a graph far larger than the export example (frozen shapes), many graphs
-in one batch, and the same graphs in shuffled order (outputs that depend on padding or
-on the order of graphs in a batch).
+For graph models the cases cover what exporters get wrong: a graph without edges, a single
+node, graphs smaller than k, a graph far larger than the export example (frozen shapes),
+many graphs in one batch. For frame (CNN) models: one image, a few, many. Every case with
+more than one graph or image runs again in shuffled order and is compared item by item,
+which catches outputs that depend on padding or on the order of a batch.
 """
 
 from __future__ import annotations
@@ -15,17 +16,47 @@ import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.synthetic import graphs_from_features, random_features
-from e2e_gnn.spec import GraphSpec
+from e2e_gnn.spec import GraphSpec, ModelSpec
 
-Predict = Callable[[GraphBatch], np.ndarray]
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """Images of a frame model, float32 [B, C, H, W], with the GraphBatch-like API parity uses."""
+
+    frames: np.ndarray
+
+    @property
+    def num_items(self) -> int:
+        return int(self.frames.shape[0])
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        return {"frames": np.ascontiguousarray(self.frames, dtype=np.float32)}
+
+    def select(self, order: list[int]) -> FrameBatch:
+        return FrameBatch(self.frames[order])
+
+    def describe(self) -> str:
+        return f"{self.num_items} images {list(self.frames.shape[1:])}"
+
+
+Batch = GraphBatch | FrameBatch
+Predict = Callable[[Batch], np.ndarray]
+
+
+def _size(batch: Batch) -> int:
+    return batch.num_graphs if isinstance(batch, GraphBatch) else batch.num_items
+
+
+def _describe(batch: Batch) -> str:
+    if isinstance(batch, FrameBatch):
+        return batch.describe()
+    return f"{batch.num_graphs} graphs, {batch.num_nodes} nodes, {batch.num_edges} edges"
 
 
 @dataclass(frozen=True)
 class ParityRow:
     case: str
-    nodes: int
-    edges: int
-    graphs: int
+    inputs: str
     max_abs_diff: float
     passed: bool
 
@@ -44,30 +75,27 @@ class ParityReport:
         return max(row.max_abs_diff for row in self.rows)
 
     def table(self) -> str:
-        lines = [f"{'case':<34}{'nodes':>7}{'edges':>8}{'graphs':>7}  max |torch - onnx|"]
+        lines = [f"{'case':<34}{'inputs':<38}max |torch - onnx|"]
         for row in self.rows:
             verdict = "ok" if row.passed else f"FAIL (> {self.atol:g})"
-            lines.append(
-                f"{row.case:<34}{row.nodes:>7}{row.edges:>8}{row.graphs:>7}  "
-                f"{row.max_abs_diff:.3g}  {verdict}"
-            )
+            lines.append(f"{row.case:<34}{row.inputs:<38}{row.max_abs_diff:<10.3g}{verdict}")
         return "\n".join(lines)
 
 
-def default_example(graph: GraphSpec | None, num_features: int | None = None) -> GraphBatch:
-    """A small batch of random graphs built as ``graph`` says: an export example with
-    sizes >= 2 on every dynamic axis (3 graphs of 17-40 nodes)."""
-    if graph is None:
-        msg = "default_example needs the model's graph spec"
-        raise ValueError(msg)
-    width = num_features if num_features is not None else len(graph.feature_names)
-    features = random_features(np.random.default_rng(0), [24, 40, 17], width)
-    return graphs_from_features(features, graph)
-
-
-def parity_cases(graph: GraphSpec, example: GraphBatch, seed: int = 0) -> dict[str, GraphBatch]:
-    """Named graph batches for the parity check of a model with this graph spec."""
+def default_example(spec: ModelSpec, seed: int = 0) -> Batch:
+    """A small random export example with sizes >= 2 on every dynamic axis: 3 graphs of
+    17-40 nodes built as the graph spec says, or 3 frames of the frame spec's shape."""
     rng = np.random.default_rng(seed)
+    if spec.graph is not None:
+        features = random_features(rng, [24, 40, 17], len(spec.graph.feature_names))
+        return graphs_from_features(features, spec.graph)
+    if spec.frame_shape is not None:
+        return FrameBatch(rng.random((3, *spec.frame_shape), dtype=np.float32))
+    msg = f"model spec {spec.name!r} has neither a graph nor a frame spec"
+    raise ValueError(msg)
+
+
+def _graph_cases(graph: GraphSpec, example: GraphBatch, rng: np.random.Generator) -> dict:
     num_features = example.x.shape[1]
     k = graph.k or 8
     largest = int(np.bincount(example.batch).max())
@@ -78,35 +106,43 @@ def parity_cases(graph: GraphSpec, example: GraphBatch, seed: int = 0) -> dict[s
         "larger than example": [max(4 * largest, 300)],
         "many graphs": [int(n) for n in rng.integers(1, 3 * k, size=24)],
     }
-    cases = {"export example": example}
-    for name, graph_sizes in sizes.items():
-        features = random_features(rng, graph_sizes, num_features)
-        cases[name] = graphs_from_features(features, graph)
+    return {
+        name: graphs_from_features(random_features(rng, graph_sizes, num_features), graph)
+        for name, graph_sizes in sizes.items()
+    }
+
+
+def parity_cases(spec: ModelSpec, example: Batch, seed: int = 0) -> dict[str, Batch]:
+    """Named input batches for the parity check of a model with this spec."""
+    rng = np.random.default_rng(seed)
+    cases: dict[str, Batch] = {"export example": example}
+    if isinstance(example, GraphBatch) and spec.graph is not None:
+        cases.update(_graph_cases(spec.graph, example, rng))
+    elif isinstance(example, FrameBatch):
+        shape = example.frames.shape[1:]
+        for name, count in (("one image", 1), ("two images", 2), ("many images", 17)):
+            cases[name] = FrameBatch(rng.random((count, *shape), dtype=np.float32))
     return cases
 
 
 def check_parity(
-    reference: Predict, candidate: Predict, cases: dict[str, GraphBatch], atol: float, seed: int = 0
+    reference: Predict, candidate: Predict, cases: dict[str, Batch], atol: float, seed: int = 0
 ) -> ParityReport:
-    """Compare per-graph outputs of ``candidate`` with ``reference`` on every case.
+    """Compare per-item outputs of ``candidate`` with ``reference`` on every case.
 
-    Each multi-graph case is also run by the candidate with its graphs in shuffled order
-    and compared graph by graph, so a model whose scores depend on batch order fails.
+    Each case with several graphs or images is also run by the candidate in shuffled
+    order and compared item by item, so a model whose outputs depend on batch order fails.
     """
     rng = np.random.default_rng(seed)
     rows = []
     for name, batch in cases.items():
         expected = reference(batch)
         runs = [(name, batch, expected)]
-        if batch.num_graphs > 1:
-            order = rng.permutation(batch.num_graphs)
+        if _size(batch) > 1:
+            order = rng.permutation(_size(batch))
             runs.append((f"{name}, shuffled", batch.select(order.tolist()), expected[order]))
         for label, inputs, wanted in runs:
             got = candidate(inputs)
             diff = float(np.max(np.abs(wanted - got))) if got.shape == wanted.shape else np.inf
-            rows.append(
-                ParityRow(
-                    label, inputs.num_nodes, inputs.num_edges, inputs.num_graphs, diff, diff <= atol
-                )
-            )
+            rows.append(ParityRow(label, _describe(inputs), diff, diff <= atol))
     return ParityReport(tuple(rows), atol)

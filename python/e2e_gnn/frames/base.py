@@ -17,10 +17,13 @@ from e2e_gnn.frames import geometry as geo
 
 __all__ = [
     "Frames",
-    "crop_frames",
+    "Points",
+    "accumulate_crops",
+    "crop_points",
     "event_numbers",
     "flat_collection",
-    "pair_index",
+    "pair_ranges",
+    "pairs_in_band",
     "require_fields",
 ]
 
@@ -116,51 +119,136 @@ def event_numbers(events: ak.Array) -> np.ndarray:
 def flat_collection(
     events: ak.Array, collection: str, fields: Sequence[str]
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Flat NumPy arrays of the fields, the entry of each element, and per-event offsets."""
+    """Flat NumPy arrays of the fields, the entry of each element, and per-event offsets.
+
+    Raises ValueError naming the collection, field and entry of any NaN or infinite value.
+    """
     coll = events[collection]
     counts = ak.to_numpy(ak.num(coll, axis=1)).astype(np.int64)
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     flat = {f: ak.to_numpy(ak.flatten(coll[f], axis=1)) for f in fields}
     entry = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    for f, values in flat.items():
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
+            msg = (
+                f"{collection}.{f} of event entry {int(entry[i])} (element "
+                f"{i - int(offsets[entry[i]])}) is {float(values[i])!r}; frames need finite "
+                "values: fix or filter the input"
+            )
+            raise ValueError(msg)
     return flat, entry, offsets
 
 
-def pair_index(obj_entry: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (object, element) pairs within the same event, as two flat index arrays.
-
-    ``obj_entry[i]`` is the entry of object i; ``offsets`` are the per-event offsets of the
-    elements (hits, tracks, ...). Objects are in order and elements in file order per object.
-    """
-    starts = offsets[obj_entry]
-    counts = offsets[obj_entry + 1] - starts
-    obj = np.repeat(np.arange(len(obj_entry), dtype=np.int64), counts)
+def pair_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (i, j) with ``starts[i] <= j < stops[i]``, as two flat int64 arrays."""
+    counts = np.maximum(stops - starts, 0)
+    obj = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     elem = np.arange(int(counts.sum()), dtype=np.int64) - first + np.repeat(starts, counts)
     return obj, elem
 
 
-def crop_frames(
-    n: int,
-    size: int,
+def pairs_in_band(
+    obj_entry: np.ndarray,
+    obj_x: np.ndarray,
+    elem_entry: np.ndarray,
+    elem_x: np.ndarray,
+    below: float,
+    above: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(object, element) pairs of the same event with ``obj_x - below <= elem_x <= obj_x +
+    above``: a sort and two binary searches, so the cost follows the pairs inside the band,
+    not all pairs. Objects come in order; the elements of an object in increasing ``x``
+    (ties in file order), so callers needing file order sort what they keep.
+
+    ``x`` is a coordinate such as eta or a crystal row; it must be finite and |x| < 1e6.
+    """
+    bad = ~np.isfinite(elem_x) | (np.abs(elem_x) >= _SPAN / 2)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"element {i} (entry {int(elem_entry[i])}) has coordinate {float(elem_x[i])!r}; "
+            "expected a finite eta/row (NaN or inf in the input file?)"
+        )
+        raise ValueError(msg)
+    order = np.lexsort((elem_x, elem_entry))
+    key = elem_entry[order] * _SPAN + np.asarray(elem_x, dtype=np.float64)[order]
+    base = obj_entry * _SPAN + np.asarray(obj_x, dtype=np.float64)
+    lo = np.searchsorted(key, base - below, side="left")
+    hi = np.searchsorted(key, base + above, side="right")
+    obj, pos = pair_ranges(lo, hi)
+    return obj, order[pos]
+
+
+_SPAN = 2.0e6  # entry stride of the sort key in pairs_in_band
+
+Points = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # entry, row, col, value
+
+
+def accumulate_crops(
+    out: np.ndarray,
     center_row: np.ndarray,
     center_col: np.ndarray,
     obj: np.ndarray,
     row: np.ndarray,
     col: np.ndarray,
     value: np.ndarray,
-) -> np.ndarray:
-    """Sum ``value`` at ECAL-unit (row, col) into ``size x size`` crops around each centre.
+    *,
+    before: int,
+    nphi: int = geo.ECAL_NPHI,
+    channel: int = 0,
+) -> None:
+    """Add ``value`` at grid (row, col) into channel ``channel`` of the crops ``out``.
 
-    The crop of object i covers rows ``center_row[i] - (size - 1) // 2`` onwards (so 125 is
-    centred, and 32 spans -15..+16) and columns likewise, wrapping around in phi. Rows
-    outside the barrel stay zero (padding). Returns float32 ``[n, size, size]``.
+    ``out`` is a C-contiguous float32 ``[n, C, H, W]`` array. The crop of object i starts
+    ``before`` cells below its centre in both directions, so grid cell (row, col) of object
+    ``obj`` goes to ``out[obj, channel, row - center_row + before, col - center_col +
+    before]``, the column difference wrapped around ``nphi`` (phi). Cells outside the crop
+    are skipped; rows outside the barrel never appear, so frames crossing the acceptance edge
+    are zero-padded.
     """
-    before = (size - 1) // 2
+    _, channels, height, width = out.shape
     fr = row - center_row[obj] + before
-    dc = (col - center_col[obj] + geo.ECAL_NPHI // 2) % geo.ECAL_NPHI - geo.ECAL_NPHI // 2
+    dc = (col - center_col[obj] + nphi // 2) % nphi - nphi // 2
     fc = dc + before
-    inside = (fr >= 0) & (fr < size) & (fc >= 0) & (fc < size)
-    flat = (obj[inside] * size + fr[inside]) * size + fc[inside]
-    out = np.bincount(flat, weights=value[inside].astype(np.float64), minlength=n * size * size)
-    return out.reshape(n, size, size).astype(np.float32)
+    inside = (fr >= 0) & (fr < height) & (fc >= 0) & (fc < width)
+    flat = ((obj[inside] * channels + channel) * height + fr[inside]) * width + fc[inside]
+    # numpy's fast path: 1-D contiguous target; writes in memory order, because scattered
+    # first writes into a freshly allocated (lazily zeroed) array cost a page fault each
+    order = np.argsort(flat, kind="stable")
+    np.add.at(out.reshape(-1), flat[order], value[inside][order])
+
+
+def crop_points(
+    out: np.ndarray,
+    points: Points,
+    obj_entry: np.ndarray,
+    center_row: np.ndarray,
+    center_col: np.ndarray,
+    before: int,
+    nphi: int,
+    channel: int = 0,
+) -> None:
+    """Accumulate (entry, row, col, value) points into channel ``channel`` of the crops
+    ``out`` [n, C, H, W] of objects at ``obj_entry``, pairing each object only with the
+    points of its event in rows the crop can reach (geometry: :func:`accumulate_crops`)."""
+    if not out.flags.c_contiguous:
+        msg = f"crop_points: out must be C-contiguous, got strides {out.strides}"
+        raise ValueError(msg)
+    entry, row, col, value = points
+    height = out.shape[2]
+    obj, elem = pairs_in_band(obj_entry, center_row, entry, row, before, height - 1 - before)
+    accumulate_crops(
+        out,
+        center_row,
+        center_col,
+        obj,
+        row[elem],
+        col[elem],
+        value[elem],
+        before=before,
+        nphi=nphi,
+        channel=channel,
+    )

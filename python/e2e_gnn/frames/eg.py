@@ -18,10 +18,9 @@ import numpy as np
 from e2e_gnn.frames import geometry as geo
 from e2e_gnn.frames.base import (
     Frames,
-    crop_frames,
+    crop_points,
     event_numbers,
     flat_collection,
-    pair_index,
     require_fields,
 )
 from e2e_gnn.frames.jet import channel_points
@@ -56,21 +55,21 @@ class EGFrameProducer:
         axis_row = geo.ecal_row(ph["eta"][inside])
         axis_col = geo.ecal_col(ph["phi"][inside])
 
-        hit_entry, row, col, energy = channel_points(events, "ECAL", who)
-        offsets = np.searchsorted(hit_entry, np.arange(len(events) + 1))
-        obj, hit = pair_index(entry, offsets)
+        points = channel_points(events, "ECAL", who)
         n, w = len(entry), self.seed_window
         # seed: the window around the axis as a small crop, then its first maximum
-        window = crop_frames(n, w, axis_row, axis_col, obj, row[hit], col[hit], energy[hit])
+        before = (w - 1) // 2
+        window = np.zeros((n, 1, w, w), dtype=np.float32)
+        crop_points(window, points, entry, axis_row, axis_col, before, geo.ECAL_NPHI)
         flat = window.reshape(n, w * w)
         best = np.argmax(flat, axis=1)
-        before = (w - 1) // 2
         best[flat.max(axis=1, initial=0.0) <= 0.0] = before * w + before  # empty: the axis
         center_row = axis_row + best // w - before
         center_col = (axis_col + best % w - before) % geo.ECAL_NPHI
-        data = crop_frames(
-            n, self.size, center_row, center_col, obj, row[hit], col[hit], energy[hit]
-        )[:, None]
+        data = np.zeros((n, 1, self.size, self.size), dtype=np.float32)
+        crop_points(
+            data, points, entry, center_row, center_col, (self.size - 1) // 2, geo.ECAL_NPHI
+        )
         return Frames(
             data=data,
             channel_names=("ECAL",),

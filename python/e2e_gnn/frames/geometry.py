@@ -4,13 +4,15 @@ Conventions (CMS-barrel-like, "e2e_gnn generator schema v1"):
 
 - acceptance |eta| < 1.479 (170 ECAL crystal rows of 0.0174);
 - ECAL cells 0.0174 in eta x 2 pi / 360 in phi: ``ieta = floor(eta / 0.0174)`` in [-85, 84],
-  ``iphi = floor((phi + pi) / (2 pi / 360))`` in [0, 360);
+  ``iphi = floor((phi mod 2 pi) / (2 pi / 360))`` in [0, 360) (iphi 0 starts at phi = 0, as
+  the generator writes ``Hit_iphi``);
 - HCAL towers 5 x 5 ECAL cells: ``ieta`` in [-17, 16], ``iphi`` in [0, 72);
 - 3 ECAL and 3 HCAL depth layers, 4 barrel pixel layers.
 
 Because pi is a whole number of cells (180 ECAL, 36 HCAL) the phi cell boundaries are the same
 whether phi is counted from -pi or from 0; producers place cells from their eta/phi (cell
-centres), so they do not depend on which iphi origin a file uses.
+centres), so they do not depend on which iphi origin a file uses (checked: on generated
+files ``ecal_row(eta) - 85 == Hit_ieta`` and ``ecal_col(phi) == Hit_iphi`` for every cell).
 
 Frames use "ECAL units": ``row = ieta + 85`` in [0, 170), ``col = iphi`` in [0, 360); an
 HCAL tower (ieta_h, iphi_h) covers rows ``5 * (ieta_h + 17) + [0, 5)`` and cols
@@ -76,8 +78,8 @@ def ecal_row(eta: np.ndarray) -> np.ndarray:
 
 def ecal_col(phi: np.ndarray) -> np.ndarray:
     """ECAL column (iphi) of each phi, in [0, 360) for any phi (wraps around)."""
-    col = np.floor((np.asarray(phi, dtype=np.float64) + np.pi) / ECAL_DPHI).astype(np.int64)
-    return col % ECAL_NPHI
+    turn = np.mod(np.asarray(phi, dtype=np.float64), 2.0 * np.pi)
+    return np.floor(turn / ECAL_DPHI).astype(np.int64) % ECAL_NPHI
 
 
 def hcal_row(eta: np.ndarray) -> np.ndarray:

@@ -30,10 +30,10 @@ import numpy as np
 from e2e_gnn.frames import geometry as geo
 from e2e_gnn.frames.base import (
     Frames,
-    crop_frames,
+    Points,
+    crop_points,
     event_numbers,
     flat_collection,
-    pair_index,
     require_fields,
 )
 
@@ -51,11 +51,13 @@ JET_CHANNELS: tuple[str, ...] = (
     "BPIX4",
 )
 
-Points = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # entry, row, col, value
-
 
 def channel_points(events: ak.Array, channel: str, who: str) -> Points:
-    """(entry, ECAL row, ECAL col, value) of everything that fills ``channel``."""
+    """(entry, row, col, value) of everything that fills ``channel``, sorted by entry.
+
+    Rows and columns are on the channel's own grid: ECAL units, except HCAL tower units for
+    ``"HCAL"`` (see :mod:`~e2e_gnn.frames.geometry`).
+    """
     if channel in ("ECAL", "HCAL"):
         require_fields(events, "hits", ("eta", "phi", "energy", "subdet"), who)
         h, entry, _ = flat_collection(events, "hits", ("eta", "phi", "energy", "subdet"))
@@ -63,12 +65,7 @@ def channel_points(events: ak.Array, channel: str, who: str) -> Points:
         entry, eta, phi, e = entry[sel], h["eta"][sel], h["phi"][sel], h["energy"][sel]
         if channel == "ECAL":
             return entry, geo.ecal_row(eta), geo.ecal_col(phi), e
-        up = geo.HCAL_UPSAMPLE
-        sub = np.arange(up * up)
-        row = (geo.hcal_row(eta) * up)[:, None] + sub[None, :] // up
-        col = (geo.hcal_col(phi) * up)[:, None] + sub[None, :] % up
-        value = np.repeat(e / (up * up), up * up)
-        return np.repeat(entry, up * up), row.ravel(), col.ravel(), value
+        return entry, geo.hcal_row(eta), geo.hcal_col(phi), e
     if channel.startswith("TRK_"):
         name = {"TRK_PT": "pt", "TRK_D0": "d0", "TRK_DZ": "dz"}[channel]
         require_fields(events, "tracks", ("eta", "phi", name), who)
@@ -90,24 +87,51 @@ def _check_channels(channels: Sequence[str], known: Sequence[str], who: str) -> 
     return tuple(channels)
 
 
+def _hcal_frames(
+    points: Points,
+    obj_entry: np.ndarray,
+    seed_row: np.ndarray,
+    seed_col: np.ndarray,
+    size: int,
+    before: int,
+) -> np.ndarray:
+    """HCAL frames at ECAL granularity: tower crops upsampled 5 x 5, energy / 25 per crystal.
+
+    The frame's first crystal row is 5 * seed + 2 - before; ``a`` is the tower holding it
+    relative to the seed and ``o`` its offset inside that tower.
+    """
+    up = geo.HCAL_UPSAMPLE
+    a, o = divmod(up // 2 - before, up)
+    towers_needed = -(-(size + o) // up)
+    n = len(obj_entry)
+    towers = np.zeros((n, 1, towers_needed, towers_needed), dtype=np.float32)
+    crop_points(towers, points, obj_entry, seed_row, seed_col, -a, geo.HCAL_NPHI)
+    towers /= np.float32(up * up)
+    shape = (n, towers_needed, up, towers_needed, up)
+    fine = np.broadcast_to(towers[:, 0, :, None, :, None], shape).reshape(
+        n, towers_needed * up, towers_needed * up
+    )
+    return fine[:, o : o + size, o : o + size]
+
+
 def _stack_channels(
     events: ak.Array,
     channels: Sequence[str],
     obj_entry: np.ndarray,
-    center_row: np.ndarray,
-    center_col: np.ndarray,
+    seed_row: np.ndarray,
+    seed_col: np.ndarray,
     size: int,
     who: str,
 ) -> np.ndarray:
-    n = len(obj_entry)
-    data = np.zeros((n, len(channels), size, size), dtype=np.float32)
+    up, before = geo.HCAL_UPSAMPLE, (size - 1) // 2
+    center_row, center_col = seed_row * up + up // 2, seed_col * up + up // 2
+    data = np.zeros((len(obj_entry), len(channels), size, size), dtype=np.float32)
     for c, name in enumerate(channels):
-        entry, row, col, value = channel_points(events, name, who)
-        offsets = np.searchsorted(entry, np.arange(len(events) + 1))
-        obj, elem = pair_index(obj_entry, offsets)
-        data[:, c] = crop_frames(
-            n, size, center_row, center_col, obj, row[elem], col[elem], value[elem]
-        )
+        points = channel_points(events, name, who)
+        if name == "HCAL":
+            data[:, c] = _hcal_frames(points, obj_entry, seed_row, seed_col, size, before)
+        else:
+            crop_points(data, points, obj_entry, center_row, center_col, before, geo.ECAL_NPHI, c)
     return data
 
 
@@ -162,8 +186,9 @@ class JetFrameProducer:
             fits = (center_row - before >= 0) & (center_row - before + self.size <= geo.ECAL_NETA)
             dropped["frame_beyond_acceptance"] = int((~fits).sum())
             entry, index, label = entry[fits], index[fits], label[fits]
+            seed_row, seed_col = seed_row[fits], seed_col[fits]
             center_row, center_col = center_row[fits], center_col[fits]
-        data = _stack_channels(events, channels, entry, center_row, center_col, self.size, who)
+        data = _stack_channels(events, channels, entry, seed_row, seed_col, self.size, who)
         return Frames(
             data=data,
             channel_names=channels,
@@ -179,25 +204,13 @@ class JetFrameProducer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """HCAL (row, col) of the most energetic tower in the window around each jet axis."""
         axis_row, axis_col = geo.hcal_row(eta), geo.hcal_col(phi)
-        n, w = len(entry), self.seed_window
-        half = w // 2
-        require_fields(events, "hits", ("eta", "phi", "energy", "subdet"), who)
-        h, hit_entry, _ = flat_collection(events, "hits", ("eta", "phi", "energy", "subdet"))
-        hcal = h["subdet"] == 1
-        offsets = np.searchsorted(hit_entry[hcal], np.arange(len(events) + 1))
-        jet, hit = pair_index(entry, offsets)
-        dr = geo.hcal_row(h["eta"][hcal])[hit] - axis_row[jet]
-        dc = (geo.hcal_col(h["phi"][hcal])[hit] - axis_col[jet] + geo.HCAL_NPHI // 2) % (
-            geo.HCAL_NPHI
-        ) - geo.HCAL_NPHI // 2
-        near = (np.abs(dr) <= half) & (np.abs(dc) <= half)
-        cell = (jet[near] * w + dr[near] + half) * w + dc[near] + half
-        tower_e = np.bincount(
-            cell, weights=h["energy"][hcal][hit][near].astype(np.float64), minlength=n * w * w
-        ).reshape(n, w * w)
-        best = np.argmax(tower_e, axis=1)  # first maximum: ties go to the lower (row, col)
-        empty = tower_e.max(axis=1, initial=0.0) <= 0.0
-        best[empty] = (w * w) // 2  # no HCAL energy in the window: seed on the jet axis
+        w, half = self.seed_window, self.seed_window // 2
+        window = np.zeros((len(entry), 1, w, w), dtype=np.float32)
+        points = channel_points(events, "HCAL", who)
+        crop_points(window, points, entry, axis_row, axis_col, half, geo.HCAL_NPHI)
+        flat = window.reshape(len(entry), w * w)
+        best = np.argmax(flat, axis=1)  # first maximum: ties go to the lower (row, col)
+        best[flat.max(axis=1, initial=0.0) <= 0.0] = half * w + half  # empty: the jet axis
         seed_row = axis_row + best // w - half
         seed_col = (axis_col + best % w - half) % geo.HCAL_NPHI
         return seed_row, seed_col

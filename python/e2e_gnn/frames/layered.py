@@ -27,7 +27,7 @@ from e2e_gnn.frames.base import (
     Frames,
     event_numbers,
     flat_collection,
-    pair_index,
+    pairs_in_band,
     require_fields,
 )
 
@@ -79,8 +79,9 @@ class LayeredCaloProducer:
                 f"has no image layer; expected subdet 0/1 and layer in [0, {geo.ECAL_LAYERS})"
             )
             raise ValueError(msg)
-        offsets = np.searchsorted(hit_entry[keep], np.arange(len(events) + 1))
-        jet, hit = pair_index(entry, offsets)
+        jet, hit = pairs_in_band(
+            entry, jets["eta"], hit_entry[keep], h["eta"], self.radius, self.radius
+        )
         deta = h["eta"][hit] - jets["eta"][jet]
         dphi = geo.delta_phi(h["phi"][hit], jets["phi"][jet])
         near = deta * deta + dphi * dphi < self.radius * self.radius
@@ -88,7 +89,7 @@ class LayeredCaloProducer:
         n = len(entry)
 
         # reference: most energetic cell of each jet (first one on ties, in file order)
-        order = np.lexsort((-h["energy"][hit], jet))
+        order = np.lexsort((hit, -h["energy"][hit], jet))
         first = np.ones(len(order), dtype=bool)
         first[1:] = jet[order][1:] != jet[order][:-1]
         ref = np.full(n, -1, dtype=np.int64)
@@ -113,7 +114,7 @@ class LayeredCaloProducer:
             flat[inside],
             weights=h["energy"][hit][inside].astype(np.float64),
             minlength=n * layers * self.bins * self.bins,
-        ).reshape(n, layers, self.bins, self.bins)
+        ).reshape(n, layers, self.bins, self.bins).astype(np.float64)  # int64 when empty
         img = img[has]
         img /= img.sum(axis=(1, 2, 3), keepdims=True)
         ref_row = geo.ecal_row(h["eta"][ref[has]])

@@ -65,11 +65,23 @@ def plot_frames(
             img = np.ma.masked_equal(data[i, c], 0.0)
             peak = max(float(np.abs(data[i, c]).max()), 1e-12)
             if signed[c]:
-                ax.imshow(img, cmap=cmaps[True], vmin=-peak, vmax=peak, origin="lower",
-                          interpolation="nearest")  # fmt: skip
+                ax.imshow(
+                    img,
+                    cmap=cmaps[True],
+                    vmin=-peak,
+                    vmax=peak,
+                    origin="lower",
+                    interpolation="nearest",
+                )
             else:
-                ax.imshow(np.log1p(img / peak * 100), cmap=cmaps[False], vmin=-1.0,
-                          vmax=np.log1p(100), origin="lower", interpolation="nearest")  # fmt: skip
+                ax.imshow(
+                    np.log1p(img / peak * 100),
+                    cmap=cmaps[False],
+                    vmin=-1.0,
+                    vmax=np.log1p(100),
+                    origin="lower",
+                    interpolation="nearest",
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

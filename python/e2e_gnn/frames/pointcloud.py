@@ -24,7 +24,7 @@ import awkward as ak
 import numpy as np
 
 from e2e_gnn.frames import geometry as geo
-from e2e_gnn.frames.base import event_numbers, flat_collection, pair_index, require_fields
+from e2e_gnn.frames.base import event_numbers, flat_collection, pairs_in_band, require_fields
 
 __all__ = ["POINT_FEATURES", "TRACK_FEATURES", "PointCloudProducer", "PointClouds"]
 
@@ -75,32 +75,35 @@ class PointCloudProducer:
         t, t_entry, t_off = flat_collection(events, "tracks", TRACK_FEATURES)
         hit_fields = ["eta", "phi", "energy", "subdet", "layer"]
         has_truth = "truth_fraction" in events["hits"].fields
-        h, h_entry, h_off = flat_collection(
+        h, h_entry, _ = flat_collection(
             events, "hits", hit_fields + (["truth_fraction"] if has_truth else [])
         )
         track_local = np.arange(len(t_entry), dtype=np.int64) - t_off[t_entry]
 
-        # closest track of every cell (over all tracks of its event)
-        cell, trk = pair_index(h_entry, t_off)
-        dr_all = np.hypot(
-            h["eta"][cell] - t["eta"][trk], geo.delta_phi(h["phi"][cell], t["phi"][trk])
-        )
-        order = np.lexsort((trk, dr_all, cell))  # ties: lower track index wins
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = cell[order][1:] != cell[order][:-1]
-        closest = np.full(len(h_entry), -1, dtype=np.int64)
-        closest[cell[order][first]] = trk[order][first]
-
-        # clouds: (track, cell) pairs within the radius
-        focus = np.flatnonzero(t["pt"] >= self.min_pt)
-        obj, hit = pair_index(t_entry[focus], h_off)
-        trk = focus[obj]
+        # every (track, cell) pair of an event within the radius, tracks in order
+        trk, hit = pairs_in_band(t_entry, t["eta"], h_entry, h["eta"], self.radius, self.radius)
         deta = h["eta"][hit] - t["eta"][trk]
         dphi = geo.delta_phi(h["phi"][hit], t["phi"][trk])
         dr = np.hypot(deta, dphi)
-        near = dr < self.radius
-        obj, hit, trk = obj[near], hit[near], trk[near]
-        deta, dphi, dr = deta[near], dphi[near], dr[near]
+        near = np.flatnonzero(dr < self.radius)
+        near = near[np.lexsort((hit[near], trk[near]))]  # cells in file order per track
+        trk, hit, deta, dphi, dr = trk[near], hit[near], deta[near], dphi[near], dr[near]
+
+        # closest track of every cell in some cloud: it is within the radius too, so among
+        # these pairs (ties: the lower track index)
+        order = np.lexsort((trk, dr, hit))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = hit[order][1:] != hit[order][:-1]
+        closest = np.full(len(h_entry), -1, dtype=np.int64)
+        closest[hit[order][first]] = trk[order][first]
+
+        # clouds of the tracks above min_pt
+        focus = np.flatnonzero(t["pt"] >= self.min_pt)
+        focused = np.zeros(len(t_entry), dtype=bool)
+        focused[focus] = True
+        keep = focused[trk]
+        trk, hit, deta, dphi, dr = trk[keep], hit[keep], deta[keep], dphi[keep], dr[keep]
+        obj = np.searchsorted(focus, trk)  # cloud number of each pair
         if has_truth:
             frac = h["truth_fraction"][hit]
             label = np.where(frac < 0, -1.0, np.where(closest[hit] == trk, frac, 0.0))

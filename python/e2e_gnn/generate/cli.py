@@ -10,6 +10,7 @@ import click
 
 from .detector import DetectorConfig
 from .tasks import TASKS
+from .writer import COMPRESSIONS, generate
 
 __all__ = ["generate_command"]
 
@@ -38,19 +39,33 @@ __all__ = ["generate_command"]
     help="Mean number of pile-up collisions per event (Poisson).",
 )
 @click.option(
+    "--compression",
+    type=click.Choice(COMPRESSIONS),
+    default="lz4",
+    show_default=True,
+    help="ROOT basket compression.",
+)
+@click.option(
     "--mpi/--no-mpi",
     default=True,
     show_default=True,
     help="Multiparton interactions in the hard scatter (off is ~5x faster).",
 )
 def generate_command(
-    task: str, events: int, seed: int, workers: int, out: Path, pileup: float, mpi: bool
+    task: str,
+    events: int,
+    seed: int,
+    workers: int,
+    out: Path,
+    pileup: float,
+    compression: str,
+    mpi: bool,
 ) -> None:
     """Generate Pythia8 events with a parametric detector response into a ROOT file."""
-    from .writer import generate
-
     config = dataclasses.replace(DetectorConfig(), pileup_mean=pileup)
     start = time.perf_counter()
-    path = generate(task, events, seed, out, workers=workers, config=config, mpi=mpi)
+    path = generate(
+        task, events, seed, out, workers=workers, config=config, mpi=mpi, compression=compression
+    )
     elapsed = time.perf_counter() - start
     click.echo(f"wrote {events} {task} events to {path} in {elapsed:.1f} s")

@@ -34,6 +34,8 @@ import awkward as ak
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from .collection import Collection
+
 __all__ = ["DetectorConfig", "DetectorResponse", "flatten_particles", "simulate"]
 
 _LOOPER_CONSTANT = 0.3
@@ -104,6 +106,10 @@ class DetectorConfig:
     """Energy (GeV) a muon leaves in the ECAL (minimum ionising)."""
     muon_hcal: float = 2.0
     """Energy (GeV) a muon leaves in the HCAL."""
+    spread_min_energy: float = 1.0
+    """Below this energy (GeV, per sub-detector share) a particle fills its impact cell
+    only: its neighbours would stay below the noise thresholds anyway. Halves the
+    work of the calorimeter response in events with multiparton interactions."""
 
     track_pt_min: float = 0.5
     """Charged particles below this pT (GeV) are not reconstructed as tracks."""
@@ -180,27 +186,27 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class DetectorResponse:
-    """Reconstructed-level collections of one chunk, flat and sorted by event.
+    """Reconstructed-level collections of one chunk.
 
-    Each attribute maps the generator-schema field names (without the collection
-    prefix) to flat NumPy arrays; ``counts[collection]`` gives the entries per event.
+    Each is a :class:`~.collection.Collection` whose columns carry the generator-schema
+    field names without the collection prefix (``hits["energy"]`` is ``Hit_energy``).
     """
 
-    hits: dict[str, np.ndarray]
-    tracks: dict[str, np.ndarray]
-    pixel_hits: dict[str, np.ndarray]
-    counts: dict[str, np.ndarray]
+    hits: Collection
+    tracks: Collection
+    pixel_hits: Collection
 
 
 _PARTICLE_FIELDS = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
 
 
-def flatten_particles(particles: ak.Array) -> dict[str, np.ndarray]:
-    """Jagged particle records -> flat NumPy columns plus ``event`` (index per particle)."""
-    counts = ak.to_numpy(ak.num(particles, axis=1))
-    flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in _PARTICLE_FIELDS}
-    flat["pdg"] = flat["pdg"].astype(np.int32)
-    flat["event"] = np.repeat(np.arange(len(counts)), counts)
+def flatten_particles(particles: Collection | ak.Array) -> dict[str, np.ndarray]:
+    """Particles -> flat NumPy columns plus ``event`` (the event index of each)."""
+    if not isinstance(particles, Collection):
+        particles = Collection.from_awkward(particles, _PARTICLE_FIELDS)
+    flat = {name: np.asarray(particles[name], dtype=np.float64) for name in _PARTICLE_FIELDS}
+    flat["pdg"] = np.asarray(particles["pdg"]).astype(np.int32)
+    flat["event"] = particles.event
     return flat
 
 
@@ -209,17 +215,17 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def simulate(
-    particles: ak.Array,
+    particles: Collection | ak.Array,
     config: DetectorConfig,
     rng: np.random.Generator,
-    pileup: ak.Array | None = None,
+    pileup: Collection | ak.Array | None = None,
 ) -> DetectorResponse:
     """Run the detector response on one chunk of events.
 
     Args:
-        particles: visible final-state particles, jagged per event, records with
-            ``px, py, pz, e`` (GeV), ``pdg``, ``charge`` and production vertex
-            ``vx, vy, vz`` (cm).
+        particles: visible final-state particles per event (a collection, or a jagged
+            awkward array of records) with ``px, py, pz, e`` (GeV), ``pdg``,
+            ``charge`` and production vertex ``vx, vy, vz`` (cm).
         config: the detector parameters.
         rng: the random generator (the response is reproducible given its state).
         pileup: optional pile-up particles per event, same fields (their ``vz`` carry
@@ -228,11 +234,12 @@ def simulate(
     Returns:
         The calorimeter hits, tracks and pixel hits of every event.
     """
-    n_events = len(particles)
     flat = flatten_particles(particles)
+    n_events = len(particles) if isinstance(particles, ak.Array) else particles.n_events
     if pileup is not None:
-        if len(pileup) != n_events:
-            msg = f"pileup has {len(pileup)} events but particles has {n_events}"
+        n_pileup = len(pileup) if isinstance(pileup, ak.Array) else pileup.n_events
+        if n_pileup != n_events:
+            msg = f"pileup has {n_pileup} events but particles has {n_events}"
             raise ValueError(msg)
         flat = _concat([flat, flatten_particles(pileup)])
     pt = np.hypot(flat["px"], flat["py"])
@@ -244,15 +251,11 @@ def simulate(
     tracks, track_particle = _tracks(flat, kin, config, rng)
     hits = _calorimeter(flat, kin, track_particle, config, rng, n_events)
     pixel_hits = _pixel_hits(flat, kin, config, rng)
-    counts = {
-        name: np.bincount(coll["event"], minlength=n_events).astype(np.int64)
-        for name, coll in (("Hit", hits), ("Track", tracks), ("PixelHit", pixel_hits))
-    }
     hits, tracks, pixel_hits = (
-        {name: values for name, values in coll.items() if name != "event"}
+        Collection.from_event_index(coll.pop("event"), coll, n_events)
         for coll in (hits, tracks, pixel_hits)
     )
-    return DetectorResponse(hits, tracks, pixel_hits, counts)
+    return DetectorResponse(hits, tracks, pixel_hits)
 
 
 # ---------------------------------------------------------------------------- tracks
@@ -313,36 +316,37 @@ def _pixel_hits(
 ) -> dict[str, np.ndarray]:
     """Where charged particles cross the barrel pixel layers (straight line + bending)."""
     charged = np.flatnonzero(flat["charge"] != 0)
-    pt, phi0 = kin["pt"][charged], kin["phi"][charged]
-    vx, vy, vz = flat["vx"][charged], flat["vy"][charged], flat["vz"][charged]
-    sinh_eta = flat["pz"][charged] / np.maximum(pt, 1e-12)
+    radii = np.asarray(config.pixel_radii, dtype=np.float64)
+    pt = kin["pt"][charged]
+    # which (particle, layer) pairs give a hit: produced inside the layer, not curling
+    # up before it (helix diameter 2 pT / (0.3 B) > r) and the layer efficient
+    bend_arg = (
+        _LOOPER_CONSTANT * config.magnetic_field_t * radii[None, :] / 100.0 / (2.0 * pt[:, None])
+    )
+    r_vertex2 = flat["vx"][charged] ** 2 + flat["vy"][charged] ** 2
+    crosses = (r_vertex2[:, None] < radii[None, :] ** 2) & (bend_arg < 1.0)
+    crosses &= rng.random(crosses.shape) < config.pixel_efficiency
+    row, layer = np.nonzero(crosses)
+    particle = charged[row]
+    radius = radii[layer]
+    phi0 = kin["phi"][particle]
     cos0, sin0 = np.cos(phi0), np.sin(phi0)
-    out: list[dict[str, np.ndarray]] = []
-    for layer, radius in enumerate(config.pixel_radii):
-        # path length s in the transverse plane from the vertex to radius r
-        along = vx * cos0 + vy * sin0
-        disc = along**2 - (vx**2 + vy**2) + radius**2
-        s = -along + np.sqrt(np.maximum(disc, 0.0))
-        x, y, z = vx + s * cos0, vy + s * sin0, vz + s * sinh_eta
-        bend_arg = _LOOPER_CONSTANT * config.magnetic_field_t * radius / 100.0 / (2.0 * pt)
-        keep = (
-            (vx**2 + vy**2 < radius**2)
-            & (bend_arg < 1.0)
-            & (np.abs(z) < config.pixel_half_length)
-            & (rng.random(pt.size) < config.pixel_efficiency)
-        )
-        bend = np.sign(flat["charge"][charged]) * np.arcsin(np.minimum(bend_arg, 1.0))
-        out.append(
-            {
-                "event": flat["event"][charged][keep],
-                "eta": np.arcsinh(z[keep] / radius).astype(np.float32),
-                "phi": _wrap(np.arctan2(y, x) - bend)[keep].astype(np.float32),
-                "layer": np.full(int(keep.sum()), layer, dtype=np.int32),
-            }
-        )
-    hits = _concat(out)
-    order = np.argsort(hits["event"], kind="stable")
-    return {k: v[order] for k, v in hits.items()}
+    vx, vy, vz = flat["vx"][particle], flat["vy"][particle], flat["vz"][particle]
+    # path length s in the transverse plane from the vertex to radius r
+    along = vx * cos0 + vy * sin0
+    s = -along + np.sqrt(np.maximum(along**2 - r_vertex2[row] + radius**2, 0.0))
+    z = vz + s * flat["pz"][particle] / np.maximum(pt[row], 1e-12)
+    bend = np.sign(flat["charge"][particle]) * np.arcsin(bend_arg[row, layer])
+    phi = np.arctan2(vy + s * sin0, vx + s * cos0) - bend
+    inside = np.abs(z) < config.pixel_half_length
+    event = flat["event"][particle][inside]
+    order = np.argsort(event, kind="stable")
+    return {
+        "event": event[order],
+        "eta": np.arcsinh(z[inside] / radius[inside]).astype(np.float32)[order],
+        "phi": _wrap(phi[inside]).astype(np.float32)[order],
+        "layer": layer[inside].astype(np.int32)[order],
+    }
 
 
 # ----------------------------------------------------------------------- calorimeter
@@ -600,11 +604,13 @@ def _calorimeter(
         config.hcal_threshold,
         len(config.hcal_layers),
     )
-    hadron_spread = np.where(em, config.ecal_em_spread, config.ecal_hadron_spread)
-    hcal_spread = np.full(index.size, config.hcal_spread)
+    soft = config.spread_min_energy
+    ecal_spread = np.where(em, config.ecal_em_spread, config.ecal_hadron_spread)
+    ecal_spread = np.where(e_ecal < soft, 0.0, ecal_spread)
+    hcal_spread = np.where(e_hcal < soft, 0.0, config.hcal_spread)
     parts = []
     for grid, e_part, layers, spread in (
-        (ecal, e_ecal, ecal_layers, hadron_spread),
+        (ecal, e_ecal, ecal_layers, ecal_spread),
         (hcal, e_hcal, hcal_layers, hcal_spread),
     ):
         sel = np.flatnonzero(e_part > 0)

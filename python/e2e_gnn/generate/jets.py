@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import awkward as ak
 import numpy as np
 
+from .collection import Collection
 from .pythia import import_optional
 
 __all__ = ["JET_ETA_MAX", "JET_PT_MIN", "JET_R", "MATCH_DR", "cluster_jets", "label_jets"]
@@ -19,60 +19,73 @@ MATCH_DR = 0.4
 """A jet takes the label of the closest truth object within this Delta R, else -1."""
 
 
-def cluster_jets(particles: ak.Array) -> ak.Array:
+def cluster_jets(particles: Collection) -> Collection:
     """Cluster each event's particles into anti-kT R=0.4 jets.
 
     Args:
-        particles: jagged records with ``px, py, pz, e`` (GeV), one list per event.
+        particles: particles with ``px, py, pz, e`` (GeV) per event.
 
     Returns:
-        Jagged records ``pt, eta, phi, mass`` per event, pT-ordered, with
+        Jets with ``pt, eta, phi, mass`` per event, pT-ordered, with
         pT > :data:`JET_PT_MIN` and |eta| < :data:`JET_ETA_MAX`.
     """
     fastjet = import_optional("fastjet")
-    pt = np.hypot(particles.px, particles.py)
-    eta = np.arcsinh(particles.pz / np.maximum(pt, 1e-12))
-    inputs = particles[abs(eta) < JET_ETA_MAX + JET_R]
-    vectors = ak.zip(
-        {"px": inputs.px, "py": inputs.py, "pz": inputs.pz, "E": inputs.e},
-        with_name="Momentum4D",
+    px, py, pz, e = (particles[name] for name in ("px", "py", "pz", "e"))
+    pt = np.hypot(px, py)
+    keep = np.abs(np.arcsinh(pz / np.maximum(pt, 1e-12))) < JET_ETA_MAX + JET_R
+    event = particles.event
+    inputs = Collection.from_event_index(
+        event[keep],
+        {"px": px[keep], "py": py[keep], "pz": pz[keep], "E": e[keep]},
+        particles.n_events,
     )
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
-    jets = fastjet.ClusterSequence(vectors, definition).inclusive_jets(min_pt=JET_PT_MIN)
-    jet_pt = np.hypot(jets.px, jets.py)
-    jet_eta = np.arcsinh(jets.pz / np.maximum(jet_pt, 1e-12))
-    mass2 = jets.E**2 - jets.px**2 - jets.py**2 - jets.pz**2
-    out = ak.zip(
-        {
-            "pt": jet_pt,
-            "eta": jet_eta,
-            "phi": np.arctan2(jets.py, jets.px),
-            "mass": np.sqrt(np.maximum(mass2, 0.0)),
-        }
+    sequence = fastjet.ClusterSequence(inputs.to_awkward(with_name="Momentum4D"), definition)
+    jets = Collection.from_awkward(
+        sequence.inclusive_jets(min_pt=JET_PT_MIN), ("px", "py", "pz", "E")
     )
-    out = out[abs(out.eta) < JET_ETA_MAX]
-    return out[ak.argsort(out.pt, axis=1, ascending=False)]
+    px, py, pz, e = (jets[name] for name in ("px", "py", "pz", "E"))
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.maximum(pt, 1e-12))
+    mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+    event = jets.event
+    keep = np.flatnonzero(np.abs(eta) < JET_ETA_MAX)
+    keep = keep[np.lexsort((-pt[keep], event[keep]))]
+    columns = {"pt": pt, "eta": eta, "phi": np.arctan2(py, px), "mass": mass}
+    return Collection.from_event_index(
+        event[keep], {name: v[keep] for name, v in columns.items()}, particles.n_events
+    )
 
 
-def delta_phi(a: ak.Array | np.ndarray, b: ak.Array | np.ndarray) -> ak.Array | np.ndarray:
+def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """phi difference wrapped into [-pi, pi)."""
     return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
-def label_jets(jets: ak.Array, truth: ak.Array) -> ak.Array:
+def label_jets(jets: Collection, truth: Collection) -> np.ndarray:
     """Label of each jet: that of the closest truth object within :data:`MATCH_DR`, else -1.
 
     Args:
-        jets: jagged records with ``eta, phi``.
-        truth: jagged records with ``eta, phi, label`` (same number of events).
+        jets: jets with ``eta, phi``.
+        truth: truth objects with ``eta, phi, label`` (same events).
 
     Returns:
-        Jagged int32 labels, one per jet.
+        int32 labels, one per jet.
     """
-    pairs = ak.cartesian({"jet": jets, "obj": truth}, axis=1, nested=True)
-    dr = np.hypot(pairs.jet.eta - pairs.obj.eta, delta_phi(pairs.jet.phi, pairs.obj.phi))
-    best = ak.argmin(dr, axis=2, keepdims=True)
-    best_dr = ak.firsts(dr[best], axis=2)
-    best_label = ak.firsts(pairs.obj.label[best], axis=2)
-    matched = ak.fill_none(best_dr < MATCH_DR, False)
-    return ak.values_astype(ak.where(matched, ak.fill_none(best_label, -1), -1), np.int32)
+    jet_event = jets.event
+    obj_start = np.concatenate([[0], np.cumsum(truth.counts)[:-1]])
+    # every (jet, truth object of the same event) pair
+    per_jet = truth.counts[jet_event]
+    pair_jet = np.repeat(np.arange(jet_event.size), per_jet)
+    first_pair = np.repeat(np.cumsum(per_jet) - per_jet, per_jet)
+    pair_obj = np.repeat(obj_start[jet_event], per_jet) + np.arange(pair_jet.size) - first_pair
+    deta = jets["eta"][pair_jet] - truth["eta"][pair_obj]
+    dr = np.hypot(deta, delta_phi(jets["phi"][pair_jet], truth["phi"][pair_obj]))
+    order = np.lexsort((dr, pair_jet))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = pair_jet[order][1:] != pair_jet[order][:-1]
+    best = order[first]
+    labels = np.full(jet_event.size, -1, dtype=np.int32)
+    matched = best[dr[best] < MATCH_DR]
+    labels[pair_jet[matched]] = truth["label"][pair_obj[matched]]
+    return labels

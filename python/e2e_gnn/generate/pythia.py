@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
+from .collection import Collection
 from .tasks import TaskSpec
-from .truth import final_particles, jet_truth_objects, photon_candidates
+from .truth import Record, final_particles, jet_truth_objects, photon_candidates
 
 __all__ = ["GeneratedEvents", "PythiaSource", "import_optional"]
 
@@ -59,10 +59,10 @@ class GeneratedEvents:
         is_signal: bool per event, True for events of the signal process.
     """
 
-    particles: ak.Array
-    pileup: ak.Array | None
-    jet_truth: ak.Array
-    photons: ak.Array
+    particles: Collection
+    pileup: Collection | None
+    jet_truth: Collection
+    photons: Collection
     is_signal: np.ndarray
 
 
@@ -115,15 +115,20 @@ class PythiaSource:
         return self._charges[pdg]
 
     @staticmethod
-    def _batch(pythia: Any, n_events: int) -> ak.Array:
+    def _batch(pythia: Any, n_events: int) -> Record:
         """Exactly ``n_events`` events (nextBatch skips the rare failed events)."""
         parts = []
         missing = n_events
         while missing > 0:
-            batch = pythia.nextBatch(missing)
-            parts.append(batch)
-            missing -= len(batch)
-        return parts[0] if len(parts) == 1 else ak.concatenate(parts)
+            record = Record.from_batch(pythia.nextBatch(missing))
+            parts.append(record)
+            missing -= record.n_events
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.cumsum([0] + [r.n_events for r in parts])
+        return Record.interleave(
+            parts, [start + np.arange(r.n_events) for r, start in zip(parts, starts, strict=False)]
+        )
 
     def generate(self, first_event: int, n_events: int, seed: int) -> GeneratedEvents:
         """Generate events ``first_event .. first_event + n_events - 1`` of a sample.
@@ -142,39 +147,45 @@ class PythiaSource:
             is_signal = event_numbers % 2 == 0
         n_signal = int(is_signal.sum())
         self.signal.rndm.init(seeds[0])
-        records = [self._batch(self.signal, n_signal).prt]
+        record = self._batch(self.signal, n_signal)
         if self.background is not None and n_signal < n_events:
             self.background.rndm.init(seeds[1])
-            records.append(self._batch(self.background, n_events - n_signal).prt)
-        prt = ak.concatenate(records) if len(records) > 1 else records[0]
-        # signal events come first in prt; put every event at its place in the sample
-        order = np.concatenate([np.flatnonzero(is_signal), np.flatnonzero(~is_signal)])
-        prt = prt[np.argsort(order, kind="stable")]
+            background = self._batch(self.background, n_events - n_signal)
+            # put every event at its place in the sample
+            positions = [np.flatnonzero(is_signal), np.flatnonzero(~is_signal)]
+            record = Record.interleave([record, background], positions)
         pileup = None
         if self.minbias is not None:
             pileup = self._pileup(n_events, seeds[2], seeds[3])
+        return self.events_from_record(record, is_signal, pileup)
+
+    def events_from_record(
+        self, record: Record, is_signal: np.ndarray, pileup: Collection | None = None
+    ) -> GeneratedEvents:
+        """Truth-level events from flattened Pythia event records."""
         return GeneratedEvents(
-            particles=final_particles(prt, self._charge),
+            particles=final_particles(record, self._charge),
             pileup=pileup,
-            jet_truth=jet_truth_objects(prt, self.task.signal_jets, is_signal),
-            photons=photon_candidates(prt),
-            is_signal=is_signal,
+            jet_truth=jet_truth_objects(record, self.task.signal_jets, is_signal),
+            photons=photon_candidates(record),
+            is_signal=np.asarray(is_signal, dtype=bool),
         )
 
-    def _pileup(self, n_events: int, pythia_seed: int, numpy_seed: int) -> ak.Array:
+    def _pileup(self, n_events: int, pythia_seed: int, numpy_seed: int) -> Collection:
         """Poisson(pileup_mean) minimum-bias collisions per event, merged per event."""
         rng = np.random.default_rng(numpy_seed)
         n_per_event = rng.poisson(self.pileup_mean, n_events)
         total = int(n_per_event.sum())
-        fields = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
         if total == 0:
-            empty = {f: ak.unflatten(np.zeros(0), np.zeros(n_events, np.int64)) for f in fields}
-            return ak.zip(empty)
+            empty = np.zeros(0)
+            names = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
+            return Collection(dict.fromkeys(names, empty), np.zeros(n_events, np.int64))
         self.minbias.rndm.init(pythia_seed)
-        collisions = final_particles(self._batch(self.minbias, total).prt, self._charge)
+        collisions = final_particles(self._batch(self.minbias, total), self._charge)
+        # each collision gets its vertex z; collisions are consecutive per event
         z_offset = rng.normal(0.0, np.sqrt(2.0) * self.beamspot_sigma_z_cm, total)
-        collisions = ak.with_field(collisions, collisions.vz + z_offset, "vz")
-        counts = ak.num(collisions, axis=1)
+        columns = dict(collisions.columns)
+        columns["vz"] = columns["vz"] + np.repeat(z_offset, collisions.counts)
         owner = np.repeat(np.arange(n_events), n_per_event)
-        per_event = np.bincount(owner, weights=ak.to_numpy(counts), minlength=n_events)
-        return ak.unflatten(ak.flatten(collisions), per_event.astype(np.int64))
+        per_event = np.bincount(owner, weights=collisions.counts, minlength=n_events)
+        return Collection(columns, per_event.astype(np.int64))

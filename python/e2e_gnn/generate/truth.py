@@ -3,20 +3,25 @@
 The input is what ``pythia8mc.Pythia.nextBatch`` returns: ``events.prt`` is a jagged
 array of particle records (``id``, ``status``, ``daughter1``, ``p`` as a px/py/pz/e
 record, ``vProd`` as an optional x/y/z/t record in mm, ...), one list per event.
-Everything here is vectorised over a whole batch of events; nothing loops over
-particles in Python.
+The record is flattened once into NumPy columns (:class:`Record`); every selection
+then runs on those columns, vectorised over the whole batch, and the results are
+:class:`~.collection.Collection` objects (flat columns plus counts per event).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
 
+from .collection import Collection
+
 __all__ = [
     "BARREL_ETA_MAX",
     "PHOTON_PT_MIN",
+    "Record",
     "final_particles",
     "jet_truth_objects",
     "photon_candidates",
@@ -31,11 +36,125 @@ PHOTON_PT_MIN = 20.0
 _NEUTRINOS = (12, 14, 16)
 
 
-def _pt_eta_phi(p: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array]:
-    pt = np.hypot(p.px, p.py)
-    eta = np.arcsinh(p.pz / np.maximum(pt, 1e-12))
-    phi = np.arctan2(p.py, p.px)
-    return pt, eta, phi
+@dataclass(frozen=True)
+class Record:
+    """Pythia event records of a batch as flat NumPy columns, grouped by event.
+
+    ``event`` is the event index of each entry and ``daughter1`` the global index of
+    its first daughter (-1 when it has none). Production vertices (mm) are stored as
+    Pythia does, only where set: ``vertex_index`` points into ``vertices`` [V, 3]
+    (-1 for particles made at the origin); :meth:`vertex` reads them.
+    """
+
+    n_events: int
+    event: np.ndarray
+    id: np.ndarray
+    status: np.ndarray
+    daughter1: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    pz: np.ndarray
+    e: np.ndarray
+    vertex_index: np.ndarray
+    vertices: np.ndarray
+
+    @classmethod
+    def from_batch(cls, batch: ak.Array) -> Record:
+        """Flatten what ``Pythia.nextBatch`` returns, reading its layout directly."""
+        prt = ak.to_layout(batch)["prt"]
+        if not isinstance(prt, ak.contents.ListOffsetArray):
+            prt = prt.to_ListOffsetArray64(True)
+        offsets = np.asarray(prt.offsets.data, dtype=np.int64)
+        entries = slice(int(offsets[0]), int(offsets[-1]))
+        content = prt.content
+
+        def column(*path: str) -> np.ndarray:
+            node = content
+            for name in path:
+                node = node.content(name)
+            return np.asarray(node.data)[entries]
+
+        counts = np.diff(offsets)
+        event = np.repeat(np.arange(counts.size), counts)
+        start = offsets[:-1] - offsets[0]
+        daughter1 = column("daughter1").astype(np.int64)
+        vertex = content.content("vProd")
+        vertices = np.stack(
+            [np.asarray(vertex.content.content(name).data) for name in ("px", "py", "pz")], axis=1
+        )
+        return cls(
+            n_events=int(counts.size),
+            event=event,
+            id=column("id"),
+            status=column("status"),
+            daughter1=np.where(daughter1 > 0, daughter1 + start[event], -1),
+            px=column("p", "px"),
+            py=column("p", "py"),
+            pz=column("p", "pz"),
+            e=column("p", "e"),
+            vertex_index=np.asarray(vertex.index.data, dtype=np.int64)[entries],
+            vertices=vertices,
+        )
+
+    @classmethod
+    def interleave(cls, records: list[Record], positions: list[np.ndarray]) -> Record:
+        """Merge batches into one record; event ``i`` of ``records[k]`` becomes event
+        ``positions[k][i]``."""
+        n_events = sum(r.n_events for r in records)
+        offset = np.cumsum([0] + [r.event.size for r in records])[:-1]
+        event = np.concatenate([pos[r.event] for r, pos in zip(records, positions, strict=True)])
+        order = np.argsort(event, kind="stable")
+        # global daughter indices: shift into the concatenation, then follow the reorder
+        where = np.empty(order.size, dtype=np.int64)
+        where[order] = np.arange(order.size)
+        daughter = np.concatenate(
+            [
+                np.where(r.daughter1 >= 0, r.daughter1 + o, -1)
+                for r, o in zip(records, offset, strict=True)
+            ]
+        )
+        daughter = np.where(daughter >= 0, where[np.maximum(daughter, 0)], -1)
+        vertex_offset = np.cumsum([0] + [len(r.vertices) for r in records])[:-1]
+        vertex_index = np.concatenate(
+            [
+                np.where(r.vertex_index >= 0, r.vertex_index + o, -1)
+                for r, o in zip(records, vertex_offset, strict=True)
+            ]
+        )
+
+        def merged(name: str) -> np.ndarray:
+            return np.concatenate([getattr(r, name) for r in records])[order]
+
+        return cls(
+            n_events=n_events,
+            event=event[order],
+            id=merged("id"),
+            status=merged("status"),
+            daughter1=daughter[order],
+            px=merged("px"),
+            py=merged("py"),
+            pz=merged("pz"),
+            e=merged("e"),
+            vertex_index=vertex_index[order],
+            vertices=np.concatenate([r.vertices for r in records]),
+        )
+
+    def vertex(self, index: np.ndarray) -> np.ndarray:
+        """[len(index), 3] production vertices (mm) of the entries ``index``."""
+        where = self.vertex_index[index]
+        out = np.zeros((index.size, 3))
+        out[where >= 0] = self.vertices[where[where >= 0]]
+        return out
+
+    def kinematics(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """pT, eta, phi of the entries ``index``."""
+        px, py, pz = self.px[index], self.py[index], self.pz[index]
+        pt = np.hypot(px, py)
+        return pt, np.arcsinh(pz / np.maximum(pt, 1e-12)), np.arctan2(py, px)
+
+    def collection(self, index: np.ndarray, columns: dict[str, np.ndarray]) -> Collection:
+        """A collection of ``columns`` (one value per entry of ``index``, increasing)."""
+        return Collection.from_event_index(self.event[index], columns, self.n_events)
 
 
 def _lookup(ids: np.ndarray, table: Callable[[int], float]) -> np.ndarray:
@@ -45,91 +164,91 @@ def _lookup(ids: np.ndarray, table: Callable[[int], float]) -> np.ndarray:
     return values[inverse]
 
 
-def final_particles(prt: ak.Array, charge_of: Callable[[int], float]) -> ak.Array:
+def final_particles(record: Record, charge_of: Callable[[int], float]) -> Collection:
     """Visible final-state particles of each event as one record per particle.
 
     Args:
-        prt: the ``prt`` field of a ``nextBatch`` result.
+        record: the flattened event records.
         charge_of: PDG id -> electric charge in units of e (``ParticleData.charge``).
 
     Returns:
-        A jagged array of records ``px, py, pz, e`` (GeV), ``pdg`` (int32), ``charge``
-        (float64) and ``vx, vy, vz`` (production vertex, cm). Neutrinos are dropped.
+        Columns ``px, py, pz, e`` (GeV), ``pdg`` (int32), ``charge`` (float64) and
+        ``vx, vy, vz`` (production vertex, cm) per particle. Neutrinos are dropped.
     """
-    final = prt[(prt.status > 0) & ~_isin_abs(prt.id, _NEUTRINOS)]
-    counts = ak.num(final, axis=1)
-    pdg = ak.to_numpy(ak.flatten(final.id)).astype(np.int32)
-    charge = _lookup(pdg, charge_of)
-    vertex = final.vProd
-    fields = {
-        "px": final.p.px,
-        "py": final.p.py,
-        "pz": final.p.pz,
-        "e": final.p.e,
-        "pdg": ak.unflatten(pdg, counts),
-        "charge": ak.unflatten(charge, counts),
-        # Pythia writes no vertex for particles made at the origin; mm -> cm
-        "vx": ak.fill_none(vertex.px, 0.0) / 10.0,
-        "vy": ak.fill_none(vertex.py, 0.0) / 10.0,
-        "vz": ak.fill_none(vertex.pz, 0.0) / 10.0,
+    index = np.flatnonzero((record.status > 0) & ~np.isin(np.abs(record.id), _NEUTRINOS))
+    pdg = record.id[index].astype(np.int32)
+    vertex = record.vertex(index) / 10.0  # mm -> cm
+    columns = {
+        "px": record.px[index],
+        "py": record.py[index],
+        "pz": record.pz[index],
+        "e": record.e[index],
+        "pdg": pdg,
+        "charge": _lookup(pdg, charge_of),
+        "vx": vertex[:, 0],
+        "vy": vertex[:, 1],
+        "vz": vertex[:, 2],
     }
-    return ak.zip(fields)
+    return record.collection(index, columns)
 
 
-def _isin_abs(ids: ak.Array, values: tuple[int, ...]) -> ak.Array:
-    flat = ak.to_numpy(ak.flatten(ids))
-    return ak.unflatten(np.isin(np.abs(flat), values), ak.num(ids, axis=1))
-
-
-def _last_copy(prt: ak.Array, pdg_abs: int) -> ak.Array:
+def _last_copy(record: Record, pdg_abs: int) -> np.ndarray:
     """Mask of the last copy of each particle with |id| == pdg_abs (before its decay)."""
-    has = np.abs(prt.id) == pdg_abs
-    first_daughter = ak.where(prt.daughter1 > 0, prt.daughter1, 0)
-    return has & (prt.id[first_daughter] != prt.id)
+    has = np.abs(record.id) == pdg_abs
+    daughter = record.daughter1
+    daughter_id = np.where(daughter >= 0, record.id[np.maximum(daughter, 0)], 0)
+    return has & (daughter_id != record.id)
 
 
-def jet_truth_objects(prt: ak.Array, rule: str | None, is_signal: np.ndarray) -> ak.Array:
-    """Truth objects that label jets, one jagged list of ``eta, phi, label`` per event.
+def jet_truth_objects(record: Record, rule: str | None, is_signal: np.ndarray) -> Collection:
+    """Truth objects that label jets: columns ``eta, phi, label``.
 
     Args:
-        prt: the ``prt`` field of a ``nextBatch`` result.
+        record: the flattened event records.
         rule: the task's ``signal_jets``: ``"quark"`` (hard-process quarks 1, gluons 0,
             in every event), ``"top"`` or ``"tau"`` (the last copies of tops or taus
             label 1 in signal events; hard-process partons label 0 in background
             events), or ``None`` (no objects: every jet gets label -1).
         is_signal: bool per event.
     """
-    hard = (abs(prt.status) == 23) & ((abs(prt.id) <= 5) | (prt.id == 21))
-    quark = (abs(prt.id) <= 5) & hard
-    signal = ak.broadcast_arrays(ak.Array(np.asarray(is_signal, dtype=bool)), prt.id)[0]
+    abs_id = np.abs(record.id)
+    hard = (np.abs(record.status) == 23) & ((abs_id <= 5) | (abs_id == 21))
+    signal = np.asarray(is_signal, dtype=bool)[record.event]
     if rule is None:
-        selected = prt.id != prt.id
-        label = ak.zeros_like(prt.id)
+        selected = np.zeros(record.id.size, dtype=bool)
+        positive = selected
     elif rule == "quark":
         selected = hard
-        label = ak.values_astype(quark, np.int32)
+        positive = hard & (abs_id <= 5)
     elif rule in ("top", "tau"):
-        mask = _last_copy(prt, 6 if rule == "top" else 15)
-        selected = (mask & signal) | (hard & ~signal)
-        label = ak.values_astype(mask & signal, np.int32)
+        positive = _last_copy(record, 6 if rule == "top" else 15) & signal
+        selected = positive | (hard & ~signal)
     else:
         msg = f"unknown jet truth rule {rule!r}; expected 'quark', 'top', 'tau' or None"
         raise ValueError(msg)
-    _, eta, phi = _pt_eta_phi(prt.p[selected])
-    return ak.zip({"eta": eta, "phi": phi, "label": label[selected]})
+    index = np.flatnonzero(selected)
+    _, eta, phi = record.kinematics(index)
+    label = positive[index].astype(np.int32)
+    return record.collection(index, {"eta": eta, "phi": phi, "label": label})
 
 
-def photon_candidates(prt: ak.Array) -> ak.Array:
+def photon_candidates(record: Record) -> Collection:
     """Photon candidates: prompt photons (label 1) and neutral pions (label 0).
 
     A prompt photon is a final-state photon that does not come from a hadron decay
     (Pythia status below 91: hard-process, ISR/FSR photons); a neutral pion stands
     for its photon pair. Both need pT > :data:`PHOTON_PT_MIN` and |eta| inside the
-    barrel. Returns a jagged list of ``pt, eta, phi, label`` per event.
+    barrel. Returns columns ``pt, eta, phi, label``.
     """
-    pt, eta, phi = _pt_eta_phi(prt.p)
-    prompt = (prt.id == 22) & (prt.status > 0) & (prt.status < 91)
-    pion = prt.id == 111
-    keep = (prompt | pion) & (pt > PHOTON_PT_MIN) & (abs(eta) < BARREL_ETA_MAX)
-    label = ak.values_astype(prompt, np.int32)
-    return ak.zip({"pt": pt[keep], "eta": eta[keep], "phi": phi[keep], "label": label[keep]})
+    prompt = (record.id == 22) & (record.status > 0) & (record.status < 91)
+    candidate = np.flatnonzero(prompt | (record.id == 111))
+    pt, eta, phi = record.kinematics(candidate)
+    keep = (pt > PHOTON_PT_MIN) & (np.abs(eta) < BARREL_ETA_MAX)
+    index = candidate[keep]
+    columns = {
+        "pt": pt[keep],
+        "eta": eta[keep],
+        "phi": phi[keep],
+        "label": prompt[index].astype(np.int32),
+    }
+    return record.collection(index, columns)

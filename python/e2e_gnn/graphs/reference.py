@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.spatial
 
 TWO_PI = 2.0 * math.pi
 
@@ -50,11 +49,11 @@ def knn_reference(
     periodic: int | None = None,
     period: float = TWO_PI,
 ) -> np.ndarray:
-    """Brute-force kNN edge_index int64 [2, E], ordered like ``builders.knn_graph``.
+    """Brute-force kNN edge_index int64 [2, E], identical to ``builders.knn_graph``.
 
-    Per target node: its self loop first (with ``loop``), then the other nodes of its graph by
-    increasing (squared distance, index), ``min(k, n - 1)`` of them (``min(k, n)`` in all with
-    the self loop).
+    Target node i receives the ``min(k, n - 1)`` other nodes of its graph with the smallest
+    (squared distance, index), or its self loop and the ``min(k, n) - 1`` closest others with
+    ``loop``. Edges are sorted by target, then by source.
     """
     sources, targets = [], []
     for start, stop in _graph_slices(ptr):
@@ -64,9 +63,64 @@ def knn_reference(
             continue
         dist = squared_distances(pos[start:stop], periodic, period)
         np.fill_diagonal(dist, -1.0 if loop else np.inf)
-        order = np.argsort(dist, axis=1, kind="stable")[:, :degree]
-        sources.append(order.reshape(-1) + start)
+        nearest = np.sort(np.argsort(dist, axis=1, kind="stable")[:, :degree], axis=1)
+        sources.append(nearest.reshape(-1) + start)
         targets.append(np.repeat(np.arange(start, stop), degree))
     if not sources:
         return np.zeros((2, 0), dtype=np.int64)
     return np.stack([np.concatenate(sources), np.concatenate(targets)]).astype(np.int64)
+
+
+def threshold_reference(
+    pos: np.ndarray,
+    layer: np.ndarray,
+    ptr: np.ndarray,
+    same_layer: float,
+    adjacent_layer: float,
+    loop: bool = False,
+    periodic: int | None = None,
+    period: float = TWO_PI,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense layered-threshold edges: (edge_index int64 [2, E], distance float32 [E, 1]).
+
+    Nodes of one graph are joined when in the same layer at distance <= ``same_layer`` or in
+    adjacent layers at distance <= ``adjacent_layer``; sorted by target, then source.
+    """
+    sources, targets, lengths = [], [], []
+    for start, stop in _graph_slices(ptr):
+        dist = np.sqrt(squared_distances(pos[start:stop], periodic, period))
+        layers = np.asarray(layer[start:stop], dtype=np.int64)
+        step = np.abs(layers[:, None] - layers[None, :])
+        linked = ((step == 0) & (dist <= same_layer)) | ((step == 1) & (dist <= adjacent_layer))
+        np.fill_diagonal(linked, loop)
+        target, source = np.nonzero(linked)
+        sources.append(source + start)
+        targets.append(target + start)
+        lengths.append(np.where(target == source, 0.0, dist[target, source]))
+    if not sources:
+        return np.zeros((2, 0), dtype=np.int64), np.zeros((0, 1), dtype=np.float32)
+    edge_index = np.stack([np.concatenate(sources), np.concatenate(targets)]).astype(np.int64)
+    return edge_index, np.concatenate(lengths).astype(np.float32).reshape(-1, 1)
+
+
+def delaunay_reference(pos: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """Delaunay edges from ``scipy.spatial.Delaunay`` (Qhull), both directions, deduplicated.
+
+    Only meaningful for points in general position (no four cocircular, no three collinear on
+    the hull) and at least 3 per graph: there the triangulation is unique and must equal ours.
+    """
+    import scipy.spatial
+
+    pairs = []
+    for start, stop in _graph_slices(ptr):
+        if stop - start < 3:
+            continue
+        simplices = scipy.spatial.Delaunay(pos[start:stop].astype(np.float64)).simplices
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            pairs.append(np.stack([simplices[:, a], simplices[:, b]], axis=1) + start)
+            pairs.append(np.stack([simplices[:, b], simplices[:, a]], axis=1) + start)
+    if not pairs:
+        return np.zeros((2, 0), dtype=np.int64)
+    edges = np.unique(np.concatenate(pairs), axis=0)  # rows (source, target)
+    order = np.lexsort((edges[:, 0], edges[:, 1]))
+    return edges[order].T.astype(np.int64)

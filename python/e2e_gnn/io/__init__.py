@@ -20,6 +20,9 @@ from e2e_gnn.io.errors import (
 from e2e_gnn.io.reader import load_events, open_tree, read_events
 from e2e_gnn.io.schema import Collection, Field, Schema, available_schemas, load_schema
 from e2e_gnn.io.writers import (
+    ColumnWriter,
+    frame_columns,
+    graph_columns,
     read_columns,
     read_frames,
     read_graphs,
@@ -32,6 +35,7 @@ from e2e_gnn.io.writers import (
 __all__ = [
     "BranchTypeError",
     "Collection",
+    "ColumnWriter",
     "CorruptFileError",
     "EmptyTreeError",
     "Field",
@@ -42,6 +46,8 @@ __all__ = [
     "Schema",
     "SchemaError",
     "available_schemas",
+    "frame_columns",
+    "graph_columns",
     "load_events",
     "load_schema",
     "open_tree",

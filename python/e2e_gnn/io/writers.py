@@ -26,6 +26,9 @@ from e2e_gnn.io.errors import EmptyTreeError
 from e2e_gnn.io.reader import open_tree
 
 __all__ = [
+    "ColumnWriter",
+    "frame_columns",
+    "graph_columns",
     "read_columns",
     "read_frames",
     "read_graphs",
@@ -49,37 +52,86 @@ def _format(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
+class ColumnWriter:
+    """Write columns chunk by chunk into one TTree (``.root``) or one parquet file.
+
+    Use as a context manager; every ``write`` must give the same column names (and types).
+    Columns are numpy arrays (possibly multi-dimensional: fixed-size branches) or awkward
+    arrays (jagged lists and records: a counter ``n<name>`` plus ``<name>_<field>``
+    branches in ROOT). A ``.root`` file always holds a TTree, never uproot's default RNTuple.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, tree: str = "Events") -> None:
+        self._format = _format(path)
+        self.path = Path(path)
+        self.tree = tree
+        self.rows = 0
+        self._names: list[str] | None = None
+        self._root: Any = None
+        self._parquet: Any = None
+
+    def __enter__(self) -> ColumnWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, columns: Mapping[str, Column]) -> None:
+        """Append one chunk of equally long columns."""
+        if not columns:
+            msg = f"nothing to write to {str(self.path)!r}: got no columns"
+            raise ValueError(msg)
+        lengths = {name: len(col) for name, col in columns.items()}
+        if len(set(lengths.values())) != 1:
+            msg = f"columns for {str(self.path)!r} differ in length: {lengths}"
+            raise ValueError(msg)
+        if self._names is not None and list(columns) != self._names:
+            msg = (
+                f"chunk for {str(self.path)!r} has columns {list(columns)}, the first chunk "
+                f"had {self._names}"
+            )
+            raise ValueError(msg)
+        self._names = list(columns)
+        if self._format == ".root":
+            data = {
+                k: (v if isinstance(v, ak.Array) else np.ascontiguousarray(v))
+                for k, v in columns.items()
+            }
+            if self._root is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._root = uproot.recreate(self.path)
+                self._root.mktree(self.tree, data)  # mktree: a TTree, not an RNTuple
+            else:
+                self._root[self.tree].extend(data)
+        else:
+            import pyarrow.parquet as pq
+
+            record = ak.zip({k: ak.Array(v) for k, v in columns.items()}, depth_limit=1)
+            table = ak.to_arrow_table(record)
+            if self._parquet is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+        self.rows += next(iter(lengths.values()))
+
+    def close(self) -> None:
+        """Finish the file (idempotent)."""
+        if self._root is not None:
+            self._root.close()
+            self._root = None
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+
+
 def write_columns(
     path: str | os.PathLike[str], columns: Mapping[str, Column], *, tree: str = "Events"
 ) -> Path:
     """Write equally long columns (numpy arrays, possibly multi-dimensional, or jagged awkward
     arrays and records) as one TTree (``.root``) or one parquet table (``.parquet``)."""
-    fmt = _format(path)
-    if not columns:
-        msg = f"nothing to write to {str(path)!r}: got no columns"
-        raise ValueError(msg)
-    lengths = {name: len(col) for name, col in columns.items()}
-    if len(set(lengths.values())) != 1:
-        msg = f"columns for {str(path)!r} differ in length: {lengths}"
-        raise ValueError(msg)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == ".root":
-        data = {
-            k: (v if isinstance(v, ak.Array) else np.ascontiguousarray(v))
-            for k, v in columns.items()
-        }
-        with uproot.recreate(out) as f:
-            f.mktree(tree, data)
-    else:
-        ak.to_parquet(
-            ak.zip(
-                {k: ak.Array(v) if not isinstance(v, ak.Array) else v for k, v in columns.items()},
-                depth_limit=1,
-            ),
-            out,
-        )
-    return out
+    with ColumnWriter(path, tree=tree) as writer:
+        writer.write(columns)
+    return writer.path
 
 
 def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[str, ak.Array]:
@@ -94,15 +146,10 @@ def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[
     return {k: table[k] for k in table.fields}
 
 
-def write_frames(
-    path: str | os.PathLike[str],
-    frames: np.ndarray,
-    channel_names: Sequence[str],
-    *,
-    tree: str = "Events",
-    **columns: Column,
-) -> Path:
-    """Write frames ``[B, C, ...]`` as one ``frame_<channel>`` column per channel."""
+def frame_columns(
+    frames: np.ndarray, channel_names: Sequence[str], **columns: Column
+) -> dict[str, Column]:
+    """The columns ``write_frames`` writes: one ``frame_<channel>`` per channel, then extras."""
     if frames.ndim < 3 or frames.shape[1] != len(channel_names):
         msg = (
             f"frames of shape {frames.shape} do not match {len(channel_names)} channel names "
@@ -117,7 +164,19 @@ def write_frames(
     if clash:
         msg = f"extra columns {clash!r} clash with the frame channel columns"
         raise ValueError(msg)
-    return write_columns(path, {**data, **columns}, tree=tree)
+    return {**data, **columns}
+
+
+def write_frames(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    channel_names: Sequence[str],
+    *,
+    tree: str = "Events",
+    **columns: Column,
+) -> Path:
+    """Write frames ``[B, C, ...]`` as one ``frame_<channel>`` column per channel."""
+    return write_columns(path, frame_columns(frames, channel_names, **columns), tree=tree)
 
 
 def read_frames(
@@ -140,18 +199,16 @@ def read_frames(
     return frames.astype(np.float32, copy=False), names, rest
 
 
-def write_graphs(
-    path: str | os.PathLike[str],
+def graph_columns(
     x: np.ndarray,
     edge_index: np.ndarray,
     batch: np.ndarray,
     num_graphs: int,
     *,
     feature_names: Sequence[str] | None = None,
-    tree: str = "Events",
     **columns: Column,
-) -> Path:
-    """Write a ragged graph batch (GraphBatch layout) with one row per graph."""
+) -> dict[str, Column]:
+    """The columns ``write_graphs`` writes: ``Node`` and ``Edge`` records, one row per graph."""
     x = np.asarray(x, dtype=np.float32)
     edge_index = np.asarray(edge_index, dtype=np.int64)
     batch = np.asarray(batch, dtype=np.int64)
@@ -183,7 +240,23 @@ def write_graphs(
         {n: ak.unflatten(np.ascontiguousarray(x[:, i]), node_counts) for i, n in enumerate(names)}
     )
     edge = ak.zip({"src": ak.unflatten(src, edge_counts), "dst": ak.unflatten(dst, edge_counts)})
-    return write_columns(path, {"Node": node, "Edge": edge, **columns}, tree=tree)
+    return {"Node": node, "Edge": edge, **columns}
+
+
+def write_graphs(
+    path: str | os.PathLike[str],
+    x: np.ndarray,
+    edge_index: np.ndarray,
+    batch: np.ndarray,
+    num_graphs: int,
+    *,
+    feature_names: Sequence[str] | None = None,
+    tree: str = "Events",
+    **columns: Column,
+) -> Path:
+    """Write a ragged graph batch (GraphBatch layout) with one row per graph."""
+    cols = graph_columns(x, edge_index, batch, num_graphs, feature_names=feature_names, **columns)
+    return write_columns(path, cols, tree=tree)
 
 
 def read_graphs(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 
 class NeighborTable:
@@ -58,11 +58,11 @@ class NeighborTable:
         # Masked slots read a padding entry appended after the E edges (exact for E = 0).
         position = torch.where(valid, position, torch.full_like(position, target.size(0)))
         padded = torch.cat([source, source.new_zeros(1)])
-        return cls(padded[position], valid)
+        return cls(gather(padded, position), valid)
 
     def gather(self, values: Tensor) -> Tensor:
         """``values[neighbors]``: node values ``[N, *]`` -> per-slot values ``[N, k, *]``."""
-        return values[self.neighbors]
+        return gather(values, self.neighbors)
 
     def reduce(self, messages: Tensor, reduce: str) -> Tensor:
         """Reduces per-slot messages ``[N, k, *]`` over the valid slots -> ``[N, *]``.
@@ -73,15 +73,20 @@ class NeighborTable:
         shape = (*self.valid.shape, *(1,) * (messages.dim() - 2))
         valid = self.valid.view(shape)
         if reduce in ("sum", "add", "mean"):
-            out = torch.where(valid, messages, torch.zeros_like(messages)).sum(1)
+            # Multiplying by a 0/1 mask broadcasts cheaply (Where over [N, k, F] is slow in
+            # ONNX Runtime); masked slots hold finite values computed from a valid node.
+            out = (messages * valid.to(messages.dtype)).sum(1)
             if reduce == "mean":
                 out = out / self.degree.clamp(min=1).view((-1,) + (1,) * (out.dim() - 1))
             return out
         if reduce not in ("max", "min"):
             msg = f"NeighborTable.reduce: unknown reduce {reduce!r}; use sum, mean, max or min"
             raise ValueError(msg)
-        fill = torch.full_like(messages, float("-inf") if reduce == "max" else float("inf"))
-        picked = torch.where(valid, messages, fill)
+        # Adding 0 (valid) or -inf/+inf (masked) is exact and broadcasts like the mask above.
+        infinity = float("-inf") if reduce == "max" else float("inf")
+        zero = torch.zeros((), dtype=messages.dtype, device=messages.device)
+        offset = torch.where(valid, zero, torch.full_like(zero, infinity))
+        picked = messages + offset
         out = picked.amax(1) if reduce == "max" else picked.amin(1)
         has_edge = (self.degree > 0).view((-1,) + (1,) * (out.dim() - 1))
         return torch.where(has_edge, out, torch.zeros_like(out))

@@ -67,6 +67,51 @@ class EdgeConvTagger(torch.nn.Module):
         return self.head(pooled)
 
 
+class FrameCNNTagger(torch.nn.Module):
+    """A CNN tagger for detector frames (CMS E2E style): residual conv blocks with
+    BatchNorm, global average pooling, a linear head.
+
+    Args:
+        in_channels: frame channels C (ECAL, HCAL, tracks, ...).
+        width: channels of every block.
+        num_blocks: residual blocks, each halving the frame size.
+        num_classes: output logits per frame.
+
+    Shapes:
+        - **input:** frames ``[B, C, H, W]``
+        - **output:** logits ``[B, num_classes]``
+    """
+
+    def __init__(
+        self, in_channels: int, width: int = 16, num_blocks: int = 2, num_classes: int = 1
+    ) -> None:
+        super().__init__()
+        self.hyperparameters: dict[str, Any] = {
+            "in_channels": in_channels,
+            "width": width,
+            "num_blocks": num_blocks,
+            "num_classes": num_classes,
+        }
+        self.stem = torch.nn.Conv2d(in_channels, width, kernel_size=3, padding=1)
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.Sequential(
+                torch.nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False),
+                torch.nn.BatchNorm2d(width),
+                torch.nn.ReLU(),
+                torch.nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False),
+                torch.nn.BatchNorm2d(width),
+            )
+            for _ in range(num_blocks)
+        )
+        self.head = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(width, num_classes))
+
+    def forward(self, frames: Tensor) -> Tensor:
+        x = torch.relu(self.stem(frames))
+        for block in self.blocks:
+            x = torch.nn.functional.max_pool2d(torch.relu(x + block(x)), kernel_size=2)
+        return self.head(x.mean(dim=(2, 3)))
+
+
 class Scores(torch.nn.Module):
     """Wraps a logit model so that it returns probabilities: what gets exported."""
 
@@ -74,14 +119,17 @@ class Scores(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
-        logits = self.model(x, edge_index, batch)
+    def forward(self, *inputs: Tensor) -> Tensor:
+        logits = self.model(*inputs)
         if logits.size(-1) == 1:
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=-1)
 
 
-MODELS: dict[str, type[torch.nn.Module]] = {"EdgeConvTagger": EdgeConvTagger}
+MODELS: dict[str, type[torch.nn.Module]] = {
+    "EdgeConvTagger": EdgeConvTagger,
+    "FrameCNNTagger": FrameCNNTagger,
+}
 
 
 def build_model(model_class: str, hyperparameters: dict[str, Any]) -> torch.nn.Module:

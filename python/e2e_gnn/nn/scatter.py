@@ -144,6 +144,18 @@ def scatter_softmax(src: Tensor, index: Tensor, dim_size: int | torch.SymInt | T
     _check(src, index, "max")
     size = _as_size(dim_size)
     src_max = _extreme(src.detach(), index, size, "max")
-    out = (src - src_max.index_select(0, index)).exp()
+    out = (src - gather(src_max, index)).exp()
     out_sum = _sum(out, index, size) + 1e-16
-    return out / out_sum.index_select(0, index)
+    return out / gather(out_sum, index)
+
+
+def gather(src: Tensor, index: Tensor) -> Tensor:
+    """Rows of ``src`` at ``index`` (any shape): ``src[index]``, written as ``index_select``
+    so that it exports to ONNX ``Gather`` (``src[index]`` exports to the slower ``GatherND``).
+
+    Shapes:
+        - **input:** src ``[N, *]``, index ``[*I]`` int64 in ``[0, N)``
+        - **output:** ``[*I, *]``
+    """
+    rows = src.index_select(0, index.reshape(-1))
+    return rows.reshape((*index.shape, *src.shape[1:]))

@@ -10,7 +10,7 @@ import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.runtime.backends import BACKENDS, Backend
-from e2e_gnn.spec import GRAPH_INPUTS, ModelSpec
+from e2e_gnn.spec import ModelSpec
 
 
 class Tagger:
@@ -50,15 +50,37 @@ class Tagger:
             model_path, threads=threads, device=device, **options
         )
         self.spec = ModelSpec.from_metadata(self._backend.metadata, source=str(model_path))
-        if self.spec.inputs != GRAPH_INPUTS:
-            names = [t.name for t in self.spec.inputs]
-            msg = f"{str(model_path)!r} is not a graph model (inputs {names}); Tagger scores graphs"
-            raise ValueError(msg)
 
-    def __call__(self, graphs: GraphBatch) -> np.ndarray:
-        """Scores [G, C] for the graphs of ``graphs``, in order."""
-        graphs.validate(self.spec.num_features)
-        return self._backend.run(graphs.inputs())["scores"]
+    def __call__(self, inputs: GraphBatch | np.ndarray) -> np.ndarray:
+        """Scores [G, C]: one row per graph of a GraphBatch (graph models) or per image of
+        a float32 [B, C, H, W] array (frame models), in order, in one inference call."""
+        if self.spec.is_graph_model:
+            if not isinstance(inputs, GraphBatch):
+                msg = f"{self.spec.name!r} is a graph model: pass a GraphBatch, not {type(inputs)}"
+                raise TypeError(msg)
+            inputs.validate(self.spec.num_features)
+            feed = inputs.inputs()
+        else:
+            feed = {"frames": self._checked_frames(inputs)}
+        return self._backend.run(feed)[self.spec.outputs[0].name]
+
+    def _checked_frames(self, frames: object) -> np.ndarray:
+        expected = self.spec.frame_shape
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.float32:
+            got = getattr(frames, "dtype", type(frames).__name__)
+            msg = f"input 'frames' must be a numpy float32 array [B, C, H, W], got {got}"
+            raise TypeError(msg)
+        if frames.ndim != 4 or frames.shape[0] == 0 or (expected and frames.shape[1:] != expected):
+            msg = (
+                f"input 'frames' has shape {list(frames.shape)}, the model expects "
+                f"[B >= 1, {', '.join(map(str, expected or ('C', 'H', 'W')))}]"
+            )
+            raise ValueError(msg)
+        bad = np.flatnonzero(~np.isfinite(frames.reshape(len(frames), -1)).all(axis=1))
+        if bad.size:
+            msg = f"input 'frames' has non-finite values in image {int(bad[0])}"
+            raise ValueError(msg)
+        return np.ascontiguousarray(frames)
 
     def tag(self, graphs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Score many ``(x, edge_index)`` graphs in ONE inference call (ragged batch)."""

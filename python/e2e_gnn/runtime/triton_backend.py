@@ -35,11 +35,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY
+
 log = logging.getLogger(__name__)
 
-CHECKSUM_KEY = "e2e_gnn.checksum"
-VERSION_KEY = "e2e_gnn.version"
-SPEC_KEY = "e2e_gnn.spec"
 HITS_INPUTS = ("hits", "hits_batch")
 
 _TRITON_DTYPES = {
@@ -84,6 +83,7 @@ class LocalModel:
     checksum: str
     version: str
     spec: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: str | Path) -> LocalModel:
@@ -108,6 +108,7 @@ class LocalModel:
             checksum=checksum,
             version=meta.get(VERSION_KEY, ""),
             spec=json.loads(meta[SPEC_KEY]) if SPEC_KEY in meta else {},
+            metadata=dict(meta),
         )
 
 
@@ -239,9 +240,12 @@ class TritonBackend:
         self.max_graphs_per_request = max_graphs_per_request
         self.inputs: tuple[str, ...] = self.local.inputs if self.local else ()
         self.outputs: tuple[str, ...] = self.local.outputs if self.local else ()
+        #: the local export's ONNX metadata_props (the runtime Backend interface)
+        self.metadata: dict[str, str] = self.local.metadata if self.local else {}
         self.stats = {"requests": 0, "retries": 0, "fallbacks": 0}
         self._verified = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # stats and client list
+        self._verify_lock = threading.Lock()
         self._local_clients = threading.local()
         self._all_clients: list[Any] = []
         self._aio_clients: dict[int, Any] = {}
@@ -276,7 +280,7 @@ class TritonBackend:
                     self._all_clients.remove(client)
             try:
                 client.close()
-            except Exception as err:  # noqa: BLE001 - closing a broken connection
+            except Exception as err:
                 log.debug("closing a broken Triton client: %r", err)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -294,14 +298,15 @@ class TritonBackend:
 
     def _where(self) -> str:
         version = f" version {self.model_version!r}" if self.model_version else ""
-        return f"model {self.model_name!r}{version} on {self.protocol}://{self.url}"
+        name = repr(self.model_name) if self.model_name else "(to be discovered)"
+        return f"model {name}{version} on {self.protocol}://{self.url}"
 
     # -- health and discovery -------------------------------------------------------------
     def is_live(self) -> bool:
         """True when the server answers its liveness check within the timeout."""
         try:
             return bool(self._call("is_server_live"))
-        except Exception:  # noqa: BLE001 - any failure means not live
+        except Exception:
             self._drop_client()
             return False
 
@@ -313,7 +318,7 @@ class TritonBackend:
             if self.model_name is None:
                 return True
             return bool(self._call("is_model_ready", self.model_name, self.model_version))
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             self._drop_client()
             return False
 
@@ -355,7 +360,7 @@ class TritonBackend:
         """Once per backend: model exists and is ready, checksum matches, output names."""
         if self._verified:
             return
-        with self._lock:
+        with self._verify_lock:
             if self._verified:
                 return
             if self.model_name is None:
@@ -365,7 +370,9 @@ class TritonBackend:
                     f"{m['name']}:{m.get('version', '')}({m.get('state', '?')})"
                     for m in self.models()
                 )
-                msg = f"{self._where()} is not ready or does not exist; the server has {available!r}"
+                msg = (
+                    f"{self._where()} is not ready or does not exist; the server has {available!r}"
+                )
                 raise TritonModelError(msg)
             if self.local is not None:
                 served = self.served_identity(self.model_name).get(CHECKSUM_KEY)
@@ -441,7 +448,9 @@ class TritonBackend:
             self.stats["fallbacks"] += 1
             if err is not None:
                 self._down_until = time.monotonic() + self.cooldown_s
-                log.warning("%s unavailable (%s): using fallback %r", self._where(), err, self.fallback)
+                log.warning(
+                    "%s unavailable (%s): using fallback %r", self._where(), err, self.fallback
+                )
         return self.fallback.run(inputs)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -450,8 +459,8 @@ class TritonBackend:
             self.stats["requests"] += 1
         if self.fallback is not None and time.monotonic() < self._down_until:
             return self._use_fallback(inputs, None)
-        start = time.monotonic()
-        for attempt in range(self.retries + 1):
+        start, attempt = time.monotonic(), 0
+        while True:
             try:
                 return self._infer_once(inputs)
             except TritonModelError:
@@ -464,11 +473,11 @@ class TritonBackend:
                     with self._lock:
                         self.stats["retries"] += 1
                     time.sleep(self.backoff_s * 2**attempt)
+                    attempt += 1
                     continue
                 if self.fallback is not None:
                     return self._use_fallback(inputs, err)
                 raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- async ----------------------------------------------------------------------------
     def _aio_client(self) -> Any:
@@ -491,7 +500,7 @@ class TritonBackend:
         if client is not None:
             try:
                 await client.close()
-            except Exception as err:  # noqa: BLE001 - closing a broken connection
+            except Exception as err:
                 log.debug("closing a broken Triton aio client: %r", err)
 
     async def _infer_once_async(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -513,8 +522,8 @@ class TritonBackend:
             self.stats["requests"] += 1
         if self.fallback is not None and time.monotonic() < self._down_until:
             return await asyncio.to_thread(self._use_fallback, inputs, None)
-        start = time.monotonic()
-        for attempt in range(self.retries + 1):
+        start, attempt = time.monotonic(), 0
+        while True:
             try:
                 return await self._infer_once_async(inputs)
             except TritonModelError:
@@ -527,11 +536,11 @@ class TritonBackend:
                     with self._lock:
                         self.stats["retries"] += 1
                     await asyncio.sleep(self.backoff_s * 2**attempt)
+                    attempt += 1
                     continue
                 if self.fallback is not None:
                     return await asyncio.to_thread(self._use_fallback, inputs, err)
                 raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- ragged batching ------------------------------------------------------------------
     def _pack(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -576,7 +585,7 @@ class TritonBackend:
             self._verify()
         except TritonModelError:
             raise
-        except Exception as err:  # noqa: BLE001 - run() retries and falls back
+        except Exception as err:
             self._drop_client()
             log.debug("%s: verification deferred: %r", self._where(), err)
 
@@ -587,7 +596,7 @@ class TritonBackend:
         for client in clients:
             try:
                 client.close()
-            except Exception as err:  # noqa: BLE001 - best effort on shutdown
+            except Exception as err:
                 log.debug("closing Triton client: %r", err)
         self._local_clients = threading.local()
         self._aio_clients.clear()
@@ -595,6 +604,12 @@ class TritonBackend:
     async def aclose(self) -> None:
         """Close the async client of the running event loop, then everything else."""
         await self._drop_aio_client()
+        self.close()
+
+    def __enter__(self) -> TritonBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

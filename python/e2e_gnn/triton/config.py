@@ -178,24 +178,24 @@ def python_onnx_config(
 
 @dataclass(frozen=True)
 class GraphRecipe:
-    """How the graph builder turns hits into a graph (read from the model's graph spec).
+    """How the graph builder turns hits into a graph (from the model's graph spec).
 
-    ``features`` are the hit columns that become node features ``x`` (in order),
-    ``coordinates`` the hit columns the kNN uses, ``k`` neighbours per node, ``loop`` adds
-    self loops.
+    Hits carry the node features (``x = hits``, ``n_hit_features`` columns); ``coordinates``
+    are the columns the kNN uses, multiplied by ``coordinate_scale``; ``k`` neighbours per
+    node; ``loop`` adds self loops.
     """
 
     n_hit_features: int
-    features: tuple[int, ...]
     coordinates: tuple[int, ...]
+    coordinate_scale: tuple[float, ...]
     k: int
     loop: bool = False
 
     def as_parameters(self) -> dict[str, str]:
         """The recipe as string parameters of the graph-builder config."""
         return {
-            "features": json.dumps(list(self.features)),
             "coordinates": json.dumps(list(self.coordinates)),
+            "coordinate_scale": json.dumps(list(self.coordinate_scale)),
             "k": str(self.k),
             "loop": "true" if self.loop else "false",
         }

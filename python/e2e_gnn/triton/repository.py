@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2e_gnn.runtime.triton_backend import CHECKSUM_KEY, VERSION_KEY, LocalModel
+from e2e_gnn.runtime.triton_backend import LocalModel
+from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY
 from e2e_gnn.triton.config import (
     ConfigError,
     Deployment,
@@ -92,36 +93,35 @@ def model_io(path: Path, local: LocalModel) -> ModelIO:
 
 
 def recipe_from_spec(spec: dict[str, Any], n_features: int) -> GraphRecipe:
-    """Graph recipe of the hits ensemble from the model's graph spec.
+    """Graph recipe of the hits ensemble from the model's graph spec (``GraphSpec`` fields).
 
-    Hits carry the node features in the spec's order (``x = hits``); ``coordinates`` are
-    column indices or feature names; ``k`` and ``loop`` as in training.
+    Hits carry the node features in ``feature_names`` order; the recipe repeats how
+    training builds graphs: kNN on ``coordinates`` (feature names) times ``coordinate_scale``.
     """
     graph = spec.get("graph") or {}
-    names = list(graph.get("features") or graph.get("feature_names") or [])
-    width = n_features if n_features > 0 else len(names)
-    if width <= 0:
-        msg = "the hits ensemble needs the number of node features (static x dim or spec features)"
-        raise ConfigError(msg)
-    raw = graph.get("coordinates") or graph.get("coordinate_columns")
-    if raw is None or "k" not in graph:
+    names = list(graph.get("feature_names") or [])
+    if graph.get("builder", "knn") != "knn" or not graph.get("k") or not graph.get("coordinates"):
         msg = (
-            f"the model's graph spec {graph!r} has no 'coordinates' and 'k': the hits ensemble "
-            f"cannot build graphs; write the repository with variants=('onnx', 'python')"
+            f"the model's graph spec {graph!r} is not a kNN graph with k and coordinates: the "
+            f"hits ensemble cannot build its graphs; write variants=('onnx', 'python') only"
         )
         raise ConfigError(msg)
-    coordinates = []
-    for column in raw:
-        if isinstance(column, str):
-            if column not in names:
-                msg = f"coordinate {column!r} is not a feature name {names!r}"
-                raise ConfigError(msg)
-            column = names.index(column)
-        coordinates.append(int(column))
+    if n_features > 0 and names and len(names) != n_features:
+        msg = f"graph spec has {len(names)} feature_names but the model's x has {n_features}"
+        raise ConfigError(msg)
+    missing = [c for c in graph["coordinates"] if c not in names]
+    if missing:
+        msg = f"graph spec coordinates {missing!r} are not among feature_names {names!r}"
+        raise ConfigError(msg)
+    coordinates = tuple(names.index(c) for c in graph["coordinates"])
+    scale = tuple(float(v) for v in graph.get("coordinate_scale") or [1.0] * len(coordinates))
+    if len(scale) != len(coordinates):
+        msg = f"coordinate_scale {scale!r} needs one value per coordinate {graph['coordinates']!r}"
+        raise ConfigError(msg)
     return GraphRecipe(
-        n_hit_features=width,
-        features=tuple(range(width)),
-        coordinates=tuple(coordinates),
+        n_hit_features=len(names),
+        coordinates=coordinates,
+        coordinate_scale=scale,
         k=int(graph["k"]),
         loop=bool(graph.get("loop", False)),
     )
@@ -143,7 +143,7 @@ def write_repository(
     Args:
         model_path: self-contained ``.onnx`` from ``export-onnx``.
         root: repository directory (created; other models in it are kept).
-        name: model name (default: the file name without ``.onnx``).
+        name: model name (default: the spec's name, else the file name without ``.onnx``).
         deployment: instance kind/count and thread settings (default: 1 CPU instance).
         variants: any of ``"onnx"``, ``"python"``, ``"ensemble"``.
         ensemble_gnn: which GNN entry the ensemble runs: ``"python"`` (any server) or
@@ -152,7 +152,9 @@ def write_repository(
         version: version directory number.
     """
     model_path, root = Path(model_path), Path(root)
-    name = name or model_path.name.removesuffix(".onnx")
+    _check_self_contained(model_path)
+    local = LocalModel.read(model_path)
+    name = name or local.spec.get("name") or model_path.name.removesuffix(".onnx")
     if not _NAME.match(name):
         msg = f"model name {name!r} must be letters, digits, '_', '-', '.' (e.g. 'gnn_tagger')"
         raise ConfigError(msg)
@@ -166,9 +168,7 @@ def write_repository(
     if version < 1:
         msg = f"version must be >= 1 (Triton ignores '0...' folders), got {version!r}"
         raise ConfigError(msg)
-    _check_self_contained(model_path)
     deployment = deployment or Deployment()
-    local = LocalModel.read(model_path)
     io = model_io(model_path, local)
     identity = {CHECKSUM_KEY: local.checksum, VERSION_KEY: local.version}
     names = {"onnx": name, "python": f"{name}_python"}
@@ -197,5 +197,7 @@ def write_repository(
         entry(names["graph_builder"], builder, {"model.py": TEMPLATES / "graph_builder.py"})
         gnn = configs[names[ensemble_gnn]]
         entry(names["ensemble"], ensemble_config(names["ensemble"], builder, gnn, identity), {})
+        # an ensemble's version folder stays empty; the marker keeps it in version control
+        (root / names["ensemble"] / str(version) / ".gitkeep").touch()
     validate_repository(root)
     return WrittenRepository(root=root, models={k: v for k, v in names.items() if v in configs})

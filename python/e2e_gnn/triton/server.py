@@ -17,12 +17,14 @@ loaded (explicit model control) and are reported as skipped, with ensembles that
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -138,11 +140,23 @@ def servable_models(repository: Path, backend_dir: Path) -> tuple[list[str], dic
         for name, config in configs.items():
             if name in skipped:
                 continue
-            missing = [s.model_name for s in config.ensemble_scheduling.step if s.model_name in skipped]
+            missing = [
+                s.model_name for s in config.ensemble_scheduling.step if s.model_name in skipped
+            ]
             if missing:
                 skipped[name] = f"ensemble uses skipped model(s) {missing!r}"
                 changed = True
     return [n for n in configs if n not in skipped], skipped
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so no server is orphaned.
+
+    Runs between fork and exec; the signal follows the thread that started the server.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class TritonServer:
@@ -153,8 +167,9 @@ class TritonServer:
         binary: tritonserver to run (default: :func:`find_tritonserver`).
         http_port, grpc_port: ports to bind on 127.0.0.1 (default: free ports).
         startup_timeout_s: how long :meth:`start` waits for readiness.
-        pythonpath: extra entries for the python backend's ``sys.path`` (default: the
-            directory holding the ``e2e_gnn`` package, so the graph builder can import it).
+        pythonpath: entries the graph builder adds to the python backend's ``sys.path``
+            through ``$E2E_GNN_PYTHONPATH`` (default: the directory holding the ``e2e_gnn``
+            package); the embedded interpreter ignores PYTHONPATH.
         log_verbose: tritonserver ``--log-verbose`` level.
     """
 
@@ -212,7 +227,7 @@ class TritonServer:
             "--model-control-mode=explicit",
             "--strict-readiness=true",
             "--exit-on-error=true",
-            "--exit-timeout-secs=10",
+            "--exit-timeout-secs=5",
             f"--log-verbose={self.log_verbose}",
             # small shared-memory arenas: python-backend tensors are small, and /dev/shm
             # is often limited in containers; the arena grows on demand.
@@ -231,7 +246,7 @@ class TritonServer:
 
         prepend("LD_LIBRARY_PATH", [str(p) for p in layout.ld_library_path])
         prepend("PATH", [str(p) for p in layout.path])
-        prepend("PYTHONPATH", self.pythonpath)
+        prepend("E2E_GNN_PYTHONPATH", self.pythonpath)
         # one onnxruntime/BLAS thread per instance unless asked otherwise: cores are shared
         env.setdefault("OMP_NUM_THREADS", "1")
         return env
@@ -257,12 +272,17 @@ class TritonServer:
                     stderr=subprocess.STDOUT,
                     env=self._environment(layout),
                     start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
+                    preexec_fn=_die_with_parent,
                 )
             self.wait_ready(self.startup_timeout_s)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
         """Last lines of the server log (for error messages)."""
@@ -273,7 +293,7 @@ class TritonServer:
     def _get(self, path: str, timeout_s: float) -> tuple[int, bytes]:
         url = f"http://{self.http_url}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
                 return int(response.status), response.read()
         except urllib.error.HTTPError as err:
             return int(err.code), err.read()
@@ -308,7 +328,7 @@ class TritonServer:
         request = urllib.request.Request(
             f"http://{self.http_url}/v2/repository/index", data=b"{}", method="POST"
         )
-        with urllib.request.urlopen(request, timeout=5.0) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5.0) as response:
             return list(json.loads(response.read()))
 
     def stop(self, timeout_s: float = 20.0) -> None:
@@ -346,5 +366,6 @@ class TritonServer:
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.pid else "stopped"
         return f"TritonServer({str(self.repository)!r}, http={self.http_url}, {state})"
+
 
 __all__ = ["BINARY_ENV", "TritonServer", "TritonServerError", "find_tritonserver", "free_port"]

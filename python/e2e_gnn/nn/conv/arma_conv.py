@@ -7,7 +7,7 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
 from e2e_gnn.nn.conv.gcn_conv import gcn_norm
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 
 class ARMAConv(torch.nn.Module):
@@ -111,7 +111,7 @@ class ARMAConv(torch.nn.Module):
     def _propagate(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
         """Weighted sum over incoming edges of ``x [K, N, F]`` (scatter runs over dim 0)."""
         nodes_first = x.transpose(0, 1)  # [N, K, F]
-        messages = self.message(nodes_first[edge_index[0]], edge_weight)
+        messages = self.message(gather(nodes_first, edge_index[0]), edge_weight)
         return scatter(messages, edge_index[1], nodes_first.size(0)).transpose(0, 1)
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:

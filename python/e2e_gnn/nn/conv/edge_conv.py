@@ -7,7 +7,7 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_x, reset
 from e2e_gnn.nn.fixed_degree import NeighborTable
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 AGGREGATIONS = ("add", "sum", "mean", "max")
 
@@ -102,8 +102,8 @@ def edge_messages(
     """
     split = _split_first_linear(nn, x.size(1))
     if split is None:
-        x_j = x[source]
-        x_i = x[target].expand_as(x_j)
+        x_j = gather(x, source)
+        x_i = gather(x, target).expand_as(x_j)
         flat = torch.cat([x_i, x_j - x_i], dim=-1).reshape(-1, 2 * x.size(1))
         out = nn(flat)
         return out.reshape((*x_j.shape[:-1], out.size(-1)))
@@ -112,7 +112,7 @@ def edge_messages(
     w_i = first.weight[:, :width] - first.weight[:, width:]
     node_i = torch.nn.functional.linear(x, w_i, first.bias)
     node_j = torch.nn.functional.linear(x, first.weight[:, width:])
-    hidden = node_i[target] + node_j[source]
+    hidden = gather(node_i, target) + gather(node_j, source)
     flat = hidden.reshape(-1, hidden.size(-1))
     for layer in rest:
         flat = layer(flat)

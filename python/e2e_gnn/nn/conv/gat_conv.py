@@ -5,7 +5,7 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
 from e2e_gnn.nn.conv.arma_conv import _glorot
-from e2e_gnn.nn.scatter import scatter, scatter_softmax
+from e2e_gnn.nn.scatter import gather, scatter, scatter_softmax
 
 FILL_VALUES = ("mean", "add", "sum")
 
@@ -137,7 +137,7 @@ class GATConv(torch.nn.Module):
         alpha_src = (h * self.att_src).sum(dim=-1)  # [N, H]
         alpha_dst = (h * self.att_dst).sum(dim=-1)
         source, target = edge_index[0], edge_index[1]
-        alpha = alpha_src[source] + alpha_dst[target]  # [E, H]
+        alpha = gather(alpha_src, source) + gather(alpha_dst, target)  # [E, H]
         if edge_attr is not None and self.lin_edge is not None:
             alpha = alpha + self._edge_score(edge_attr)
         if self.add_self_loops:
@@ -154,7 +154,7 @@ class GATConv(torch.nn.Module):
         alpha = torch.nn.functional.leaky_relu(alpha, self.negative_slope)
         alpha = scatter_softmax(alpha, target, num_nodes)
         alpha = torch.nn.functional.dropout(alpha, p=self.dropout, training=self.training)
-        out = scatter(self.message(h[source], alpha), target, num_nodes)  # [N, H, C]
+        out = scatter(self.message(gather(h, source), alpha), target, num_nodes)  # [N, H, C]
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if res is not None:
             out = out + res

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 
 def gcn_norm(
@@ -45,8 +45,9 @@ def gcn_norm(
             last = scatter(position, target, num_nodes, reduce="max")
             has_loop = scatter(is_loop.to(dtype), target, num_nodes) > 0
             padded = torch.cat([edge_weight, edge_weight.new_full((1,), fill)])
-            pick = torch.where(has_loop, last.long(), torch.full_like(last, -1).long())
-            loop_weight = padded[pick]  # -1 reads the appended fill value
+            last = last.long()
+            no_loop = torch.zeros_like(last) + source.size(0)  # the appended fill value
+            loop_weight = gather(padded, torch.where(has_loop, last, no_loop))
         edge_weight = torch.where(is_loop, torch.zeros_like(edge_weight), edge_weight)
         source = torch.cat([source, loops])
         target = torch.cat([target, loops])
@@ -56,7 +57,7 @@ def gcn_norm(
     degree = scatter(edge_weight, target, num_nodes)
     inv_sqrt = degree.pow(-0.5)
     inv_sqrt = torch.where(torch.isinf(inv_sqrt), torch.zeros_like(inv_sqrt), inv_sqrt)
-    edge_weight = inv_sqrt[source] * edge_weight * inv_sqrt[target]
+    edge_weight = gather(inv_sqrt, source) * edge_weight * gather(inv_sqrt, target)
     return torch.stack([source, target]), edge_weight
 
 
@@ -135,7 +136,7 @@ class GCNConv(torch.nn.Module):
                 edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, x.dtype
             )
         x = self.lin(x)
-        out = scatter(self.message(x[edge_index[0]], edge_weight), edge_index[1], x.size(0))
+        out = scatter(self.message(gather(x, edge_index[0]), edge_weight), edge_index[1], x.size(0))
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 AGGREGATIONS = ("add", "sum", "mean", "max")
 
@@ -56,7 +56,7 @@ class GraphConv(torch.nn.Module):
         check_edge_index("GraphConv", edge_index)
         if edge_weight is not None:
             check_edge_vector("GraphConv", "edge_weight", edge_weight, edge_index)
-        messages = self.message(x[edge_index[0]], edge_weight)
+        messages = self.message(gather(x, edge_index[0]), edge_weight)
         out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
         return self.lin_rel(out) + self.lin_root(x)
 

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_x
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn.scatter import gather, scatter
 
 AGGREGATIONS = ("mean", "max", "add", "sum")
 
@@ -77,7 +77,7 @@ class SAGEConv(torch.nn.Module):
         x_root = x
         if self.project:
             x = self.lin(x).relu()
-        messages = self.message(x[edge_index[0]])
+        messages = self.message(gather(x, edge_index[0]))
         out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
         out = self.lin_l(out)
         if self.root_weight:

@@ -47,12 +47,16 @@ class TritonPythonModel:
                     for name in self.inputs
                 }
                 results = self.session.run(self.outputs, feeds)
-                tensors = [pb_utils.Tensor(n, r) for n, r in zip(self.outputs, results)]
+                tensors = [
+                    pb_utils.Tensor(n, r) for n, r in zip(self.outputs, results, strict=True)
+                ]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
-            except Exception as err:  # noqa: BLE001 - reported to the client, server keeps serving
+            except Exception as err:
                 message = f"model {self.name!r}: {type(err).__name__}: {err}"
                 responses.append(
-                    pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+                    pb_utils.InferenceResponse(
+                        output_tensors=[], error=pb_utils.TritonError(message)
+                    )
                 )
         return responses
 

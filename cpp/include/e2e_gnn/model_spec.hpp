@@ -1,0 +1,69 @@
+// What an exported model expects, read from its ONNX metadata (written by `e2e-gnn export-onnx`,
+// python/e2e_gnn/spec.py): the graph spec (features, edge builder, k, coordinates, scale)
+// or the frame shape, named inputs and outputs, the checksum and the e2e_gnn version that wrote it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace e2e_gnn {
+
+/// The spec format this library reads (python/e2e_gnn/spec.py SPEC_FORMAT).
+constexpr int kSpecFormat = 1;
+
+/// Metadata keys of an exported model.
+inline const char* const kSpecKey = "e2e_gnn.spec";
+inline const char* const kChecksumKey = "e2e_gnn.checksum";
+inline const char* const kVersionKey = "e2e_gnn.version";
+
+/// The version of this library ("major.minor.patch").
+const char* library_version();
+
+/// How the graphs a model was trained on are built from nodes.
+struct GraphSpec {
+  std::vector<std::string> feature_names;  // one per column of x
+  std::string builder = "knn";             // "knn", "threshold", "delaunay" or "given"
+  std::int64_t k = -1;                     // neighbours per node for "knn" (-1: none)
+  bool loop = false;                       // every node is its own neighbour
+  std::vector<std::string> coordinates;    // columns of x the edges are built from
+  std::vector<double> coordinate_scale;    // per coordinate, applied before distances
+  bool fixed_degree = false;               // target-sorted edges, same count per node
+
+  std::int64_t num_features() const { return static_cast<std::int64_t>(feature_names.size()); }
+  /// Column of x of each coordinate; throws std::invalid_argument for an unknown name.
+  std::vector<std::size_t> coordinate_columns() const;
+};
+
+/// One named model input or output as the spec describes it.
+struct TensorSpec {
+  std::string name;
+  std::string dtype;
+  std::vector<std::string> shape;  // dimension names ("nodes") or fixed sizes ("2")
+};
+
+struct ModelSpec {
+  std::string name;
+  std::string model_class;
+  int format = kSpecFormat;
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+  std::optional<GraphSpec> graph;
+  std::vector<std::int64_t> frame_shape;  // (channels, height, width) of a frame model
+  std::string checksum;  // sha256 of the ONNX graph, from e2e_gnn.checksum
+  std::string version;   // e2e_gnn version that exported the model, from e2e_gnn.version
+
+  /// Parses the spec JSON. Throws std::invalid_argument naming `source` when the JSON is
+  /// malformed or its format is not kSpecFormat.
+  static ModelSpec from_json(const std::string& json, const std::string& source = "model");
+
+  /// Reads and checks the spec of a model's metadata_props: the spec must be present and
+  /// well formed, its format must be kSpecFormat and the exporting e2e_gnn version must
+  /// have this library's major version. Throws std::invalid_argument with what to do.
+  static ModelSpec from_metadata(const std::map<std::string, std::string>& metadata,
+                                 const std::string& source = "model");
+};
+
+}  // namespace e2e_gnn

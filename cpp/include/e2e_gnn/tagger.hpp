@@ -1,0 +1,73 @@
+// Tagger: the object a reconstruction plugin holds for the whole job. It loads an exported
+// model once, reads and checks the spec in its metadata, builds the graphs the model was
+// trained on from raw node features (kNN with the spec's k, self loops, coordinates and
+// scale, through e2e_gnn::knn_graph), validates every input and scores many graphs (or
+// frames [B, C, H, W] of a CNN) in ONE ONNX Runtime call. tag() is const and safe to call
+// from many threads at once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "e2e_gnn/batching.hpp"
+#include "e2e_gnn/model_spec.hpp"
+#include "e2e_gnn/session.hpp"
+#include "e2e_gnn/tensor.hpp"
+
+namespace e2e_gnn {
+
+struct TaggerOptions {
+  SessionOptions session;  // ONNX Runtime threads, optimisation level, cpu/cuda
+  int knn_threads = 1;     // threads of the kNN builder per call (1: the caller's thread)
+};
+
+class Tagger {
+ public:
+  /// Loads `model_path` (an ONNX file written by `e2e-gnn export-onnx`): a graph model
+  /// (inputs x, edge_index, batch) or a frame model (input frames [B, C, H, W]). Throws
+  /// std::invalid_argument when the file is missing or not ONNX, when its metadata has no
+  /// spec, a spec of another format or from another major e2e_gnn version, or when the
+  /// spec disagrees with the model's inputs.
+  explicit Tagger(const std::string& model_path, const TaggerOptions& options = {});
+
+  const ModelSpec& spec() const { return spec_; }
+  const Session& session() const { return session_; }
+  bool is_graph_model() const { return spec_.graph.has_value(); }
+  /// The graph spec; throws std::invalid_argument for a frame model.
+  const GraphSpec& graph_spec() const;
+  std::int64_t num_features() const { return graph_spec().num_features(); }
+
+  /// Builds the graphs of `nodes` as the model's spec says (kNN edges, target-sorted).
+  /// Throws std::invalid_argument for another builder, a feature width other than the
+  /// spec's or non-finite coordinates.
+  GraphBatch build_graphs(const NodeBatch& nodes) const;
+
+  /// Scores [G, C] of every graph of `graphs` in one inference call. Validates the batch
+  /// first (dtypes, feature width, index ranges, edges within graphs, finite features and,
+  /// for fixed-degree models, the kNN edge layout). An empty batch (G = 0, an event
+  /// without jets) gives [0, C] without calling ONNX Runtime.
+  Tensor tag(const GraphBatch& graphs) const;
+  /// build_graphs(nodes), then tag(): the plugin's one call per event.
+  Tensor tag(const NodeBatch& nodes) const;
+  /// Every model output for `graphs`, in the model's order (validated like tag()).
+  std::vector<Tensor> run(const GraphBatch& graphs) const;
+
+  /// Scores [B, C] of the frames of a frame model in one call; checks the image shape
+  /// against the model and that every value is finite. B = 0 gives [0, C].
+  Tensor tag(const ImageBatch& frames) const;
+
+ private:
+  void check_fixed_degree(const GraphBatch& graphs) const;
+  void check_frame_model(const std::string& source) const;
+  Tensor empty_scores() const { return Tensor{DType::float32, {0, num_classes_}, {}}; }
+
+  Session session_;
+  ModelSpec spec_;
+  TaggerOptions options_;
+  std::vector<std::size_t> coordinate_columns_;
+  std::vector<float> coordinate_scale_;
+  std::size_t scores_index_ = 0;
+  std::int64_t num_classes_ = -1;
+};
+
+}  // namespace e2e_gnn

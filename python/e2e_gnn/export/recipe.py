@@ -1,0 +1,55 @@
+"""Export recipes: one small TOML file per deployable model, kept in the repository.
+
+A recipe names the checkpoint, where the ONNX file goes and how strict the parity check
+is, so that a deployable model is described in the repository, not in shell history::
+
+    name = "toy_tagger"
+    checkpoint = "../runs/demo/tagger.pt"   # paths are relative to the recipe file
+    output = "../runs/demo/toy_tagger.onnx"
+    atol = 1e-5                              # parity tolerance vs torch
+    example_seed = 0                         # seed of the random export example
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    checkpoint: Path
+    output: Path
+    atol: float = 1e-5
+    example_seed: int = 0
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as err:
+            msg = f"export recipe {str(path)!r} does not exist"
+            raise FileNotFoundError(msg) from err
+        except tomllib.TOMLDecodeError as err:
+            msg = f"export recipe {str(path)!r} is not valid TOML: {err}"
+            raise ValueError(msg) from err
+        known = {field.name for field in fields(cls)}
+        unknown = set(data) - known
+        missing = {"name", "checkpoint", "output"} - set(data)
+        if unknown or missing:
+            msg = (
+                f"export recipe {str(path)!r}: unknown keys {sorted(unknown)}, missing keys "
+                f"{sorted(missing)}; a recipe has {sorted(known)}"
+            )
+            raise ValueError(msg)
+        base = path.parent
+        return cls(
+            name=str(data["name"]),
+            checkpoint=base / data["checkpoint"],
+            output=base / data["output"],
+            atol=float(data.get("atol", 1e-5)),
+            example_seed=int(data.get("example_seed", 0)),
+        )

@@ -1,0 +1,127 @@
+"""An external CMake project (cpp/examples/reco_plugin) links the installed library with
+find_package(e2e_gnn), tags events of jets (one batched call per event) and gives the
+scores of Python onnxruntime and of torch on the graphs Python builds from the same hits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from e2e_gnn.graphs.synthetic import graphs_from_features, toy_jets
+
+ATOL = 1e-5
+# Extra and reordered columns: the plugin finds the model's features by name.
+FILE_COLUMNS = ("energy_fraction", "layer", "dphi", "deta", "log_energy")
+
+
+def make_events(feature_names: tuple[str, ...], seed: int = 0) -> list[list[np.ndarray]]:
+    """Events of 0 to 14 toy jets (node features in the spec's order)."""
+    jets = toy_jets(120, seed=seed)
+    per_jet = [jets.graph(g)[0] for g in range(jets.num_graphs)]
+    rng = np.random.default_rng(seed)
+    events, start = [], 0
+    for size in [3, 0, 14, 1, *rng.integers(5, 15, size=12)]:
+        events.append(per_jet[start : start + size])
+        start += size
+    assert start <= len(per_jet) and per_jet[0].shape[1] == len(feature_names)
+    return events
+
+
+def write_events(path: Path, events: list[list[np.ndarray]], names: tuple[str, ...]) -> None:
+    lines = ["event,jet," + ",".join(FILE_COLUMNS)]
+    for e, event in enumerate(events):
+        if not event:
+            lines.append(f"{e},-1")
+        for j, jet in enumerate(event):
+            for hit in jet:
+                values = {name: float(v) for name, v in zip(names, hit, strict=True)}
+                values["layer"] = 3.0
+                lines.append(f"{e},{j}," + ",".join(f"{values[c]:.9g}" for c in FILE_COLUMNS))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def read_scores(path: Path) -> dict[tuple[int, int], np.ndarray]:
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    return {(int(r[0]), int(r[1])): np.array(r[2:], dtype=np.float32) for r in rows}
+
+
+def run_plugin(plugin: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    return subprocess.run(
+        [str(plugin), *map(str, args)], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_plugin_scores_match_python_and_torch(
+    reco_plugin: Path, tagger_export, tmp_path: Path, streams: int
+) -> None:
+    torch = pytest.importorskip("torch")
+    model, spec, model_path = tagger_export
+    events = make_events(spec.graph.feature_names)
+    write_events(tmp_path / "events.csv", events, spec.graph.feature_names)
+
+    result = run_plugin(
+        reco_plugin, model_path, tmp_path / "events.csv", tmp_path / "scores.csv",
+        "--streams", str(streams),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    num_jets = sum(map(len, events))
+    calls = sum(1 for event in events if event)
+    assert f"{len(events)} events, {num_jets} jets tagged in {calls} inference calls" in (
+        result.stdout
+    )
+    scores = read_scores(tmp_path / "scores.csv")
+    assert len(scores) == num_jets
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    for e, event in enumerate(events):
+        if not event:
+            continue
+        graphs = graphs_from_features(event, spec.graph)
+        expected_ort = session.run(["scores"], graphs.inputs())[0]
+        with torch.no_grad():
+            inputs = [torch.from_numpy(a) for a in graphs.inputs().values()]
+            expected_torch = torch.sigmoid(model(*inputs)).numpy()
+        native = np.stack([scores[e, j] for j in range(len(event))])
+        np.testing.assert_allclose(native, expected_ort, atol=ATOL, rtol=0)
+        np.testing.assert_allclose(native, expected_torch, atol=ATOL, rtol=0)
+
+
+def test_plugin_reports_bad_hits_and_missing_features(
+    reco_plugin: Path, tagger_export, tmp_path: Path
+) -> None:
+    _, spec, model_path = tagger_export
+    events = make_events(spec.graph.feature_names)[:3]
+    events[2][1][4, 2] = np.nan  # event 2, jet 1, hit 4: log_energy
+    write_events(tmp_path / "events.csv", events, spec.graph.feature_names)
+    result = run_plugin(reco_plugin, model_path, tmp_path / "events.csv", tmp_path / "out.csv")
+    assert result.returncode == 1
+    assert "input 'x' has a non-finite value nan at node" in result.stderr
+    assert "feature 2" in result.stderr
+
+    text = (tmp_path / "events.csv").read_text().replace("log_energy", "log_e", 1)
+    (tmp_path / "renamed.csv").write_text(text)
+    result = run_plugin(reco_plugin, model_path, tmp_path / "renamed.csv", tmp_path / "out.csv")
+    assert result.returncode == 1
+    assert "needs hit feature 'log_energy', which the event file does not have" in result.stderr
+
+    result = run_plugin(reco_plugin, tmp_path / "missing.onnx", tmp_path / "events.csv", "o.csv")
+    assert result.returncode == 1
+    assert "missing.onnx' does not exist" in result.stderr
+
+
+def test_installed_package_layout(install_prefix: Path) -> None:
+    lib = install_prefix / "lib"
+    assert (lib / "cmake" / "e2e_gnn" / "e2e_gnnConfig.cmake").is_file()
+    assert (lib / "cmake" / "e2e_gnn" / "e2e_gnnConfigVersion.cmake").is_file()
+    assert (lib / "libonnxruntime.so.1").is_file()
+    assert os.readlink(lib / "libonnxruntime.so") == "libonnxruntime.so.1"
+    for header in ("tagger.hpp", "batching.hpp", "model_spec.hpp", "session.hpp", "knn.hpp"):
+        assert (install_prefix / "include" / "e2e_gnn" / header).is_file()
+    assert (install_prefix / "include" / "onnxruntime" / "onnxruntime_cxx_api.h").is_file()

@@ -1,0 +1,86 @@
+"""Fixtures for the Triton tests: a served copy of the tiny GNN, always stopped.
+
+The server is the real ``tritonserver`` (scripts/install_triton.sh installs the CPU build
+of the nvidia-pytriton wheel into .venv-triton); the tests skip, saying so, only when no
+binary can be found. Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tritonclient", reason="tritonclient missing: run scripts/install_triton.sh")
+
+from e2e_gnn.runtime.backends import OnnxRuntimeBackend
+from e2e_gnn.triton import (
+    TritonServer,
+    TritonServerError,
+    find_tritonserver,
+    write_repository,
+)
+
+MODEL = Path(__file__).with_name("data") / "tiny_gnn.onnx"
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The checked-in tiny GNN (regenerate with ``python tests/triton/_model.py``)."""
+    return MODEL
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
+    """A model repository with every variant of the tiny GNN, named ``tiny``."""
+    root = tmp_path_factory.mktemp("triton_repo")
+    write_repository(model_path, root, name="tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def server_binary() -> Path:
+    """The tritonserver binary, or a skip that says how to install it."""
+    try:
+        return find_tritonserver()
+    except TritonServerError as err:
+        pytest.skip(f"tritonserver cannot be found: {err}")
+
+
+def _start(repository: Path, binary: Path) -> TritonServer:
+    return TritonServer(repository, binary=binary, startup_timeout_s=90).start()
+
+
+@pytest.fixture(scope="session")
+def server(repository: Path, server_binary: Path) -> Iterator[TritonServer]:
+    """One server for the session's read-only tests; stopped at the end whatever happens."""
+    running = _start(repository, server_binary)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def own_server(repository: Path, server_binary: Path) -> Iterator[TritonServer]:
+    """A server for one test that may kill or pause it; always stopped afterwards."""
+    running = _start(repository, server_binary)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def local(model_path: Path) -> Iterator[OnnxRuntimeBackend]:
+    """Local onnxruntime: the reference and the fallback."""
+    backend = OnnxRuntimeBackend(model_path)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(2026)

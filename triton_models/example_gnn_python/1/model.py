@@ -1,0 +1,65 @@
+"""Triton python-backend model: runs ``model.onnx`` (next to this file) with onnxruntime.
+
+Copied verbatim into ``<repository>/<name>_python/<version>/model.py`` by
+``e2e_gnn.triton.write_repository``. It runs inside tritonserver's python backend, so it
+imports only numpy, onnxruntime and ``triton_python_backend_utils`` (the server's Python
+environment needs numpy<2 and onnxruntime; see scripts/install_triton.sh).
+Config parameters: ``intra_op_threads``, ``inter_op_threads``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    """One onnxruntime session per model instance, created once and reused."""
+
+    def initialize(self, args: dict) -> None:
+        """Create the session; ``args`` is what the python backend passes."""
+        config = json.loads(args["model_config"])
+        self.name = config["name"]
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        path = Path(__file__).with_name("model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
+        options.inter_op_num_threads = int(params.get("inter_op_threads", "1"))
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i["name"] for i in config["input"]]
+        self.outputs = [o["name"] for o in config["output"]]
+
+    def execute(self, requests: list) -> list:
+        """One response per request; a failing request gets an error, the others still run."""
+        responses = []
+        for request in requests:
+            try:
+                feeds = {
+                    name: np.ascontiguousarray(
+                        pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+                    )
+                    for name in self.inputs
+                }
+                results = self.session.run(self.outputs, feeds)
+                tensors = [
+                    pb_utils.Tensor(n, r) for n, r in zip(self.outputs, results, strict=True)
+                ]
+                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            except Exception as err:
+                message = f"model {self.name!r}: {type(err).__name__}: {err}"
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        output_tensors=[], error=pb_utils.TritonError(message)
+                    )
+                )
+        return responses
+
+    def finalize(self) -> None:
+        """Release the session."""
+        self.session = None
