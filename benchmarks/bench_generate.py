@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -50,12 +51,15 @@ def bench_single_core(n_events: int, mpi: bool, seed: int = 1) -> dict[str, floa
     """ms/event of Pythia alone and of each pipeline stage, one core."""
     source = PythiaSource(get_task(TASK), mpi=mpi)
     config = DetectorConfig()
-    # Pythia alone: next() only, the floor
-    source.signal.rndm.init(seed)
-    start = time.process_time()
-    for _ in range(n_events):
-        source.signal.next()
-    pythia_alone = time.process_time() - start
+    # Pythia alone: next() only, the floor; reseeded per chunk exactly as the pipeline
+    # below, so that both generate the very same events
+    pythia_alone = 0.0
+    for first in range(0, n_events, CHUNK_SIZE):
+        source.signal.rndm.init(seed + first)
+        start = time.process_time()
+        for _ in range(min(CHUNK_SIZE, n_events - first)):
+            source.signal.next()
+        pythia_alone += time.process_time() - start
 
     stages = dict.fromkeys(("nextBatch", "truth", "detector", "jets_assemble", "root_write"), 0.0)
     codec = compression_codec("lz4")
@@ -123,6 +127,9 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_1min_at_start": os.getloadavg()[0],
+        "timing": "single-core stages in CPU time (time.process_time), generate() in wall time",
         "python": platform.python_version(),
         "task": TASK,
         "mpi_on": bench_single_core(args.events_mpi, mpi=True),

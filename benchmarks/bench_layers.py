@@ -5,7 +5,9 @@
    wide with mean aggregation, mean+max pooling and a head. Timed: torch_geometric in torch
    eager, torch_geometric exported naively (dynamo, opset 18) in ONNX Runtime, and ours in
    ONNX Runtime with general aggregation and with ``fixed_degree=16``; same weights.
-2. Each general-graph layer on a random graph (1,000 nodes, 16,000 edges, 64 features):
+2. The aggregation ops alone (1,000 rows, 16,000 entries, 64 features): ours exported vs
+   the naive ``scatter_add`` / ``scatter_reduce`` export (ScatterElements), and torch eager.
+3. Each general-graph layer on a random graph (1,000 nodes, 16,000 edges, 64 features):
    ours in ONNX Runtime vs torch_geometric in torch eager (and exported, for reference).
 
 One thread everywhere (torch.set_num_threads(1), ONNX Runtime intra/inter-op 1). Targets
@@ -19,6 +21,7 @@ Writes benchmarks/results/layers.json and prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -77,7 +80,7 @@ class Tagger(torch.nn.Module):
             )
 
         self.convs = torch.nn.ModuleList(
-            conv(mlp(2 * a, b), aggr="mean", **kw) for a, b in zip(widths, widths[1:])
+            conv(mlp(2 * a, b), aggr="mean", **kw) for a, b in itertools.pairwise(widths)
         )
         self.head = torch.nn.Sequential(
             torch.nn.Linear(128, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)
@@ -91,6 +94,18 @@ class Tagger(torch.nn.Module):
             [self.pool.global_mean_pool(x, batch), self.pool.global_max_pool(x, batch)], -1
         )
         return self.head(pooled)
+
+
+class _Unsplit(torch.nn.Module):
+    """Hides the leading Linear from EdgeConv, which then runs the MLP per edge (to measure
+    what the per-node split buys)."""
+
+    def __init__(self, seq: torch.nn.Sequential) -> None:
+        super().__init__()
+        self.seq = seq
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.seq(h)
 
 
 def export_session(
@@ -114,26 +129,36 @@ def export_session(
         return ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+Runner = Callable[[], np.ndarray]
 
 
-def time_ort(session: ort.InferenceSession, args: dict[str, torch.Tensor], repeat: int):
+def ort_runner(session: ort.InferenceSession, args: dict[str, torch.Tensor]) -> Runner:
     wanted = {i.name for i in session.get_inputs()}
     feeds = {k: v.numpy() for k, v in args.items() if k in wanted}
-    return median_ms(lambda: session.run(None, feeds), repeat), session.run(None, feeds)[0]
+    return lambda: session.run(None, feeds)[0]
 
 
-def time_torch(module: torch.nn.Module, args: dict[str, torch.Tensor], repeat: int):
-    with torch.no_grad():
-        return median_ms(lambda: module(**args), repeat), module(**args).numpy()
+def torch_runner(module: torch.nn.Module, args: dict[str, torch.Tensor]) -> Runner:
+    def run() -> np.ndarray:
+        with torch.no_grad():
+            return module(**args).numpy()
+
+    return run
+
+
+def time_interleaved(runners: dict[str, Runner], repeat: int) -> dict[str, float]:
+    """Median ms of each runner, measured in interleaved rounds so that load from other
+    processes hits every variant alike."""
+    for run in runners.values():
+        for _ in range(3):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeat):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
 def bench_tagger(repeat: int) -> list[dict[str, Any]]:
@@ -145,27 +170,87 @@ def bench_tagger(repeat: int) -> list[dict[str, Any]]:
     fixed = Tagger(ours.EdgeConv, ours, fixed_degree=16).eval()
     general.load_state_dict(theirs.state_dict())
     fixed.load_state_dict(theirs.state_dict())
-    rows = []
-    ref_ms, ref = time_torch(theirs, args, repeat)
-    rows.append({"variant": "torch_geometric, torch eager", "ms": ref_ms, "max_abs_diff": 0.0})
-    for name, module in [
-        ("torch_geometric, exported naively, ONNX Runtime", theirs),
-        ("e2e_gnn EdgeConv (ScatterND, per-node split), ONNX Runtime", general),
-        ("e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime", fixed),
-    ]:
-        ms, out = time_ort(export_session(module, args, dynamic), args, repeat)
-        rows.append({"variant": name, "ms": ms, "max_abs_diff": float(np.abs(out - ref).max())})
-    ms, out = time_torch(fixed, args, repeat)
-    rows.append(
-        {
-            "variant": "e2e_gnn EdgeConv fixed_degree=16, torch eager",
-            "ms": ms,
-            "max_abs_diff": float(np.abs(out - ref).max()),
-        }
+    unsplit = Tagger(lambda nn, **kw: ours.EdgeConv(_Unsplit(nn), **kw), ours).eval()
+    unsplit.load_state_dict(
+        {k.replace(".nn.", ".nn.seq."): v for k, v in theirs.state_dict().items()}
     )
-    for row in rows:
-        row["speedup_vs_pyg_eager"] = ref_ms / row["ms"]
+    runners = {
+        "torch_geometric, torch eager": torch_runner(theirs, args),
+        "torch_geometric, exported naively, ONNX Runtime": ort_runner(
+            export_session(theirs, args, dynamic), args
+        ),
+        "e2e_gnn EdgeConv (ScatterND, per-node split), ONNX Runtime": ort_runner(
+            export_session(general, args, dynamic), args
+        ),
+        "e2e_gnn EdgeConv without the per-node split (ScatterND), ONNX Runtime": ort_runner(
+            export_session(unsplit, args, dynamic), args
+        ),
+        "e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime": ort_runner(
+            export_session(fixed, args, dynamic), args
+        ),
+        "e2e_gnn EdgeConv, torch eager": torch_runner(general, args),
+    }
+    times = time_interleaved(runners, repeat)
+    ref = runners["torch_geometric, torch eager"]()
+    ref_ms = times["torch_geometric, torch eager"]
+    rows = [
+        {
+            "variant": name,
+            "ms": times[name],
+            "speedup_vs_pyg_eager": ref_ms / times[name],
+            "max_abs_diff": float(np.abs(run() - ref).max()),
+        }
+        for name, run in runners.items()
+    ]
     rows[0]["nodes"], rows[0]["edges"] = args["x"].size(0), args["edge_index"].size(1)
+    return rows
+
+
+class _Op(torch.nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        n = x.size(0)
+        if self.kind == "naive sum (scatter_add)":
+            expanded = index.view(-1, 1).expand_as(src)
+            return src.new_zeros(n, src.size(1)).scatter_add(0, expanded, src)
+        if self.kind == "naive max (scatter_reduce amax)":
+            expanded = index.view(-1, 1).expand_as(src)
+            out = src.new_full((n, src.size(1)), float("-inf"))
+            return out.scatter_reduce(0, expanded, src, reduce="amax")
+        if self.kind == "softmax":
+            return ours.scatter_softmax(src, index, n)
+        return ours.scatter(src, index, n, reduce=self.kind)  # type: ignore[arg-type]
+
+
+def bench_ops(repeat: int) -> list[dict[str, Any]]:
+    gen = torch.Generator().manual_seed(2)
+    n, e, f = 1000, 16000, 64
+    args = {
+        "x": torch.zeros(n, 1),
+        "src": torch.randn(e, f, generator=gen),
+        "index": torch.randint(0, n, (e,), generator=gen),
+    }
+    dynamic = {"x": {0: "N"}, "src": {0: "E"}, "index": {0: "E"}}
+    rows = []
+    kinds = ["sum", "mean", "max", "softmax"]
+    for kind in [*kinds, "naive sum (scatter_add)", "naive max (scatter_reduce amax)"]:
+        module = _Op(kind)
+        runners = {
+            "ort": ort_runner(export_session(module, args, dynamic), args),
+            "torch": torch_runner(module, args),
+        }
+        times = time_interleaved(runners, repeat)
+        rows.append(
+            {
+                "op": kind,
+                "onnx_runtime_ms": times["ort"],
+                "torch_eager_ms": times["torch"],
+                "max_abs_diff": float(np.abs(runners["ort"]() - runners["torch"]()).max()),
+            }
+        )
     return rows
 
 
@@ -205,21 +290,23 @@ def bench_general(repeat: int) -> list[dict[str, Any]]:
         mine.load_state_dict(theirs.state_dict())
         layers.append((f"EdgeConv {aggr}", theirs, mine.eval()))
     for name, theirs, mine in layers:
-        pyg_ms, ref = time_torch(theirs, args, repeat)
-        ours_ms, out = time_ort(export_session(mine, args, dynamic), args, repeat)
+        runners = {
+            "pyg": torch_runner(theirs, args),
+            "ours": ort_runner(export_session(mine, args, dynamic), args),
+        }
         try:
-            pyg_ort_ms, _ = time_ort(export_session(theirs, args, dynamic), args, repeat)
-        except Exception as err:  # noqa: BLE001 (recorded in the table)
-            pyg_ort_ms = float("nan")
-            print(f"torch_geometric {name} did not export: {type(err).__name__}")
+            runners["pyg_onnx"] = ort_runner(export_session(theirs, args, dynamic), args)
+        except Exception as err:
+            print(f"torch_geometric {name} does not export: {type(err).__name__}")
+        times = time_interleaved(runners, repeat)
         rows.append(
             {
                 "layer": name,
-                "pyg_eager_ms": pyg_ms,
-                "pyg_onnx_ms": pyg_ort_ms,
-                "ours_onnx_ms": ours_ms,
-                "speedup_vs_pyg_eager": pyg_ms / ours_ms,
-                "max_abs_diff": float(np.abs(out - ref).max()),
+                "pyg_eager_ms": times["pyg"],
+                "pyg_onnx_ms": times.get("pyg_onnx", float("nan")),
+                "ours_onnx_ms": times["ours"],
+                "speedup_vs_pyg_eager": times["pyg"] / times["ours"],
+                "max_abs_diff": float(np.abs(runners["ours"]() - runners["pyg"]()).max()),
             }
         )
     return rows
@@ -231,6 +318,7 @@ def main() -> None:
     repeat = parser.parse_args().repeat
     torch.set_num_threads(1)
     tagger = bench_tagger(repeat)
+    ops = bench_ops(repeat)
     general = bench_general(repeat)
     result = {
         "machine": platform.processor() or platform.machine(),
@@ -241,6 +329,7 @@ def main() -> None:
         },
         "threads": 1,
         "tagger": tagger,
+        "aggregation_ops": ops,
         "general_layers": general,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +339,13 @@ def main() -> None:
     for row in tagger:
         print(
             f"| {row['variant']} | {row['ms']:.2f} | {row['speedup_vs_pyg_eager']:.2f}x "
+            f"| {row['max_abs_diff']:.1e} |"
+        )
+    print("\nAggregation ops, 1,000 rows, 16,000 entries, 64 features, 1 thread\n")
+    print("| op | ONNX Runtime ms | torch eager ms | max abs diff |\n|---|---|---|---|")
+    for row in ops:
+        print(
+            f"| {row['op']} | {row['onnx_runtime_ms']:.2f} | {row['torch_eager_ms']:.2f} "
             f"| {row['max_abs_diff']:.1e} |"
         )
     print("\nGeneral-graph layers, 1,000 nodes, 16,000 edges, 64 features, 1 thread\n")

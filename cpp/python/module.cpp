@@ -5,4 +5,5 @@ PYBIND11_MODULE(_native, m) {
   m.attr("__version__") = E2E_GNN_VERSION;
   register_session(m);
   register_graphs(m);
+  register_runtime(m);
 }

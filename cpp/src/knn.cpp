@@ -109,7 +109,7 @@ struct Metric {
 class GraphSearch {
  public:
   GraphSearch(const float* pos, std::size_t n, std::size_t dim, const Periodicity& periodic)
-      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(2 * n) {
+      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(2 * n), scratch_(n) {
     build(pos);
   }
 
@@ -230,10 +230,10 @@ class GraphSearch {
     return *mx - *mn;
   }
 
-  // Appends the nodes of the cells within sqrt(radius2) of node i that lie within it.
-  // With radius2 = infinity every other node is a candidate.
+  // Appends the nodes within sqrt(radius2) of node i, scanning the cells that may hold them;
+  // sets `everywhere` when those were all the cells.
   template <int Dim, bool Periodic>
-  std::size_t gather(std::size_t i, double& radius2) {
+  std::size_t gather(std::size_t i, double radius2, bool& everywhere) {
     const Metric<Dim, Periodic> metric{dim_, periodic_.dim, periodic_.period};
     const std::size_t self = slot_[i];
     const double* q = sorted_pos_.data() + self * dim_;
@@ -241,9 +241,7 @@ class GraphSearch {
     int x0, x1, y0, y1;
     const bool all_x = axes_[0].cover(grid_pos_[2 * i], r, x0, x1);
     const bool all_y = axes_[1].cover(grid_pos_[2 * i + 1], r, y0, y1);
-    if (all_x && all_y) {
-      radius2 = kInfinity;
-    }
+    everywhere = all_x && all_y;
     const double limit = radius2;
     double* dist = dist_.data();
     std::int64_t* index = index_.data();
@@ -266,69 +264,44 @@ class GraphSearch {
 
   template <int Dim, bool Periodic>
   double search(std::size_t i, std::size_t m, double radius2, std::int64_t* out) {
-    std::size_t count = gather<Dim, Periodic>(i, radius2);
+    bool everywhere = false;
+    std::size_t count = gather<Dim, Periodic>(i, radius2, everywhere);
     while (count < m) {
-      radius2 = radius2 > 0.0 ? 4.0 * radius2 : axes_[0].width * axes_[0].width + margin_;
-      count = gather<Dim, Periodic>(i, radius2);
+      if (everywhere) {
+        radius2 = kInfinity;
+      } else {
+        radius2 = radius2 > 0.0 ? 2.0 * radius2 : axes_[0].width * axes_[0].width + margin_;
+      }
+      count = gather<Dim, Periodic>(i, radius2, everywhere);
     }
     return select(count, m, out);
   }
 
   // Keeps the m closest of `count` >= m candidates, writes their indices to `out` and returns
-  // the m-th smallest distance. The m-th distance is found by bisection over the candidates'
-  // own distances, with branch-free counting passes (cheap: few candidates, no sorting).
+  // the m-th smallest distance.
   double select(std::size_t count, std::size_t m, std::int64_t* out) {
     const double* dist = dist_.data();
     const std::int64_t* index = index_.data();
-    // Invariants: count(dist <= hi) >= m, hi is a candidate distance, count(dist <= lo) < m.
-    double hi = 0.0;
-    for (std::size_t c = 0; c < count; ++c) {
-      hi = hi < dist[c] ? dist[c] : hi;
-    }
-    double lo = -std::numeric_limits<double>::min();
-    std::size_t within = count;  // count(dist <= hi)
-    std::size_t below = 0;       // count(dist < hi)
-    for (;;) {
-      below = 0;
-      for (std::size_t c = 0; c < count; ++c) {
-        below += static_cast<std::size_t>(dist[c] < hi);
-      }
-      if (within == m || below < m) {
-        break;  // exactly m within hi, or the m-th distance is hi itself
-      }
-      const double mid = 0.5 * (lo + hi);
-      std::size_t n_mid = 0;
-      double top = -1.0;
-      for (std::size_t c = 0; c < count; ++c) {
-        const bool in = dist[c] <= mid;
-        n_mid += static_cast<std::size_t>(in);
-        top = in && top < dist[c] ? dist[c] : top;
-      }
-      if (n_mid >= m) {
-        hi = top;
-        within = n_mid;
-      } else {
-        lo = mid;
-      }
-    }
-    // All candidates closer than hi, then the smallest indices among those at exactly hi.
+    std::copy(dist, dist + count, scratch_.begin());
+    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(m - 1),
+                     scratch_.begin() + static_cast<std::ptrdiff_t>(count));
+    const double kth = scratch_[m - 1];
+    // All candidates closer than the m-th distance, then the smallest indices at exactly it.
     std::size_t kept = 0;
     std::size_t tied = 0;
-    for (std::size_t c = 0; c < count; ++c) {
-      out[kept] = index[c];
-      kept += static_cast<std::size_t>(dist[c] < hi);
-    }
     std::int64_t* ties = index_.data() + count;
     for (std::size_t c = 0; c < count; ++c) {
+      out[kept] = index[c];
+      kept += static_cast<std::size_t>(dist[c] < kth);
       ties[tied] = index[c];
-      tied += static_cast<std::size_t>(dist[c] == hi);
+      tied += static_cast<std::size_t>(dist[c] == kth);
     }
     const std::size_t wanted = m - kept;
     if (tied > wanted) {
       std::nth_element(ties, ties + static_cast<std::ptrdiff_t>(wanted), ties + tied);
     }
     std::copy(ties, ties + wanted, out + kept);
-    return hi;
+    return kth;
   }
 
   std::size_t n_;
@@ -344,6 +317,7 @@ class GraphSearch {
   std::vector<double> grid_pos_;       // folded grid coordinates of each node
   std::vector<double> dist_;           // candidates of the current query
   std::vector<std::int64_t> index_;    // candidates, then tied candidates
+  std::vector<double> scratch_;        // distances being partitioned
 };
 
 // Sorts `count` distinct values in place by counting ranks (no data-dependent branches) and

@@ -132,15 +132,17 @@ GraphBatch Tagger::build_graphs(const NodeBatch& nodes) const {
   return graphs;
 }
 
-void Tagger::check_fixed_degree(const GraphBatch& graphs) const {
+void Tagger::check_fixed_degree(const TensorView& edge_index, const TensorView& batch) const {
   const GraphSpec& graph = graph_spec();
-  const std::int64_t num_edges = graphs.num_edges();
-  const std::int64_t* targets = graphs.edge_index().as<std::int64_t>() + num_edges;
-  const auto& ptr = graphs.node_ptr();
+  const std::int64_t num_edges = edge_index.shape[1];
+  const std::int64_t* targets = edge_index.as<std::int64_t>() + num_edges;
+  const std::int64_t* graph_of = batch.as<std::int64_t>();
+  const std::int64_t num_nodes = batch.shape[0];
   std::int64_t e = 0;
-  for (std::int64_t g = 0; g < graphs.num_graphs(); ++g) {
-    const std::int64_t degree = knn_degree(ptr[g + 1] - ptr[g], graph.k, graph.loop);
-    for (std::int64_t node = ptr[g]; node < ptr[g + 1]; ++node) {
+  for (std::int64_t first = 0, last = 0; first < num_nodes; first = last) {
+    while (last < num_nodes && graph_of[last] == graph_of[first]) ++last;
+    const std::int64_t degree = knn_degree(last - first, graph.k, graph.loop);
+    for (std::int64_t node = first; node < last; ++node) {
       for (std::int64_t d = 0; d < degree; ++d, ++e) {
         if (e >= num_edges || targets[e] != node) {
           throw std::invalid_argument(
@@ -161,9 +163,14 @@ void Tagger::check_fixed_degree(const GraphBatch& graphs) const {
 }
 
 std::vector<Tensor> Tagger::run(const GraphBatch& graphs) const {
-  check_graph_inputs(graphs.x(), graphs.edge_index(), graphs.batch(), num_features());
-  if (graph_spec().fixed_degree) check_fixed_degree(graphs);
-  return session_.run(graphs.inputs());
+  return run(graphs.x(), graphs.edge_index(), graphs.batch());
+}
+
+std::vector<Tensor> Tagger::run(const TensorView& x, const TensorView& edge_index,
+                                const TensorView& batch) const {
+  check_graph_inputs(x, edge_index, batch, num_features());
+  if (graph_spec().fixed_degree) check_fixed_degree(edge_index, batch);
+  return session_.run({{"x", x}, {"edge_index", edge_index}, {"batch", batch}});
 }
 
 Tensor Tagger::tag(const GraphBatch& graphs) const {
@@ -174,16 +181,23 @@ Tensor Tagger::tag(const GraphBatch& graphs) const {
 
 Tensor Tagger::tag(const NodeBatch& nodes) const { return tag(build_graphs(nodes)); }
 
-Tensor Tagger::tag(const ImageBatch& frames) const {
+Tensor Tagger::tag(const ImageBatch& frames) const { return tag_frames(frames.view()); }
+
+Tensor Tagger::tag_frames(const TensorView& frames) const {
   if (is_graph_model()) {
     throw std::invalid_argument("model '" + session_.model_path() +
                                 "' is a graph model: tag it with a GraphBatch or NodeBatch");
   }
-  if (frames.size() == 0) return empty_scores();
-  const TensorView view = frames.view();
-  const float* values = view.as<float>();
-  const std::int64_t per_image = view.size() / frames.size();
-  for (std::int64_t i = 0; i < view.size(); ++i) {
+  if (frames.dtype != DType::float32 || frames.shape.size() != 4) {
+    throw std::invalid_argument("input 'frames' has dtype " + to_string(frames.dtype) +
+                                " and shape " + shape_to_string(frames.shape) +
+                                ", expected float32 [B, C, H, W]");
+  }
+  if (frames.shape[0] == 0) return empty_scores();
+  const float* values = frames.as<float>();
+  const std::int64_t count = frames.size();
+  const std::int64_t per_image = count / frames.shape[0];
+  for (std::int64_t i = 0; i < count; ++i) {
     if (!std::isfinite(values[i])) {
       throw std::invalid_argument("input 'frames' has a non-finite value " +
                                   std::to_string(values[i]) + " in image " +
@@ -191,7 +205,7 @@ Tensor Tagger::tag(const ImageBatch& frames) const {
                                   std::to_string(i % per_image));
     }
   }
-  auto outputs = session_.run({{"frames", view}});
+  auto outputs = session_.run({{"frames", frames}});
   return std::move(outputs[scores_index_]);
 }
 

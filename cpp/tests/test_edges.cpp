@@ -113,8 +113,8 @@ TEST_CASE("delaunay: a triangle with an inner point, and the degenerate cases") 
   CHECK(e.num_edges() == 12);  // 6 edges, both directions
   const std::vector<float> line{2, 2, 0, 0, 1, 1, 3, 3};
   const EdgeIndex path = e2e_gnn::delaunay_graph(batch(line, 2, ptr4));
-  CHECK(row(path, 0) == std::vector<std::int64_t>{2, 0, 3, 2, 1, 0});
-  CHECK(row(path, 1) == std::vector<std::int64_t>{0, 1, 1, 2, 3, 3});
+  CHECK(row(path, 0) == std::vector<std::int64_t>{2, 3, 2, 0, 1, 0});
+  CHECK(row(path, 1) == std::vector<std::int64_t>{0, 0, 1, 2, 2, 3});
   const std::vector<float> one{5, 5};
   CHECK(e2e_gnn::delaunay_graph(batch(one, 2, {0, 1})).num_edges() == 0);
   CHECK_THROWS_AS(e2e_gnn::delaunay_graph(batch(line, 1, {0, 8})), std::invalid_argument);

@@ -109,6 +109,28 @@ def infer(
     )
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(name: str, args: tuple[str, ...]) -> None:
+    """Run benchmarks/bench_NAME.py of this checkout (extra ARGS go to the script).
+
+    Each benchmark measures e2e_gnn against the alternative in the same run and writes
+    benchmarks/results/NAME.json.
+    """
+    import runpy
+    import sys
+
+    scripts = Path.cwd() / "benchmarks"
+    script = scripts / f"bench_{name}.py"
+    if not script.is_file():
+        found = sorted(p.stem.removeprefix("bench_") for p in scripts.glob("bench_*.py"))
+        msg = f"no benchmark {name!r} in {scripts} (run from an e2e_gnn checkout); have {found}"
+        raise click.ClickException(msg)
+    sys.argv = [str(script), *args]
+    runpy.run_path(str(script), run_name="__main__")
+
+
 @main.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def inspect(model: Path) -> None:
@@ -187,3 +209,13 @@ def demo(out: Path, jets: int, epochs: int, seed: int) -> None:
     console.print(table)
     plot_roc(test_graphs.y, {"EdgeConvTagger (native)": results["native"]}, out / "roc.png")
     console.print(f"ROC curve: {out / 'roc.png'}; model: {out / 'tagger.onnx'}")
+
+
+def _register_stage_commands() -> None:
+    """Commands whose code lives with their stage of the data flow."""
+    from e2e_gnn.frames.cli import frames_command
+
+    main.add_command(frames_command)
+
+
+_register_stage_commands()

@@ -21,7 +21,7 @@ FILE_COLUMNS = ("energy_fraction", "layer", "dphi", "deta", "log_energy")
 
 def make_events(feature_names: tuple[str, ...], seed: int = 0) -> list[list[np.ndarray]]:
     """Events of 0 to 14 toy jets (node features in the spec's order)."""
-    jets = toy_jets(120, seed=seed)
+    jets = toy_jets(200, seed=seed)
     per_jet = [jets.graph(g)[0] for g in range(jets.num_graphs)]
     rng = np.random.default_rng(seed)
     events, start = [], 0

@@ -17,6 +17,17 @@ import uproot
 
 from e2e_gnn.io import load_events
 
+NANOAOD = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / ("nanoAOD_2015_CMS_Open_Data_ttbar.root")
+)
+NANOAOD_MISSING = (
+    f"real CMS Open Data NanoAOD file not found at {NANOAOD} (it lives in the shared data "
+    "directory next to the repository; see ../shared/data/README.md)"
+)
 DETA = 0.0174  # ECAL crystal
 DPHI = 2 * math.pi / 360
 FIELDS = {
@@ -55,14 +66,30 @@ def hcal_centre(ieta: int, iphi: int) -> tuple[float, float]:
 
 def ecal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -> dict[str, Any]:
     eta, phi = ecal_centre(ieta, iphi)
-    return {"eta": eta, "phi": phi, "energy": energy, "subdet": 0, "layer": layer,
-            "ieta": ieta, "iphi": iphi, **kw}  # fmt: skip
+    return {
+        "eta": eta,
+        "phi": phi,
+        "energy": energy,
+        "subdet": 0,
+        "layer": layer,
+        "ieta": ieta,
+        "iphi": iphi,
+        **kw,
+    }
 
 
 def hcal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -> dict[str, Any]:
     eta, phi = hcal_centre(ieta, iphi)
-    return {"eta": eta, "phi": phi, "energy": energy, "subdet": 1, "layer": layer,
-            "ieta": ieta, "iphi": iphi, **kw}  # fmt: skip
+    return {
+        "eta": eta,
+        "phi": phi,
+        "energy": energy,
+        "subdet": 1,
+        "layer": layer,
+        "ieta": ieta,
+        "iphi": iphi,
+        **kw,
+    }
 
 
 def write_and_read(path: Path, events: list[dict[str, list[dict[str, Any]]]]) -> ak.Array:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -40,8 +43,9 @@ def test_pairs_in_band_equals_brute_force(
 
 def test_pairs_in_band_refuses_nan_coordinates() -> None:
     with pytest.raises(ValueError, match=r"element 1 \(entry 0\) has coordinate nan"):
-        pairs_in_band(np.array([0]), np.array([0.0]), np.array([0, 0]), np.array([0.1, np.nan]),
-                      1.0, 1.0)  # fmt: skip
+        pairs_in_band(
+            np.array([0]), np.array([0.0]), np.array([0, 0]), np.array([0.1, np.nan]), 1.0, 1.0
+        )
 
 
 def test_pair_ranges() -> None:
@@ -60,8 +64,9 @@ def test_accumulate_crops_matches_a_loop() -> None:
     col = rng.integers(0, nphi, m)
     value = rng.random(m).astype(np.float32)
     out = np.zeros((n, 2, size, size), dtype=np.float32)
-    accumulate_crops(out, center_row, center_col, obj, row, col, value, before=before,
-                     nphi=nphi, channel=1)  # fmt: skip
+    accumulate_crops(
+        out, center_row, center_col, obj, row, col, value, before=before, nphi=nphi, channel=1
+    )
     expected = np.zeros((n, size, size), dtype=np.float64)
     for o, r, c, v in zip(obj, row, col, value, strict=True):
         fr = r - center_row[o] + before
@@ -72,3 +77,12 @@ def test_accumulate_crops_matches_a_loop() -> None:
             expected[o, fr, fc] += v
     assert out[:, 0].sum() == 0.0
     np.testing.assert_allclose(out[:, 1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_io_and_frames_never_import_torch() -> None:
+    """Inference runs without torch: ingest and frame production must not pull it in."""
+    code = (
+        "import sys, e2e_gnn.io, e2e_gnn.frames, e2e_gnn.frames.cli; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 0

@@ -67,8 +67,14 @@ def test_layered_threshold_is_configurable(tmp_path: Path) -> None:
 
 
 def _cell(eta: float, phi: float, energy: float, frac: float) -> dict[str, float]:
-    return {"eta": eta, "phi": phi, "energy": energy, "subdet": 0, "layer": 1,
-            "truth_fraction": frac}  # fmt: skip
+    return {
+        "eta": eta,
+        "phi": phi,
+        "energy": energy,
+        "subdet": 0,
+        "layer": 1,
+        "truth_fraction": frac,
+    }
 
 
 def _track(eta: float, phi: float, pt: float) -> dict[str, float]:

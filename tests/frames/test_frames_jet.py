@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import pytest
 from _frames_events import ecal_centre, ecal_hit, hcal_centre, hcal_hit, write_and_read
 
-from e2e_gnn.frames import JET_CHANNELS, EGFrameProducer, Frames, JetFrameProducer
+from e2e_gnn.frames import (
+    JET_CHANNELS,
+    EGFrameProducer,
+    Frames,
+    JetFrameProducer,
+    LayeredCaloProducer,
+)
 
 
 def _jet(ieta_h: int, iphi_h: int, label: int = 1) -> dict[str, float]:
@@ -164,9 +171,15 @@ def test_bad_configuration_and_missing_inputs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"seed_window must be odd"):
         JetFrameProducer(seed_window=6)(events)
     nan_hit = write_and_read(
-        tmp_path / "nan.root", [{}, {"Jet": [_jet(0, 0)], "Hit": [ecal_hit(1, 1, 1.0), {
-            **ecal_hit(2, 2, 1.0), "eta": float("nan")}]}]
-    )  # fmt: skip
+        tmp_path / "nan.root",
+        [
+            {},
+            {
+                "Jet": [_jet(0, 0)],
+                "Hit": [ecal_hit(1, 1, 1.0), {**ecal_hit(2, 2, 1.0), "eta": float("nan")}],
+            },
+        ],
+    )
     with pytest.raises(ValueError, match=r"hits.eta of event entry 1 \(element 1\) is nan"):
         JetFrameProducer()(nan_hit)
     with pytest.raises(KeyError, match=r"needs the collection 'tracks'"):
@@ -227,3 +240,31 @@ def test_frames_select_and_concatenate(tmp_path: Path) -> None:
     assert both.dropped == {"outside_acceptance": 0}
     with pytest.raises(ValueError, match="cannot concatenate frames"):
         Frames.concatenate([fr, EGFrameProducer()(events[["event", "hits", "photons"]])])
+
+
+def test_hits_with_cell_indices_only_give_the_same_frames(tmp_path: Path) -> None:
+    """A schema may map ieta/iphi/subdet instead of eta/phi: cells go to their centres."""
+    events = write_and_read(
+        tmp_path / "e.root",
+        [
+            {
+                "Jet": [_jet(2, 30), _jet(-4, 71)],
+                "Hit": [
+                    ecal_hit(12, 152, 5.0),
+                    ecal_hit(-20, 355, 3.0, layer=1),
+                    ecal_hit(-19, 2, 1.0),  # across the phi seam of the second jet
+                    hcal_hit(2, 30, 10.0, layer=2),
+                    hcal_hit(-4, 0, 4.0),
+                ],
+            }
+        ],
+    )
+    indices_only = events.hits[["energy", "subdet", "layer", "ieta", "iphi"]]
+    no_positions = ak.with_field(events, indices_only, "hits")
+    for producer in (JetFrameProducer(), LayeredCaloProducer(threshold=0.0, radius=1.0)):
+        a, b = producer(events), producer(no_positions)
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.center, b.center)
+        assert a.data.sum() > 0
+    with pytest.raises(KeyError, match=r"needs hit positions: fields 'eta' and 'phi', or 'ieta'"):
+        JetFrameProducer()(ak.with_field(events, events.hits[["energy", "subdet"]], "hits"))

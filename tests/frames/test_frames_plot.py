@@ -16,8 +16,14 @@ def test_png_grid_has_one_row_per_example_and_one_column_per_channel(tmp_path: P
     frames = rng.random((7, 3, 16, 16), dtype=np.float32)
     frames[:, 2] -= 0.5  # a signed channel (like d0)
     labels = np.array([0, 1, 0, 1, 0, 0, 1])
-    path = plot_frames(frames, labels, ["ECAL", "HCAL", "TRK_D0"], tmp_path / "p" / "grid.png",
-                       per_class=2, class_names={0: "gluon", 1: "quark"})  # fmt: skip
+    path = plot_frames(
+        frames,
+        labels,
+        ["ECAL", "HCAL", "TRK_D0"],
+        tmp_path / "p" / "grid.png",
+        per_class=2,
+        class_names={0: "gluon", 1: "quark"},
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = imread(path)
     # 4 rows (2 per class) x 3 columns at 1.9 in per panel, 80 dpi

@@ -127,6 +127,26 @@ def test_displaced_vertex_gives_impact_parameter_and_misses_inner_pixels() -> No
     assert layers == {2, 3}  # radii 10.9 and 16.0 cm
 
 
+def test_pixel_hits_of_a_track_from_a_vertex_beyond_the_pixel_length() -> None:
+    """Made at z = 30 cm flying backwards (pz/pT = -0.5): z = 28.6 cm at r = 2.9 cm is
+    outside the layers' half length 26.7 cm, z = 26.6, 24.6, 22 cm at the others."""
+    pions = particles(
+        1,
+        20,
+        pdg=211,
+        energy=20.0,
+        eta=np.arcsinh(-0.5),
+        phi=1.0,
+        charge=1.0,
+        vertex=(0.0, 0.0, 30.0),
+    )
+    hits = simulate(pions, DetectorConfig(pixel_efficiency=1.0), np.random.default_rng(10))
+    pixel = hits.pixel_hits
+    assert sorted(set(pixel["layer"].tolist())) == [1, 2, 3]
+    radius = np.asarray(DetectorConfig().pixel_radii)[pixel["layer"]]
+    np.testing.assert_allclose(np.sinh(pixel["eta"]) * radius, 30.0 - 0.5 * radius, rtol=1e-5)
+
+
 def test_loopers_do_not_reach_the_calorimeter_and_leave_inner_pixel_hits_only() -> None:
     """pT = 0.05 GeV in 3.8 T: the helix diameter is 8.8 cm, so only pixel layers at
     2.9 and 6.8 cm are crossed and the calorimeter is never reached."""
@@ -146,6 +166,25 @@ def test_truth_fraction_of_isolated_particles() -> None:
     near_pion = hits["eta"] > 0
     np.testing.assert_allclose(hits["truth_fraction"][near_pion], 1.0, atol=1e-6)
     assert np.all(hits["truth_fraction"][~near_pion] == -1)
+
+
+def test_truth_fraction_splits_shared_cells() -> None:
+    """An electron (20 GeV, the only track) and a photon (30 GeV) two crystals apart:
+    sum over cells of fraction x energy is the electron's smeared energy, sigma 0.13 GeV."""
+    n = 30
+    electron = particles(1, n, pdg=11, energy=20.0, eta=0.3, phi=1.0, charge=-1.0, mass=0.0)
+    photon = particles(1, n, pdg=22, energy=30.0, eta=0.3, phi=1.0)
+    config = dataclasses.replace(QUIET, track_efficiency=1.0)
+    hits = simulate(ak.concatenate([electron, photon], axis=1), config, np.random.default_rng(13))
+    fraction, energy = hits.hits["truth_fraction"], hits.hits["energy"].astype(np.float64)
+    assert np.all((fraction >= 0) & (fraction <= 1))
+    assert ((fraction > 0.05) & (fraction < 0.95)).any()
+    event = hits.hits.event
+    from_electron = np.bincount(event, weights=fraction * energy, minlength=n)
+    total = np.bincount(event, weights=energy, minlength=n)
+    sigma = 20.0 * np.hypot(config.ecal_stochastic / np.sqrt(20.0), config.ecal_constant)
+    np.testing.assert_allclose(from_electron, 20.0, atol=5 * sigma)
+    np.testing.assert_allclose(total, 50.0, atol=5 * np.sqrt(2) * 30.0 * 0.0062)
 
 
 def test_energy_conserved_on_pythia_events() -> None:
@@ -213,3 +252,29 @@ def test_every_parameter_is_documented() -> None:
     text = doc.read_text()
     for field in dataclasses.fields(DetectorConfig):
         assert f"| `{field.name}` | `{field.default!r}` |" in text, field.name
+
+
+def test_nearest_track_matches_brute_force() -> None:
+    """The binned search equals an all-pairs search, across the phi seam too."""
+    from e2e_gnn.generate.detector import _nearest_track
+
+    rng = np.random.default_rng(14)
+    n_events, radius = 5, 0.2
+    tracks = {
+        "event": np.sort(rng.integers(0, n_events, 200)),
+        "eta": rng.uniform(-1.5, 1.5, 200).astype(np.float32),
+        "phi": rng.uniform(-np.pi, np.pi, 200).astype(np.float32),
+    }
+    tracks["phi"][:10] = np.float32(np.pi - 0.01)  # near the seam
+    event = rng.integers(0, n_events, 3000)
+    eta = rng.uniform(-1.5, 1.5, 3000).astype(np.float32)
+    phi = rng.uniform(-np.pi, np.pi, 3000).astype(np.float32)
+    phi[:50] = np.float32(-np.pi + 0.02)
+    found = _nearest_track(event, eta, phi, tracks, radius)
+    dphi = np.abs(phi[:, None].astype(np.float64) - tracks["phi"][None, :])
+    dphi = np.minimum(dphi, 2 * np.pi - dphi)
+    dr2 = (eta[:, None].astype(np.float64) - tracks["eta"][None, :]) ** 2 + dphi**2
+    dr2[event[:, None] != tracks["event"][None, :]] = np.inf
+    expected = np.where(dr2.min(axis=1) < radius**2, dr2.argmin(axis=1), -1)
+    np.testing.assert_array_equal(found, expected)
+    assert (found[:50] >= 0).any()  # some matches across the seam

@@ -179,6 +179,15 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
     assert not (tmp_path / "x.root").exists()
 
 
+def test_unknown_compression_and_missing_extra(tmp_path: Path) -> None:
+    from e2e_gnn.generate.pythia import import_optional
+
+    with pytest.raises(ValueError, match="unknown compression 'gzip'; expected one of"):
+        generate("quark_gluon", 5, 1, tmp_path / "x.root", compression="gzip", progress=False)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install e2e-gnn\[gen\]"):
+        import_optional("no_such_generator_dependency")
+
+
 def test_bad_output_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         generate("quark_gluon", 5, 1, tmp_path / "missing" / "x.root", progress=False)
@@ -187,6 +196,7 @@ def test_bad_output_directory(tmp_path: Path) -> None:
 def test_cli_writes_a_file(tmp_path: Path) -> None:
     out = tmp_path / "cli.root"
     args = ["--task", "photon", "--events", "4", "--workers", "1", "--no-mpi", "--out", str(out)]
+    args += ["--compression", "zlib"]
     result = CliRunner().invoke(generate_command, args)
     assert result.exit_code == 0, result.output
     assert "wrote 4 photon events" in result.output

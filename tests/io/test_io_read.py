@@ -9,7 +9,7 @@ import pytest
 import uproot
 from _io_files import NANOAOD, write_contract
 
-from e2e_gnn.io import load_events, load_schema, read_events
+from e2e_gnn.io import Schema, load_events, load_schema, read_events
 
 needs_nanoaod = pytest.mark.skipif(
     not NANOAOD.is_file(),
@@ -37,6 +37,21 @@ def test_optional_field_absent_is_left_out_not_an_error(tmp_path: Path) -> None:
     assert "truth_fraction" not in ev.hits.fields
     assert ak.num(ev.hits).tolist() == [2, 0, 3]
     assert ak.flatten(ev.hits.eta).tolist() == pytest.approx([0.1, 0.2, 0.3, -0.4, 0.5], abs=1e-7)
+
+
+def test_all_optional_absent_collection_is_left_out(tmp_path: Path) -> None:
+    schema = load_schema("e2e_gnn")
+    data = {
+        "name": "with_extra",
+        "scalars": {"event": {"branch": "event", "dtype": "int64"}},
+        "collections": {
+            "jets": {"pt": {"branch": "Jet_pt", "dtype": "float32"}},
+            "taus": {"pt": {"branch": "Tau_pt", "dtype": "float32", "optional": True}},
+        },
+    }
+    ev = load_events(write_contract(tmp_path / "gen.root"), Schema.from_dict(data))
+    assert ev.fields == ["event", "jets"]
+    assert schema.collection("jets").field("label").optional
 
 
 def test_collections_subset_reads_only_those(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import torch_geometric.nn as pyg_nn
 from _nn_graphs import corner_cases, knn_batch, random_batch
 from _nn_onnx import export, export_model, max_error, open_session
 
-from e2e_gnn.nn import EdgeConv
+from e2e_gnn.nn import EdgeConv, NeighborTable
 
 
 def mlp() -> torch.nn.Sequential:
@@ -119,3 +119,9 @@ def test_fixed_degree_onnx_round_trip_has_no_scatter_on_edges(aggr: str) -> None
     for graph in cases:
         err = max_error(session, module, {"x": graph.x, "edge_index": graph.edge_index})
         assert err <= 1e-5, graph.name
+
+
+def test_neighbor_table_reduce_rejects_unknown_reduction() -> None:
+    table = NeighborTable(torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="'median'"):
+        table.reduce(torch.zeros(2, 3, 4), "median")

@@ -7,6 +7,8 @@ binary can be found. Everything listens on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,13 +42,32 @@ def repository(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Pa
     return root
 
 
+INSTALL = Path(__file__).parents[2] / "scripts" / "install_triton.sh"
+
+
 @pytest.fixture(scope="session")
 def server_binary() -> Path:
-    """The tritonserver binary, or a skip that says how to install it."""
+    """The tritonserver binary; installed with scripts/install_triton.sh when missing.
+
+    Skips (with the installer's output) only when the binary cannot be installed;
+    ``E2E_GNN_NO_TRITON_INSTALL=1`` skips without trying.
+    """
     try:
         return find_tritonserver()
     except TritonServerError as err:
-        pytest.skip(f"tritonserver cannot be found: {err}")
+        if os.environ.get("E2E_GNN_NO_TRITON_INSTALL"):
+            pytest.skip(f"tritonserver not installed (E2E_GNN_NO_TRITON_INSTALL set): {err}")
+    try:
+        done = subprocess.run(
+            ["bash", str(INSTALL)], capture_output=True, text=True, timeout=900, check=False
+        )
+        output = (done.stdout + done.stderr)[-2000:]
+    except subprocess.TimeoutExpired:
+        output = f"{INSTALL} did not finish within 900 s"
+    try:
+        return find_tritonserver()
+    except TritonServerError as err:
+        pytest.skip(f"tritonserver cannot be installed: {err}\n{output}")
 
 
 def _start(repository: Path, binary: Path) -> TritonServer:

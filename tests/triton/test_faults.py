@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -93,3 +94,66 @@ def test_server_not_started(model_path: Path, protocol: str) -> None:
     assert time.monotonic() - start < 2 * 1.0 + 0.1 + 1.0
     assert not client.is_live()
     client.close()
+
+
+def test_fallback_to_a_second_server(server, model_path: Path, local, rng) -> None:
+    """Primary server absent: the answers come from the second server, correct."""
+    second = TritonBackend(model_path, url=server.grpc_url, protocol="grpc")
+    primary = TritonBackend(
+        model_path,
+        url=f"127.0.0.1:{free_port()}",
+        timeout_s=1.0,
+        retries=1,
+        backoff_s=0.05,
+        fallback=second,
+    )
+    graphs = mixed_graphs(rng, 12)
+    served = np.stack([a["scores"] for a in primary.run_graphs(graphs)])
+    np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
+    assert primary.stats["fallbacks"] == 1 and second.stats["requests"] == 1
+    primary.close()
+    second.close()
+
+
+def test_local_fallback_by_name(model_path: Path, local, rng) -> None:
+    """``fallback="onnxruntime"`` (what Tagger(..., backend="triton") passes) scores locally."""
+    client = TritonBackend(
+        model_path,
+        url=f"127.0.0.1:{free_port()}",
+        timeout_s=0.5,
+        retries=0,
+        fallback="onnxruntime",
+        threads=1,
+        device="cpu",
+    )
+    graphs = mixed_graphs(rng, 5)
+    served = np.stack([a["scores"] for a in client.run_graphs(graphs)])
+    np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="fallback 'torch' needs model_path and one of"):
+        TritonBackend(model_path, fallback="torch")
+    client.close()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_async_unreachable_then_fallback(model_path: Path, local, rng, protocol: str) -> None:
+    url = f"127.0.0.1:{free_port()}"
+    graphs = mixed_graphs(rng, 16)
+
+    async def score(client: TritonBackend) -> list[dict[str, np.ndarray]]:
+        try:
+            return await client.run_graphs_async(graphs)
+        finally:
+            await client.aclose()
+
+    alone = TritonBackend(model_path, url=url, protocol=protocol, timeout_s=1.0, retries=1)
+    start = time.monotonic()
+    with pytest.raises(TritonUnavailableError, match="unreachable after 2 attempt"):
+        asyncio.run(score(alone))
+    assert time.monotonic() - start < 2 * 1.0 + 0.1 + 1.0
+    backed = TritonBackend(
+        model_path, url=url, protocol=protocol, timeout_s=1.0, retries=1, fallback=local
+    )
+    backed.max_graphs_per_request = 4
+    served = np.stack([a["scores"] for a in asyncio.run(score(backed))])
+    np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
+    assert backed.stats["fallbacks"] == 4

@@ -51,13 +51,19 @@ class Tagger {
   Tensor tag(const NodeBatch& nodes) const;
   /// Every model output for `graphs`, in the model's order (validated like tag()).
   std::vector<Tensor> run(const GraphBatch& graphs) const;
+  /// The same on caller-owned memory (zero-copy): x float32 [N, F], edge_index int64
+  /// [2, E], batch int64 [N].
+  std::vector<Tensor> run(const TensorView& x, const TensorView& edge_index,
+                          const TensorView& batch) const;
 
   /// Scores [B, C] of the frames of a frame model in one call; checks the image shape
   /// against the model and that every value is finite. B = 0 gives [0, C].
   Tensor tag(const ImageBatch& frames) const;
+  /// The same on caller-owned frames float32 [B, C, H, W] (zero-copy).
+  Tensor tag_frames(const TensorView& frames) const;
 
  private:
-  void check_fixed_degree(const GraphBatch& graphs) const;
+  void check_fixed_degree(const TensorView& edge_index, const TensorView& batch) const;
   void check_frame_model(const std::string& source) const;
   Tensor empty_scores() const { return Tensor{DType::float32, {0, num_classes_}, {}}; }
 

@@ -6,7 +6,8 @@
 - :class:`PointCloudProducer`: JetPointNet cells around tracks (ragged);
 - :class:`ObjectGraphProducer`: event graphs over NanoAOD objects;
 - :mod:`~e2e_gnn.frames.geometry`: the detector numbers every producer uses;
-- :func:`plot_frames`: PNG grids of frames.
+- :func:`plot_frames`: PNG grids of frames;
+- :func:`make_frames`: ROOT files in, a producer over every chunk, ROOT/parquet out.
 
 Producers take one chunk of events from :func:`e2e_gnn.io.read_events` and never import torch.
 """
@@ -23,14 +24,17 @@ from e2e_gnn.frames.pointcloud import (
     PointCloudProducer,
     PointClouds,
 )
+from e2e_gnn.frames.run import PRODUCERS, FrameRun, make_frames
 
 __all__ = [
     "JET_CHANNELS",
     "LAYER_NAMES",
     "OBJECT_TYPES",
     "POINT_FEATURES",
+    "PRODUCERS",
     "TRACK_FEATURES",
     "EGFrameProducer",
+    "FrameRun",
     "Frames",
     "JetFrameProducer",
     "LayeredCaloProducer",
@@ -39,6 +43,7 @@ __all__ = [
     "PointCloudProducer",
     "PointClouds",
     "knn_eta_phi",
+    "make_frames",
     "plot_frames",
 ]
 

@@ -22,6 +22,7 @@ __all__ = [
     "crop_points",
     "event_numbers",
     "flat_collection",
+    "flat_hits",
     "pair_ranges",
     "pairs_in_band",
     "require_fields",
@@ -138,6 +139,31 @@ def flat_collection(
                 "values: fix or filter the input"
             )
             raise ValueError(msg)
+    return flat, entry, offsets
+
+
+def flat_hits(
+    events: ak.Array, fields: Sequence[str], who: str
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``flat_collection`` of the calorimeter hits, with ``eta``/``phi`` taken from the file
+    or, when a schema maps only cell indices, computed as the centres of cells
+    ``ieta``/``iphi`` of sub-detector ``subdet`` (see :func:`geometry.cell_centre`)."""
+    require_fields(events, "hits", [f for f in fields if f not in ("eta", "phi")], who)
+    have = set(events["hits"].fields)
+    wants_position = "eta" in fields or "phi" in fields
+    if not wants_position or {"eta", "phi"} <= have:
+        require_fields(events, "hits", fields, who)
+        return flat_collection(events, "hits", fields)
+    if not {"ieta", "iphi", "subdet"} <= have:
+        msg = (
+            f"{who} needs hit positions: fields 'eta' and 'phi', or 'ieta', 'iphi' and "
+            f"'subdet'; collection 'hits' has {sorted(have)}"
+        )
+        raise KeyError(msg)
+    base = [f for f in fields if f not in ("eta", "phi")]
+    extra = [f for f in ("ieta", "iphi", "subdet") if f not in base]
+    flat, entry, offsets = flat_collection(events, "hits", base + extra)
+    flat["eta"], flat["phi"] = geo.cell_centre(flat["ieta"], flat["iphi"], flat["subdet"])
     return flat, entry, offsets
 
 

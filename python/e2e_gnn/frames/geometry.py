@@ -39,6 +39,7 @@ __all__ = [
     "HCAL_NPHI",
     "HCAL_UPSAMPLE",
     "PIXEL_LAYERS",
+    "cell_centre",
     "delta_phi",
     "ecal_col",
     "ecal_row",
@@ -90,3 +91,16 @@ def hcal_row(eta: np.ndarray) -> np.ndarray:
 def hcal_col(phi: np.ndarray) -> np.ndarray:
     """HCAL column (iphi) of each phi, in [0, 72): the ECAL column // 5."""
     return ecal_col(phi) // HCAL_UPSAMPLE
+
+
+def cell_centre(
+    ieta: np.ndarray, iphi: np.ndarray, subdet: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(eta, phi) of cell centres from indices (subdet 0 ECAL crystals, 1 HCAL towers), phi
+    in [-pi, pi): for files that store cell indices but no positions."""
+    hcal = np.asarray(subdet) == 1
+    deta = np.where(hcal, HCAL_DETA, ECAL_DETA)
+    dphi = np.where(hcal, HCAL_DPHI, ECAL_DPHI)
+    eta = (np.asarray(ieta, dtype=np.float64) + 0.5) * deta
+    phi = delta_phi((np.asarray(iphi, dtype=np.float64) + 0.5) * dphi, 0.0)
+    return eta.astype(np.float32), phi.astype(np.float32)

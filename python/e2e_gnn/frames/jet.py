@@ -34,6 +34,7 @@ from e2e_gnn.frames.base import (
     crop_points,
     event_numbers,
     flat_collection,
+    flat_hits,
     require_fields,
 )
 
@@ -59,8 +60,7 @@ def channel_points(events: ak.Array, channel: str, who: str) -> Points:
     ``"HCAL"`` (see :mod:`~e2e_gnn.frames.geometry`).
     """
     if channel in ("ECAL", "HCAL"):
-        require_fields(events, "hits", ("eta", "phi", "energy", "subdet"), who)
-        h, entry, _ = flat_collection(events, "hits", ("eta", "phi", "energy", "subdet"))
+        h, entry, _ = flat_hits(events, ("eta", "phi", "energy", "subdet"), who)
         sel = h["subdet"] == (0 if channel == "ECAL" else 1)
         entry, eta, phi, e = entry[sel], h["eta"][sel], h["phi"][sel], h["energy"][sel]
         if channel == "ECAL":

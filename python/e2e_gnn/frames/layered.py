@@ -27,6 +27,7 @@ from e2e_gnn.frames.base import (
     Frames,
     event_numbers,
     flat_collection,
+    flat_hits,
     pairs_in_band,
     require_fields,
 )
@@ -60,14 +61,11 @@ class LayeredCaloProducer:
     def __call__(self, events: ak.Array) -> Frames:
         who = type(self).__name__
         require_fields(events, self.collection, ("eta", "phi"), who)
-        require_fields(events, "hits", ("eta", "phi", "energy", "subdet", "layer"), who)
         fields = ["eta", "phi"] + (["label"] if "label" in events[self.collection].fields else [])
         jets, entry, _ = flat_collection(events, self.collection, fields)
         index = ak.to_numpy(ak.flatten(ak.local_index(events[self.collection], axis=1)))
         label = jets["label"] if "label" in jets else np.full(len(entry), -1)
-        h, hit_entry, _ = flat_collection(
-            events, "hits", ("eta", "phi", "energy", "subdet", "layer")
-        )
+        h, hit_entry, _ = flat_hits(events, ("eta", "phi", "energy", "subdet", "layer"), who)
         keep = h["energy"] >= self.threshold
         h = {k: v[keep] for k, v in h.items()}
         depth = h["layer"] + geo.ECAL_LAYERS * h["subdet"]
@@ -110,11 +108,15 @@ class LayeredCaloProducer:
         inside = (ie >= 0) & (ie < self.bins) & (ip >= 0) & (ip < self.bins)
         layers = len(LAYER_NAMES)
         flat = ((jet * layers + depth[hit]) * self.bins + ie) * self.bins + ip
-        img: np.ndarray = np.bincount(
-            flat[inside],
-            weights=h["energy"][hit][inside].astype(np.float64),
-            minlength=n * layers * self.bins * self.bins,
-        ).reshape(n, layers, self.bins, self.bins).astype(np.float64)  # int64 when empty
+        img: np.ndarray = (
+            np.bincount(
+                flat[inside],
+                weights=h["energy"][hit][inside].astype(np.float64),
+                minlength=n * layers * self.bins * self.bins,
+            )
+            .reshape(n, layers, self.bins, self.bins)
+            .astype(np.float64)
+        )  # int64 when empty
         img = img[has]
         img /= img.sum(axis=(1, 2, 3), keepdims=True)
         ref_row = geo.ecal_row(h["eta"][ref[has]])

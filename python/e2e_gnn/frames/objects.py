@@ -1,25 +1,26 @@
 """Event-level graphs whose nodes are reconstructed objects, read straight from NanoAOD.
 
-Each event becomes one graph. Nodes are the event's jets, muons, electrons, photons, taus
-and secondary vertices (those of ``OBJECT_TYPES`` that the events carry, or the ones asked
-for), in that type order and in collection order within a type. Node features
-(``ObjectGraphs.feature_names``): ``pt`` (GeV), ``eta``, ``phi``, ``mass`` (GeV; 0 for a
-collection without mass) and a one-hot type over all ``OBJECT_TYPES`` (so the width does not
-depend on which collections are present). Edges join each node to its ``k`` nearest nodes of
-the same event in eta-phi (phi wrapped), as (source = neighbour, target = node): messages
-flow from the neighbours to the node, PyG's ``knn_graph`` convention. The result has the
-GraphBatch layout: ``x`` float32 [N, F], ``edge_index`` int64 [2, E], ``batch`` int64 [N].
+Each event with at least one object becomes one graph. Nodes are the event's jets, muons,
+electrons, photons, taus and secondary vertices (those of ``OBJECT_TYPES`` that the events
+carry, or the ones asked for), in that type order and in collection order within a type.
+Node features (``ObjectGraphs.feature_names``): ``pt`` (GeV), ``eta``, ``phi``, ``mass``
+(GeV; 0 for a collection without mass) and a one-hot type over all ``OBJECT_TYPES`` (so the
+width does not depend on which collections are present). Edges join each node to its ``k``
+nearest nodes of the same event in eta-phi (phi wrapped), as (source = neighbour, target =
+node): messages flow from the neighbours to the node, PyG's ``knn_graph`` convention. The
+result has the GraphBatch layout: ``x`` float32 [N, F], ``edge_index`` int64 [2, E],
+``batch`` int64 [N].
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
 
-from e2e_gnn.frames import geometry as geo
 from e2e_gnn.frames.base import event_numbers, require_fields
+from e2e_gnn.graphs.builders import knn_graph
 
 __all__ = ["OBJECT_TYPES", "ObjectGraphProducer", "ObjectGraphs", "knn_eta_phi"]
 
@@ -30,44 +31,26 @@ KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi", "mass")
 def knn_eta_phi(
     eta: np.ndarray, phi: np.ndarray, batch: np.ndarray, num_graphs: int, k: int, loop: bool
 ) -> np.ndarray:
-    """kNN edges within each graph in eta-phi with phi wrap-around (NumPy reference).
+    """kNN edges within each graph in eta-phi with phi wrap-around, by the native builder.
 
-    Returns int64 ``[2, E]`` (source = neighbour, target = node), targets in node order, each
-    node's neighbours nearest first, ties broken by the lower node index; a node of a graph
-    with ``n`` nodes gets ``min(k, n - 1)`` neighbours (``min(k, n)`` with ``loop``, itself
-    included). Graphs are padded to the largest one, so memory is ``G * max_n**2``: fine for
-    object graphs (tens of nodes); the graph builders have the native kNN for big graphs.
+    Returns int64 ``[2, E]`` (source = neighbour, target = node), sorted by target; ties go
+    to the lower node index; a node of a graph with ``n`` nodes gets ``min(k, n - 1)``
+    neighbours (``min(k, n)`` with ``loop``, itself included).
     """
-    if k < 1:
-        msg = f"knn_eta_phi: k must be >= 1, got {k!r}"
-        raise ValueError(msg)
-    n = len(eta)
-    counts = np.bincount(batch, minlength=num_graphs) if n else np.zeros(num_graphs, np.int64)
-    if n == 0:
-        return np.zeros((2, 0), dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    m = int(counts.max())
-    local = np.arange(n) - offsets[batch]
-    pe = np.zeros((num_graphs, m))
-    pp = np.zeros((num_graphs, m))
-    real = np.zeros((num_graphs, m), dtype=bool)
-    pe[batch, local], pp[batch, local], real[batch, local] = eta, phi, True
-    d2 = (pe[:, :, None] - pe[:, None, :]) ** 2 + geo.delta_phi(pp[:, :, None], pp[:, None, :]) ** 2
-    d2[~(real[:, :, None] & real[:, None, :])] = np.inf
-    if not loop:
-        d2[:, np.arange(m), np.arange(m)] = np.inf
-    kk = min(k, m)
-    nearest = np.argsort(d2, axis=2, kind="stable")[:, :, :kk]  # [G, m, kk]
-    ok = np.isfinite(np.take_along_axis(d2, nearest, axis=2)) & real[:, :, None]
-    g, i, j = np.nonzero(ok)
-    target = offsets[g] + i
-    source = offsets[g] + nearest[g, i, j]
-    return np.stack([source, target]).astype(np.int64)
+    counts = np.bincount(batch, minlength=num_graphs)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    positions = np.column_stack([eta, phi]).astype(np.float32)
+    return knn_graph(positions, ptr, k, loop=loop, periodic=1)
 
 
 @dataclass
 class ObjectGraphs:
-    """Object graphs of a chunk of events, in the GraphBatch layout (one graph per event)."""
+    """Object graphs of a chunk of events, in the GraphBatch layout.
+
+    One graph per event with at least one object (``event`` holds their event numbers);
+    events without objects get no graph (GraphBatch wants every graph id to own a node) and
+    are counted in ``dropped["no_objects"]``.
+    """
 
     x: np.ndarray
     edge_index: np.ndarray
@@ -75,6 +58,10 @@ class ObjectGraphs:
     num_graphs: int
     feature_names: tuple[str, ...]
     event: np.ndarray
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.num_graphs
 
     def graphs(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-graph ``(x, edge_index)`` with local indices (``GraphBatch.from_graphs`` input)."""
@@ -125,8 +112,9 @@ class ObjectGraphProducer:
         kin = np.stack([ak.to_numpy(flat[f]) for f in KINEMATICS], axis=1).astype(np.float32)
         onehot = np.eye(len(OBJECT_TYPES), dtype=np.float32)[ak.to_numpy(flat["type"])]
         x = np.concatenate([kin, onehot], axis=1)
-        num_graphs = len(events)
-        batch = np.repeat(np.arange(num_graphs, dtype=np.int64), counts)
+        has = counts > 0
+        num_graphs = int(has.sum())
+        batch = np.repeat(np.arange(num_graphs, dtype=np.int64), counts[has])
         edge_index = knn_eta_phi(kin[:, 1], kin[:, 2], batch, num_graphs, self.k, self.loop)
         return ObjectGraphs(
             x=x,
@@ -134,7 +122,8 @@ class ObjectGraphProducer:
             batch=batch,
             num_graphs=num_graphs,
             feature_names=KINEMATICS + tuple(f"is_{t}" for t in OBJECT_TYPES),
-            event=event_numbers(events),
+            event=event_numbers(events)[has],
+            dropped={"no_objects": int((~has).sum())},
         )
 
     def _types(self, events: ak.Array, who: str) -> tuple[str, ...]:

@@ -24,7 +24,13 @@ import awkward as ak
 import numpy as np
 
 from e2e_gnn.frames import geometry as geo
-from e2e_gnn.frames.base import event_numbers, flat_collection, pairs_in_band, require_fields
+from e2e_gnn.frames.base import (
+    event_numbers,
+    flat_collection,
+    flat_hits,
+    pairs_in_band,
+    require_fields,
+)
 
 __all__ = ["POINT_FEATURES", "TRACK_FEATURES", "PointCloudProducer", "PointClouds"]
 
@@ -71,12 +77,11 @@ class PointCloudProducer:
     def __call__(self, events: ak.Array) -> PointClouds:
         who = type(self).__name__
         require_fields(events, "tracks", TRACK_FEATURES, who)
-        require_fields(events, "hits", ("eta", "phi", "energy", "subdet", "layer"), who)
         t, t_entry, t_off = flat_collection(events, "tracks", TRACK_FEATURES)
         hit_fields = ["eta", "phi", "energy", "subdet", "layer"]
-        has_truth = "truth_fraction" in events["hits"].fields
-        h, h_entry, _ = flat_collection(
-            events, "hits", hit_fields + (["truth_fraction"] if has_truth else [])
+        has_truth = "hits" in events.fields and "truth_fraction" in events["hits"].fields
+        h, h_entry, _ = flat_hits(
+            events, hit_fields + (["truth_fraction"] if has_truth else []), who
         )
         track_local = np.arange(len(t_entry), dtype=np.int64) - t_off[t_entry]
 

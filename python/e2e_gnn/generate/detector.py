@@ -108,8 +108,13 @@ class DetectorConfig:
     """Energy (GeV) a muon leaves in the HCAL."""
     spread_min_energy: float = 1.0
     """Below this energy (GeV, per sub-detector share) a particle fills its impact cell
-    only: its neighbours would stay below the noise thresholds anyway. Halves the
-    work of the calorimeter response in events with multiparton interactions."""
+    only, with the mean depth profile: its neighbours and its depth fluctuations would
+    stay below the noise thresholds anyway. Halves the work of the calorimeter response
+    in events with multiparton interactions."""
+
+    truth_radius: float = 0.2
+    """``Hit_truth_fraction`` refers to the closest track within this eta-phi distance
+    of the cell (JetPointNet's dR < 0.2); cells with no track that close get -1."""
 
     track_pt_min: float = 0.5
     """Charged particles below this pT (GeV) are not reconstructed as tracks."""
@@ -249,7 +254,7 @@ def simulate(
         "phi": np.arctan2(flat["py"], flat["px"]),
     }
     tracks, track_particle = _tracks(flat, kin, config, rng)
-    hits = _calorimeter(flat, kin, track_particle, config, rng, n_events)
+    hits = _calorimeter(flat, kin, tracks, track_particle, config, rng, n_events)
     pixel_hits = _pixel_hits(flat, kin, config, rng)
     hits, tracks, pixel_hits = (
         Collection.from_event_index(coll.pop("event"), coll, n_events)
@@ -301,7 +306,7 @@ def _tracks(
         "charge": np.sign(flat["charge"][index]).astype(np.int32),
     }
     order = np.argsort(tracks["event"], kind="stable")
-    return {k: v[order] for k, v in tracks.items()}, index
+    return {k: v[order] for k, v in tracks.items()}, index[order]
 
 
 def _wrap(phi: np.ndarray) -> np.ndarray:
@@ -315,8 +320,18 @@ def _pixel_hits(
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Where charged particles cross the barrel pixel layers (straight line + bending)."""
-    charged = np.flatnonzero(flat["charge"] != 0)
     radii = np.asarray(config.pixel_radii, dtype=np.float64)
+    # skip particles from the beam line whose straight line stays beyond the layers'
+    # length from the innermost to the outermost radius (z is linear in r there);
+    # displaced particles are always tried
+    slope = flat["pz"] / np.maximum(kin["pt"], 1e-12)
+    z_inner = flat["vz"] + slope * radii.min()
+    z_outer = flat["vz"] + slope * radii.max()
+    half = config.pixel_half_length
+    misses = ((z_inner > half) & (z_outer > half)) | ((z_inner < -half) & (z_outer < -half))
+    on_beam = (flat["vx"] == 0) & (flat["vy"] == 0)
+    reach = ~(on_beam & misses)
+    charged = np.flatnonzero((flat["charge"] != 0) & reach)
     pt = kin["pt"][charged]
     # which (particle, layer) pairs give a hit: produced inside the layer, not curling
     # up before it (helix diameter 2 pT / (0.3 B) > r) and the layer efficient
@@ -329,15 +344,20 @@ def _pixel_hits(
     row, layer = np.nonzero(crosses)
     particle = charged[row]
     radius = radii[layer]
-    phi0 = kin["phi"][particle]
-    cos0, sin0 = np.cos(phi0), np.sin(phi0)
+    phi = kin["phi"][particle].copy()
     vx, vy, vz = flat["vx"][particle], flat["vy"][particle], flat["vz"][particle]
-    # path length s in the transverse plane from the vertex to radius r
-    along = vx * cos0 + vy * sin0
-    s = -along + np.sqrt(np.maximum(along**2 - r_vertex2[row] + radius**2, 0.0))
+    # path length s in the transverse plane from the vertex to radius r: r itself for
+    # particles made on the beam line (most of them), a quadratic for displaced ones
+    s = radius.copy()
+    displaced = np.flatnonzero(r_vertex2[row] > 0)
+    if displaced.size:
+        cos0, sin0 = np.cos(phi[displaced]), np.sin(phi[displaced])
+        dx, dy, r = vx[displaced], vy[displaced], radius[displaced]
+        along = dx * cos0 + dy * sin0
+        s[displaced] = -along + np.sqrt(np.maximum(along**2 - dx**2 - dy**2 + r**2, 0.0))
+        phi[displaced] = np.arctan2(dy + s[displaced] * sin0, dx + s[displaced] * cos0)
     z = vz + s * flat["pz"][particle] / np.maximum(pt[row], 1e-12)
-    bend = np.sign(flat["charge"][particle]) * np.arcsin(bend_arg[row, layer])
-    phi = np.arctan2(vy + s * sin0, vx + s * cos0) - bend
+    phi -= np.sign(flat["charge"][particle]) * np.arcsin(bend_arg[row, layer])
     inside = np.abs(z) < config.pixel_half_length
     event = flat["event"][particle][inside]
     order = np.argsort(event, kind="stable")
@@ -387,13 +407,16 @@ def _smear(energy: np.ndarray, a: float, c: float, rng: np.random.Generator) -> 
     return out
 
 
-def _profile(mean: tuple[float, ...], n: int, k: float, rng: np.random.Generator) -> np.ndarray:
-    """[n, layers] depth fractions, Dirichlet around ``mean`` with concentration k."""
-    if n == 0:
-        return np.zeros((0, len(mean)))
-    if k <= 0:
-        return np.tile(np.asarray(mean), (n, 1))
-    return rng.dirichlet(np.asarray(mean) * k, size=n)
+def _profile(
+    mean: tuple[float, ...], fluctuate: np.ndarray, k: float, rng: np.random.Generator
+) -> np.ndarray:
+    """[n, layers] depth fractions: Dirichlet around ``mean`` (concentration k) where
+    ``fluctuate``, the mean profile elsewhere."""
+    out = np.tile(np.asarray(mean, dtype=np.float64), (fluctuate.size, 1))
+    n = int(fluctuate.sum())
+    if n and k > 0:
+        out[fluctuate] = rng.dirichlet(np.asarray(mean) * k, size=n)
+    return out
 
 
 def _lateral(u: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -425,6 +448,73 @@ def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], inverse
 
 
+def _nearest_track(
+    event: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    tracks: dict[str, np.ndarray],
+    radius: float,
+) -> np.ndarray:
+    """Index of the closest track (eta-phi, same event) within ``radius`` of each
+    point, -1 when there is none; ties go to the lower track index.
+
+    Tracks are binned in (event, eta, phi) bins at least ``radius`` wide and each
+    point looks at the 3 x 3 bins around its own, so only near pairs are formed.
+    """
+    out = np.full(event.size, -1, dtype=np.int64)
+    if event.size == 0 or tracks["eta"].size == 0 or radius <= 0:
+        return out
+    n_phi = max(int(2 * np.pi // radius), 3)
+    width = 2 * np.pi / n_phi
+    t_eta, t_phi = tracks["eta"].astype(np.float64), tracks["phi"].astype(np.float64)
+    p_eta, p_phi = eta.astype(np.float64), phi.astype(np.float64)
+    eta_offset = int(np.ceil(max(np.abs(t_eta).max(), np.abs(p_eta).max()) / radius)) + 2
+    n_eta = 2 * eta_offset
+
+    def bins(ev: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        be = np.floor(e / radius).astype(np.int64) + eta_offset
+        bp = np.floor((p % (2 * np.pi)) / width).astype(np.int64) % n_phi
+        return ev.astype(np.int64) * n_eta + be, bp
+
+    t_row, t_col = bins(tracks["event"], t_eta, t_phi)
+    t_key = t_row * n_phi + t_col
+    order = np.argsort(t_key, kind="stable")
+    sorted_key = t_key[order]
+    p_row, p_col = bins(event, p_eta, p_phi)
+    best_dr2 = np.full(event.size, radius**2)
+    for d_eta in (-1, 0, 1):
+        for d_phi in (-1, 0, 1):
+            key = (p_row + d_eta) * n_phi + (p_col + d_phi) % n_phi
+            lo = np.searchsorted(sorted_key, key, side="left")
+            n = np.searchsorted(sorted_key, key, side="right") - lo
+            has = np.flatnonzero(n)
+            if has.size == 0:
+                continue
+            n_has = n[has]
+            # pairs grouped by point, tracks of a bin in increasing index order
+            point = np.repeat(has, n_has)
+            start = np.cumsum(n_has) - n_has
+            track = order[np.repeat(lo[has] - start, n_has) + np.arange(point.size)]
+            dphi = np.abs(p_phi[point] - t_phi[track])
+            dphi = np.minimum(dphi, 2 * np.pi - dphi)
+            dr2 = (p_eta[point] - t_eta[track]) ** 2 + dphi**2
+            seg_min = np.minimum.reduceat(dr2, start)
+            # the first (lowest-index) track reaching the segment minimum
+            hit = np.flatnonzero(dr2 == np.repeat(seg_min, n_has))
+            first = np.ones(hit.size, dtype=bool)
+            first[1:] = point[hit][1:] != point[hit][:-1]
+            hit = hit[first]
+            candidate, cand_dr2, cand_track = point[hit], dr2[hit], track[hit]
+            better = (cand_dr2 < best_dr2[candidate]) | (
+                (cand_dr2 == best_dr2[candidate])
+                & (out[candidate] >= 0)
+                & (cand_track < out[candidate])
+            )
+            best_dr2[candidate[better]] = cand_dr2[better]
+            out[candidate[better]] = cand_track[better]
+    return out
+
+
 def _cells(
     event: np.ndarray,
     energy: np.ndarray,
@@ -432,7 +522,9 @@ def _cells(
     phi: np.ndarray,
     layers: np.ndarray,
     sigma: np.ndarray,
-    tracked: np.ndarray,
+    track_id: np.ndarray,
+    tracks: dict[str, np.ndarray],
+    truth_radius: float,
     grid: _Grid,
     n_events: int,
     rng: np.random.Generator,
@@ -444,7 +536,7 @@ def _cells(
     Returns hits sorted by event, then cell, then layer.
     """
     n_layers = layers.shape[1]
-    cell_parts, particle_parts, frac_parts, dist_parts = [], [], [], []
+    cell_parts, particle_parts, frac_parts = [], [], []
     for width in np.unique(sigma):
         sel = np.flatnonzero(sigma == width)
         u = eta[sel] / grid.cell_eta
@@ -456,18 +548,13 @@ def _cells(
         cell = (event[sel, None] * grid.n_eta + (ieta - grid.ieta_min))[:, :, None] * grid.n_phi
         cell = (cell + (iphi % grid.n_phi)[:, None, :]).reshape(-1)
         frac = (feta[:, :, None] * fphi[:, None, :]).reshape(-1)
-        dist2 = (ieta + 0.5 - u[:, None])[:, :, None] ** 2 + (iphi + 0.5 - v[:, None])[
-            :, None, :
-        ] ** 2
         keep = frac > 0
         cell_parts.append(cell[keep])
         particle_parts.append(np.repeat(sel, w * w)[keep])
         frac_parts.append(frac[keep])
-        dist_parts.append(dist2.reshape(-1)[keep])
     cell = np.concatenate(cell_parts) if cell_parts else np.zeros(0, np.int64)
     particle = np.concatenate(particle_parts) if cell_parts else np.zeros(0, np.int64)
     frac = np.concatenate(frac_parts) if cell_parts else np.zeros(0)
-    dist2 = np.concatenate(dist_parts) if cell_parts else np.zeros(0)
     occupied, inverse = _group(cell)
     n_cells = occupied.size
     weight = energy[particle] * frac
@@ -479,27 +566,26 @@ def _cells(
         ],
         axis=1,
     )
-    # truth fraction: energy share of the closest track among those depositing in the cell
-    fraction = np.full((n_cells, n_layers), -1.0)
-    by_track = np.flatnonzero(tracked[particle])
-    if by_track.size:
-        closest = np.full(n_cells, np.inf)
-        np.minimum.at(closest, inverse[by_track], dist2[by_track])
-        winner = by_track[dist2[by_track] == closest[inverse[by_track]]]
-        has_track = np.isfinite(closest)
-        for k in range(n_layers):
-            track_energy = np.bincount(
-                inverse[winner],
-                weights=weight[winner] * layers[particle[winner], k],
-                minlength=n_cells,
+    # energy of each track's particle per (cell, layer), for the truth fraction
+    by_track = np.flatnonzero(track_id[particle] >= 0)
+    n_tracks = max(len(tracks["eta"]), 1)
+    pair_key, pair_inverse = _group(inverse[by_track] * n_tracks + track_id[particle[by_track]])
+    pair_energy = np.stack(
+        [
+            np.bincount(
+                pair_inverse,
+                weights=weight[by_track] * layers[particle[by_track], k],
+                minlength=pair_key.size,
             )
-            share = track_energy[has_track] / np.maximum(true_energy[has_track, k], 1e-300)
-            fraction[has_track, k] = np.minimum(share, 1.0)
+            for k in range(n_layers)
+        ],
+        axis=1,
+    )
     # signal cells as (cell, layer) pairs, already ordered by event, cell, layer
     cell_key = np.repeat(occupied, n_layers)
     layer = np.tile(np.arange(n_layers), n_cells)
     measured = true_energy.reshape(-1) + rng.normal(0.0, grid.noise, cell_key.size)
-    fraction = fraction.reshape(-1)
+    cell_row = np.repeat(np.arange(n_cells), n_layers)
     # noise-only cells: Poisson count from the exact Gaussian tail above threshold
     n_grid = n_events * grid.n_eta * grid.n_phi
     tail = float(ndtr(-grid.threshold / grid.noise)) if grid.noise > 0 else 0.0
@@ -515,22 +601,41 @@ def _cells(
     cell_key = np.concatenate([cell_key, noise_cell])
     layer = np.concatenate([layer, noise_layer])
     measured = np.concatenate([measured, noise_energy])
-    fraction = np.concatenate([fraction, np.full(noise_cell.size, -1.0)])
+    cell_row = np.concatenate([cell_row, np.full(noise_cell.size, -1)])
     keep = measured > grid.threshold
-    cell_key, layer, measured, fraction = (
+    cell_key, layer, measured, cell_row = (
         cell_key[keep],
         layer[keep],
         measured[keep],
-        fraction[keep],
+        cell_row[keep],
     )
     event_out, in_event = np.divmod(cell_key, grid.n_eta * grid.n_phi)
     ieta0, iphi_out = np.divmod(in_event, grid.n_phi)
     ieta_out = ieta0 + grid.ieta_min
     dphi = 2 * np.pi / grid.n_phi
+    eta_out = ((ieta_out + 0.5) * grid.cell_eta).astype(np.float32)
+    phi_out = _wrap((iphi_out + 0.5) * dphi).astype(np.float32)
+    # truth fraction: share of the (noise-free) cell energy from the closest track
+    # (one search per cell, shared by its layers)
+    cells, row_of = _group(cell_key)
+    first_row = np.zeros(cells.size, dtype=np.int64)
+    first_row[row_of[::-1]] = np.arange(row_of.size)[::-1]
+    nearest = _nearest_track(
+        event_out[first_row], eta_out[first_row], phi_out[first_row], tracks, truth_radius
+    )[row_of]
+    fraction = np.where(nearest >= 0, 0.0, -1.0)
+    lookup = np.flatnonzero((nearest >= 0) & (cell_row >= 0))
+    if lookup.size and pair_key.size:
+        key = cell_row[lookup] * n_tracks + nearest[lookup]
+        at = np.minimum(np.searchsorted(pair_key, key), pair_key.size - 1)
+        found = pair_key[at] == key
+        rows, at = lookup[found], at[found]
+        share = pair_energy[at, layer[rows]] / true_energy[cell_row[rows], layer[rows]]
+        fraction[rows] = np.minimum(share, 1.0)
     return {
         "event": event_out,
-        "eta": ((ieta_out + 0.5) * grid.cell_eta).astype(np.float32),
-        "phi": _wrap((iphi_out + 0.5) * dphi).astype(np.float32),
+        "eta": eta_out,
+        "phi": phi_out,
         "energy": measured.astype(np.float32),
         "subdet": np.full(cell_key.size, grid.subdet, dtype=np.int32),
         "layer": layer.astype(np.int32),
@@ -543,6 +648,7 @@ def _cells(
 def _calorimeter(
     flat: dict[str, np.ndarray],
     kin: dict[str, np.ndarray],
+    tracks: dict[str, np.ndarray],
     track_particle: np.ndarray,
     config: DetectorConfig,
     rng: np.random.Generator,
@@ -555,9 +661,9 @@ def _calorimeter(
     reaches = (charge == 0) | (bend_arg < 1.0)
     inside = reaches & (np.abs(eta) < config.barrel_eta_max)
     index = np.flatnonzero(inside)
-    tracked = np.zeros(flat["e"].size, dtype=bool)
-    tracked[track_particle] = True
-    tracked = tracked[index]
+    track_of = np.full(flat["e"].size, -1, dtype=np.int64)
+    track_of[track_particle] = np.arange(track_particle.size)
+    track_id = track_of[index]
     phi_calo = phi[index] - np.sign(charge[index]) * np.arcsin(np.minimum(bend_arg[index], 1.0))
     eta, energy, event = eta[index], flat["e"][index], flat["event"][index]
     pdg = np.abs(flat["pdg"][index])
@@ -576,11 +682,15 @@ def _calorimeter(
     e_ecal = _smear(e_ecal, config.ecal_stochastic, config.ecal_constant, rng)
     e_hcal = _smear(e_hcal, config.hcal_stochastic, config.hcal_constant, rng)
 
-    conc = config.layer_concentration
-    ecal_layers = np.empty((index.size, len(config.ecal_em_layers)))
-    ecal_layers[em] = _profile(config.ecal_em_layers, int(em.sum()), conc, rng)
-    ecal_layers[~em] = _profile(config.ecal_hadron_layers, int((~em).sum()), conc, rng)
-    hcal_layers = _profile(config.hcal_layers, index.size, conc, rng)
+    # depth profiles fluctuate for showers above spread_min_energy; softer ones take
+    # the mean profile (their fluctuations are far below the noise)
+    conc, soft = config.layer_concentration, config.spread_min_energy
+    ecal_layers = np.where(
+        em[:, None],
+        _profile(config.ecal_em_layers, em & (e_ecal >= soft), conc, rng),
+        _profile(config.ecal_hadron_layers, ~em & (e_ecal >= soft), conc, rng),
+    )
+    hcal_layers = _profile(config.hcal_layers, e_hcal >= soft, conc, rng)
 
     ecal_lo, ecal_hi = config.ecal_ieta_range
     hcal_lo, hcal_hi = config.hcal_ieta_range
@@ -604,7 +714,6 @@ def _calorimeter(
         config.hcal_threshold,
         len(config.hcal_layers),
     )
-    soft = config.spread_min_energy
     ecal_spread = np.where(em, config.ecal_em_spread, config.ecal_hadron_spread)
     ecal_spread = np.where(e_ecal < soft, 0.0, ecal_spread)
     hcal_spread = np.where(e_hcal < soft, 0.0, config.hcal_spread)
@@ -622,7 +731,9 @@ def _calorimeter(
                 phi_calo[sel],
                 layers[sel],
                 spread[sel],
-                tracked[sel],
+                track_id[sel],
+                tracks,
+                config.truth_radius,
                 grid,
                 n_events,
                 rng,

@@ -36,6 +36,7 @@ __all__ = [
     "append_events",
     "assemble",
     "compression_codec",
+    "concatenate_chunks",
     "generate",
     "make_chunk",
     "to_branches",

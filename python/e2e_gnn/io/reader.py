@@ -98,7 +98,8 @@ def _branch_kind(branch: Any) -> tuple[str, bool] | None:
 
 
 def _check_branches(tree: Any, schema: Schema, path: PathLike) -> Schema:
-    """Validate branch presence and types; return the schema without absent optional fields."""
+    """Validate branch presence and types; return the schema without absent optional fields
+    (and without collections left with no field)."""
     available = list(tree.keys())
     present = set(available)
     missing: dict[str, str] = {}
@@ -127,7 +128,8 @@ def _check_branches(tree: Any, schema: Schema, path: PathLike) -> Schema:
         schema.name,
         schema.tree,
         keep(schema.scalars),
-        tuple(Collection(c.name, keep(c.fields)) for c in schema.collections),
+        # a collection whose fields are all optional and all absent is left out
+        tuple(Collection(c.name, keep(c.fields)) for c in schema.collections if keep(c.fields)),
         schema.description,
     )
 
@@ -149,17 +151,14 @@ def _to_records(chunk: ak.Array, schema: Schema, path: PathLike, start: int) -> 
                     f"{branch!r} have different lengths in entry {start + i} "
                     f"({int(ref[i])} vs {int(n[i])}); a collection's fields must share a counter"
                 )
-                raise SchemaError(
-                    msg,
-                    file_path=path,
-                )
+                raise SchemaError(msg, file_path=path)
         out[c.name] = ak.zip(fields)
     return ak.zip(out, depth_limit=1)
 
 
 def read_events(
     path: PathLike | Sequence[PathLike],
-    schema: str | Path | Schema,
+    schema: str | os.PathLike[str] | Schema,
     *,
     tree: str | None = None,
     step_size: int | str = "100 MB",
@@ -243,7 +242,7 @@ def _read_one(
 
 
 def load_events(
-    path: PathLike | Sequence[PathLike], schema: str | Path | Schema, **kwargs: Any
+    path: PathLike | Sequence[PathLike], schema: str | os.PathLike[str] | Schema, **kwargs: Any
 ) -> ak.Array:
     """All selected events of ``path`` in one awkward array (``read_events`` concatenated)."""
     return ak.concatenate(list(read_events(path, schema, **kwargs)))

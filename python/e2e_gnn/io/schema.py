@@ -21,6 +21,7 @@ missing ``optional`` field is left out of the result instead of raising.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ def available_schemas() -> list[str]:
     return sorted(p.stem for p in SCHEMA_DIR.glob("*.toml"))
 
 
-def load_schema(schema: str | Path | Schema) -> Schema:
+def load_schema(schema: str | os.PathLike[str] | Schema) -> Schema:
     """A shipped schema by name (``"e2e_gnn"``, ``"nanoaod"``), a TOML path, or a Schema."""
     if isinstance(schema, Schema):
         return schema

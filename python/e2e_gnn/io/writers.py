@@ -52,17 +52,36 @@ def _format(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
+def default_compression() -> Any:
+    """LZ4 (level 1) when the ``lz4`` package is installed, else uproot's ZLIB (level 1).
+
+    Frames are mostly zeros: on 172 jet frames (97 MB raw) LZ4 wrote 0.83 MB in 0.35 s and
+    ZLIB 0.90 MB in 1.5 s. Reading LZ4 files back with uproot needs ``lz4`` too (ROOT reads
+    both natively).
+    """
+    try:
+        import lz4  # noqa: F401
+    except ModuleNotFoundError:
+        return uproot.ZLIB(1)
+    return uproot.LZ4(1)
+
+
 class ColumnWriter:
     """Write columns chunk by chunk into one TTree (``.root``) or one parquet file.
 
     Use as a context manager; every ``write`` must give the same column names (and types).
     Columns are numpy arrays (possibly multi-dimensional: fixed-size branches) or awkward
     arrays (jagged lists and records: a counter ``n<name>`` plus ``<name>_<field>``
-    branches in ROOT). A ``.root`` file always holds a TTree, never uproot's default RNTuple.
+    branches in ROOT). A ``.root`` file always holds a TTree, never uproot's default RNTuple;
+    ``compression`` is an uproot codec such as ``uproot.ZLIB(4)`` (default:
+    :func:`default_compression`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, tree: str = "Events") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, tree: str = "Events", compression: Any = "default"
+    ) -> None:
         self._format = _format(path)
+        self.compression = default_compression() if compression == "default" else compression
         self.path = Path(path)
         self.tree = tree
         self.rows = 0
@@ -99,14 +118,18 @@ class ColumnWriter:
             }
             if self._root is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._root = uproot.recreate(self.path)
+                self._root = uproot.recreate(self.path, compression=self.compression)
                 self._root.mktree(self.tree, data)  # mktree: a TTree, not an RNTuple
             else:
                 self._root[self.tree].extend(data)
         else:
             import pyarrow.parquet as pq
 
-            record = ak.zip({k: ak.Array(v) for k, v in columns.items()}, depth_limit=1)
+            arrays = {
+                k: v if isinstance(v, ak.Array) else ak.Array(np.ascontiguousarray(v))
+                for k, v in columns.items()
+            }
+            record = ak.zip(arrays, depth_limit=1)
             table = ak.to_arrow_table(record)
             if self._parquet is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

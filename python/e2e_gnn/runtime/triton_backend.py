@@ -31,13 +31,17 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY
 
+if TYPE_CHECKING:  # backends may register this module: no import cycle at run time
+    from e2e_gnn.runtime.backends import Backend
+
 log = logging.getLogger(__name__)
+LOCAL_FALLBACKS = ("onnxruntime", "native")
 
 HITS_INPUTS = ("hits", "hits_batch")
 
@@ -49,12 +53,6 @@ _TRITON_DTYPES = {
     np.dtype(np.int32): "INT32",
     np.dtype(np.bool_): "BOOL",
 }
-
-
-class Backend(Protocol):
-    """What a fallback must provide."""
-
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 class TritonError(RuntimeError):
@@ -191,10 +189,14 @@ class TritonBackend:
         timeout_s: per-request timeout (connect + answer), seconds.
         retries: retries after a failed attempt (attempts = retries + 1).
         backoff_s: first backoff; doubled after each retry.
-        fallback: backend used when the server stays unreachable (None: raise).
+        fallback: backend used when the server stays unreachable: a backend object (e.g. a
+            second TritonBackend), ``"onnxruntime"`` or ``"native"`` (a local backend of
+            ``model_path`` with ``threads`` and ``device``), or None (raise).
         checksum_policy: ``"refuse"`` (raise on mismatch) or ``"warn"``.
         cooldown_s: after a fallback, how long calls go straight to the fallback.
         max_graphs_per_request: :meth:`run_graphs` chunk size (None: all in one request).
+        threads, device: settings of a local fallback named by string (the server's own
+            threads and devices are set in its config: ``e2e-gnn triton-repo --threads``).
     """
 
     def __init__(
@@ -208,10 +210,12 @@ class TritonBackend:
         timeout_s: float = 10.0,
         retries: int = 2,
         backoff_s: float = 0.1,
-        fallback: Backend | None = None,
+        fallback: Backend | str | None = None,
         checksum_policy: str = "refuse",
         cooldown_s: float = 5.0,
         max_graphs_per_request: int | None = None,
+        threads: int = 1,
+        device: str = "cpu",
     ) -> None:
         if protocol not in ("http", "grpc"):
             msg = f"TritonBackend protocol {protocol!r} is not supported, use 'http' or 'grpc'"
@@ -228,14 +232,15 @@ class TritonBackend:
         if model_path is None and model_name is None:
             msg = "TritonBackend needs model_path (the local export) or model_name"
             raise ValueError(msg)
-        if url.startswith(("http://", "https://", "grpc://")):
+        if url.startswith(("http://", "grpc://")):
             url = url.split("://", 1)[1]
         self.url, self.protocol = url, protocol
         self.local = LocalModel.read(model_path) if model_path is not None else None
         self.model_name = model_name
         self.model_version = model_version
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-        self.fallback, self.checksum_policy = fallback, checksum_policy
+        self.fallback = self._local_fallback(fallback, model_path, threads, device)
+        self.checksum_policy = checksum_policy
         self.cooldown_s = cooldown_s
         self.max_graphs_per_request = max_graphs_per_request
         self.inputs: tuple[str, ...] = self.local.inputs if self.local else ()
@@ -248,13 +253,32 @@ class TritonBackend:
         self._verify_lock = threading.Lock()
         self._local_clients = threading.local()
         self._all_clients: list[Any] = []
-        self._aio_clients: dict[int, Any] = {}
+        # one async client per event loop: id(loop) -> (loop, client); the loop is kept to
+        # tell a live loop from a new one that reuses a finished loop's id
+        self._aio_clients: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._down_until = 0.0
         if protocol == "http":
             import tritonclient.http as module
         else:
             import tritonclient.grpc as module
         self._module = module
+
+    @staticmethod
+    def _local_fallback(
+        fallback: Backend | str | None, model_path: str | Path | None, threads: int, device: str
+    ) -> Backend | None:
+        if not isinstance(fallback, str):
+            return fallback
+        if fallback not in LOCAL_FALLBACKS or model_path is None:
+            msg = (
+                f"fallback {fallback!r} needs model_path and one of {LOCAL_FALLBACKS!r}, "
+                f"or pass a backend object (e.g. another TritonBackend)"
+            )
+            raise ValueError(msg)
+        from e2e_gnn.runtime.backends import NativeBackend, OnnxRuntimeBackend
+
+        local = OnnxRuntimeBackend if fallback == "onnxruntime" else NativeBackend
+        return local(model_path, threads=threads, device=device)
 
     # -- connection -----------------------------------------------------------------------
     def _client(self) -> Any:
@@ -442,7 +466,9 @@ class TritonBackend:
         msg = f"{self._where()} refused the request: {err}"
         return TritonModelError(msg)
 
-    def _use_fallback(self, inputs: Mapping[str, np.ndarray], err: BaseException | None) -> Any:
+    def _use_fallback(
+        self, inputs: Mapping[str, np.ndarray], err: BaseException | None
+    ) -> dict[str, np.ndarray]:
         assert self.fallback is not None
         with self._lock:
             self.stats["fallbacks"] += 1
@@ -451,7 +477,7 @@ class TritonBackend:
                 log.warning(
                     "%s unavailable (%s): using fallback %r", self._where(), err, self.fallback
                 )
-        return self.fallback.run(inputs)
+        return self.fallback.run(dict(inputs))
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference request with timeout, retries, backoff and fallback."""
@@ -482,8 +508,8 @@ class TritonBackend:
     # -- async ----------------------------------------------------------------------------
     def _aio_client(self) -> Any:
         loop = asyncio.get_running_loop()
-        client = self._aio_clients.get(id(loop))
-        if client is None:
+        known_loop, client = self._aio_clients.get(id(loop), (None, None))
+        if client is None or known_loop is not loop:
             if self.protocol == "http":
                 import tritonclient.http.aio as aio
 
@@ -492,12 +518,13 @@ class TritonBackend:
                 import tritonclient.grpc.aio as aio
 
                 client = aio.InferenceServerClient(self.url)
-            self._aio_clients[id(loop)] = client
+            self._aio_clients[id(loop)] = (loop, client)
         return client
 
     async def _drop_aio_client(self) -> None:
-        client = self._aio_clients.pop(id(asyncio.get_running_loop()), None)
-        if client is not None:
+        loop = asyncio.get_running_loop()
+        known_loop, client = self._aio_clients.pop(id(loop), (None, None))
+        if client is not None and known_loop is loop:
             try:
                 await client.close()
             except Exception as err:
@@ -559,7 +586,7 @@ class TritonBackend:
         ``items`` are graph dicts ``{x, edge_index}`` for a GNN, or hit arrays [n, H] for the
         hits ensemble. Each output's row g belongs to graph g of the request.
         """
-        if not self._verified:
+        if not self._verified and time.monotonic() >= self._down_until:
             self._verify_or_fallback()
         results: list[dict[str, np.ndarray]] = []
         for chunk in self._chunks(items):
@@ -569,7 +596,7 @@ class TritonBackend:
 
     async def run_graphs_async(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
         """:meth:`run_graphs` with all chunks in flight at once."""
-        if not self._verified:
+        if not self._verified and time.monotonic() >= self._down_until:
             await asyncio.to_thread(self._verify_or_fallback)
         chunks = self._chunks(items)
         answers = await asyncio.gather(*(self.run_async(self._pack(c)) for c in chunks))

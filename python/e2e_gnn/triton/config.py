@@ -254,7 +254,7 @@ def ensemble_config(
 
 def to_pbtxt(config: mc.ModelConfig) -> str:
     """Text of ``config.pbtxt`` with the explanatory header."""
-    return HEADER + text_format.MessageToString(config)
+    return HEADER + str(text_format.MessageToString(config))
 
 
 def parse_config(text: str, *, source: str = "<string>") -> mc.ModelConfig:

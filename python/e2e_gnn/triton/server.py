@@ -168,8 +168,9 @@ class TritonServer:
         http_port, grpc_port: ports to bind on 127.0.0.1 (default: free ports).
         startup_timeout_s: how long :meth:`start` waits for readiness.
         pythonpath: entries the graph builder adds to the python backend's ``sys.path``
-            through ``$E2E_GNN_PYTHONPATH`` (default: the directory holding the ``e2e_gnn``
-            package); the embedded interpreter ignores PYTHONPATH.
+            through ``$E2E_GNN_PYTHONPATH`` (default: the source directory holding the
+            ``e2e_gnn`` package, when it is not in site-packages); the embedded interpreter
+            ignores PYTHONPATH.
         log_verbose: tritonserver ``--log-verbose`` level.
     """
 
@@ -190,14 +191,20 @@ class TritonServer:
         self.http_port = http_port or free_port()
         self.grpc_port = grpc_port or free_port()
         self.startup_timeout_s = startup_timeout_s
-        package_parent = str(Path(__file__).resolve().parents[2])
-        self.pythonpath = [package_parent] if pythonpath is None else list(pythonpath)
+        if pythonpath is None:
+            # a source checkout; an installed e2e_gnn must be installed in the server's env
+            # too (its site-packages would bring this venv's numpy into the python backend)
+            parent = Path(__file__).resolve().parents[2]
+            pythonpath = [] if parent.name in ("site-packages", "dist-packages") else [str(parent)]
+        self.pythonpath = list(pythonpath)
         self.log_verbose = log_verbose
         self.models: list[str] = []
         self.skipped: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.log_path: Path | None = None
+        # python-backend shared memory regions of this server, removed by stop()
+        self._shm_prefix = f"e2e_gnn_{os.getpid()}_{id(self):x}_"
 
     @property
     def http_url(self) -> str:
@@ -233,6 +240,7 @@ class TritonServer:
             # is often limited in containers; the arena grows on demand.
             "--backend-config=python,shm-default-byte-size=4194304",
             "--backend-config=python,shm-growth-byte-size=1048576",
+            f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
         ]
         command += [f"--load-model={name}" for name in self.models]
         return command
@@ -348,6 +356,8 @@ class TritonServer:
             # the python backend stubs are in the server's session: none may outlive it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+        for region in Path("/dev/shm").glob(f"{self._shm_prefix}*"):  # left by a killed server
+            region.unlink(missing_ok=True)
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ def build_graph(
 class TritonPythonModel:
     """Graph builder of the hits ensemble."""
 
-    def initialize(self, args: dict) -> None:
+    def initialize(self, args: dict[str, Any]) -> None:
         """Read the graph recipe from the config parameters and pick the kNN."""
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
@@ -108,7 +109,7 @@ class TritonPythonModel:
         self.outputs = [o["name"] for o in config["output"]]
         pb_utils.Logger.log_info(f"{self.name}: kNN from {source}")
 
-    def execute(self, requests: list) -> list:
+    def execute(self, requests: list[Any]) -> list[Any]:
         """Build one graph batch per request."""
         responses = []
         for request in requests:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -20,7 +21,7 @@ import triton_python_backend_utils as pb_utils
 class TritonPythonModel:
     """One onnxruntime session per model instance, created once and reused."""
 
-    def initialize(self, args: dict) -> None:
+    def initialize(self, args: dict[str, Any]) -> None:
         """Create the session; ``args`` is what the python backend passes."""
         config = json.loads(args["model_config"])
         self.name = config["name"]
@@ -35,7 +36,7 @@ class TritonPythonModel:
         self.inputs = [i["name"] for i in config["input"]]
         self.outputs = [o["name"] for o in config["output"]]
 
-    def execute(self, requests: list) -> list:
+    def execute(self, requests: list[Any]) -> list[Any]:
         """One response per request; a failing request gets an error, the others still run."""
         responses = []
         for request in requests:

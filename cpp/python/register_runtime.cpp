@@ -1,0 +1,186 @@
+// Bindings of the batching and the Tagger: e2e_gnn._native.Tagger and batch_graphs.
+// Inputs are NumPy arrays read in place (zero-copy views, no silent casts); outputs are
+// arrays that take over the C++ buffers. The GIL is released while C++ works.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "e2e_gnn/batching.hpp"
+#include "e2e_gnn/tagger.hpp"
+#include "numpy_views.hpp"
+#include "register.hpp"
+
+namespace py = pybind11;
+using namespace e2e_gnn;
+
+namespace {
+
+// Copies a [N, F] float32 array and its graph offsets ptr [G + 1] into a NodeBatch.
+NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in) {
+  const TensorView x = python::view_of(x_in, "x");
+  const TensorView ptr = python::view_of(ptr_in, "ptr");
+  if (x.dtype != DType::float32 || x.shape.size() != 2) {
+    throw py::value_error("input 'x' must be float32 [N, F], got " + to_string(x.dtype) + " " +
+                          shape_to_string(x.shape));
+  }
+  if (ptr.dtype != DType::int64 || ptr.shape.size() != 1 || ptr.shape[0] < 1) {
+    throw py::value_error("input 'ptr' must be int64 [G + 1] with G >= 0, got " +
+                          to_string(ptr.dtype) + " " + shape_to_string(ptr.shape));
+  }
+  const std::int64_t* offsets = ptr.as<std::int64_t>();
+  if (offsets[0] != 0 || offsets[ptr.shape[0] - 1] != x.shape[0]) {
+    throw py::value_error("input 'ptr' must start at 0 and end at the number of nodes (" +
+                          std::to_string(x.shape[0]) + "), got " + std::to_string(offsets[0]) +
+                          " ... " + std::to_string(offsets[ptr.shape[0] - 1]));
+  }
+  NodeBatch nodes(x.shape[1]);
+  for (std::int64_t g = 0; g + 1 < ptr.shape[0]; ++g) {
+    if (offsets[g + 1] < offsets[g]) {
+      throw py::value_error("input 'ptr' decreases at " + std::to_string(g + 1) + ": " +
+                            std::to_string(offsets[g]) + " -> " + std::to_string(offsets[g + 1]));
+    }
+    nodes.add(x.as<float>() + offsets[g] * x.shape[1], offsets[g + 1] - offsets[g]);
+  }
+  return nodes;
+}
+
+py::tuple graph_arrays(GraphBatch&& graphs) {
+  // No copy: the arrays view the batch's buffers, and a capsule owns the batch.
+  auto* owned = new GraphBatch(std::move(graphs));
+  py::capsule owner(owned, [](void* p) { delete static_cast<GraphBatch*>(p); });
+  auto array = [&](const TensorView& view) {
+    std::vector<py::ssize_t> shape(view.shape.begin(), view.shape.end());
+    if (view.dtype == DType::float32) {
+      return py::array(py::dtype::of<float>(), shape, view.data, owner);
+    }
+    return py::array(py::dtype::of<std::int64_t>(), shape, view.data, owner);
+  };
+  return py::make_tuple(array(owned->x()), array(owned->edge_index()), array(owned->batch()));
+}
+
+py::tuple batch_graphs(const py::list& graphs) {
+  std::vector<std::pair<py::array, py::array>> arrays;
+  std::int64_t width = -1;
+  for (std::size_t g = 0; g < graphs.size(); ++g) {
+    auto pair = graphs[g].cast<py::tuple>();
+    if (pair.size() != 2) {
+      throw py::value_error("graph " + std::to_string(g) + " must be a pair (x, edge_index)");
+    }
+    arrays.emplace_back(pair[0].cast<py::array>(), pair[1].cast<py::array>());
+    const TensorView x = python::view_of(arrays.back().first, "x");
+    if (x.dtype != DType::float32 || x.shape.size() != 2) {
+      throw py::value_error("graph " + std::to_string(g) + ": 'x' must be float32 [n, F], got " +
+                            to_string(x.dtype) + " " + shape_to_string(x.shape));
+    }
+    if (width >= 0 && x.shape[1] != width) {
+      throw py::value_error("graph " + std::to_string(g) + " has " + std::to_string(x.shape[1]) +
+                            " features per node, graph 0 has " + std::to_string(width));
+    }
+    width = x.shape[1];
+  }
+  if (arrays.empty()) throw py::value_error("batch_graphs needs at least one graph");
+  GraphBatch batch(width);
+  for (std::size_t g = 0; g < arrays.size(); ++g) {
+    const TensorView x = python::view_of(arrays[g].first, "x");
+    const TensorView edges = python::view_of(arrays[g].second, "edge_index");
+    if (edges.dtype != DType::int64 || edges.shape.size() != 2 || edges.shape[0] != 2) {
+      throw py::value_error("graph " + std::to_string(g) + ": 'edge_index' must be int64 " +
+                            "[2, e], got " + to_string(edges.dtype) + " " +
+                            shape_to_string(edges.shape));
+    }
+    batch.add(x.as<float>(), x.shape[0], edges.as<std::int64_t>(), edges.shape[1]);
+  }
+  return graph_arrays(std::move(batch));
+}
+
+py::dict outputs_dict(const Tagger& tagger, std::vector<Tensor>&& outputs) {
+  py::dict result;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    result[py::str(tagger.session().outputs()[i].name)] = python::to_numpy(std::move(outputs[i]));
+  }
+  return result;
+}
+
+}  // namespace
+
+void register_runtime(py::module_& m) {
+  m.attr("SPEC_FORMAT") = kSpecFormat;
+
+  m.def("batch_graphs", &batch_graphs, py::arg("graphs"),
+        "Concatenate (x [n, F] float32, edge_index [2, e] int64) graphs with offset indices "
+        "(C++ GraphBatch): returns (x, edge_index, batch).");
+
+  py::class_<Tagger>(m, "Tagger")
+      .def(py::init([](const std::string& model_path, const SessionOptions& session,
+                       int knn_threads) {
+             TaggerOptions options;
+             options.session = session;
+             options.knn_threads = knn_threads;
+             return std::make_unique<Tagger>(model_path, options);
+           }),
+           py::arg("model_path"), py::arg("options") = SessionOptions{},
+           py::arg("knn_threads") = 1, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("session", &Tagger::session, py::return_value_policy::reference_internal)
+      .def_property_readonly("is_graph_model", &Tagger::is_graph_model)
+      .def_property_readonly("num_features", &Tagger::num_features)
+      .def_property_readonly("spec_version", [](const Tagger& t) { return t.spec().version; })
+      .def_property_readonly("checksum", [](const Tagger& t) { return t.spec().checksum; })
+      .def(
+          "run",
+          [](const Tagger& tagger, const py::array& x, const py::array& edge_index,
+             const py::array& batch) {
+            const TensorView xv = python::view_of(x, "x");
+            const TensorView ev = python::view_of(edge_index, "edge_index");
+            const TensorView bv = python::view_of(batch, "batch");
+            std::vector<Tensor> outputs;
+            {
+              py::gil_scoped_release release;
+              outputs = tagger.run(xv, ev, bv);
+            }
+            return outputs_dict(tagger, std::move(outputs));
+          },
+          py::arg("x"), py::arg("edge_index"), py::arg("batch"),
+          "Every output for a validated graph batch, as a dict (zero-copy inputs).")
+      .def(
+          "tag_nodes",
+          [](const Tagger& tagger, const py::array& x, const py::array& ptr) {
+            NodeBatch nodes = node_batch(x, ptr);
+            Tensor scores;
+            {
+              py::gil_scoped_release release;
+              scores = tagger.tag(nodes);
+            }
+            return python::to_numpy(std::move(scores));
+          },
+          py::arg("x"), py::arg("ptr"),
+          "Scores [G, C] of raw node features x [N, F] (graph g: rows ptr[g]:ptr[g+1]); "
+          "builds the model's kNN graphs in C++, then one inference call.")
+      .def(
+          "build_graphs",
+          [](const Tagger& tagger, const py::array& x, const py::array& ptr) {
+            NodeBatch nodes = node_batch(x, ptr);
+            GraphBatch graphs(nodes.num_features());
+            {
+              py::gil_scoped_release release;
+              graphs = tagger.build_graphs(nodes);
+            }
+            return graph_arrays(std::move(graphs));
+          },
+          py::arg("x"), py::arg("ptr"),
+          "The model's graphs of raw node features: (x, edge_index, batch).")
+      .def(
+          "tag_frames",
+          [](const Tagger& tagger, const py::array& frames) {
+            const TensorView view = python::view_of(frames, "frames");
+            Tensor scores;
+            {
+              py::gil_scoped_release release;
+              scores = tagger.tag_frames(view);
+            }
+            return python::to_numpy(std::move(scores));
+          },
+          py::arg("frames"), "Scores [B, C] of a frame model's float32 [B, C, H, W] frames.");
+}
