@@ -18,7 +18,7 @@ demo: setup
 
 test: setup lint ctest pytest
 
-setup: $(VENV)/.installed build
+setup: $(VENV)/.installed $(VENV)/.triton build
 
 # Python dependencies (torch==2.13.0 CPU, onnxruntime, test tools): reinstalled when
 # pyproject.toml changes.
@@ -27,6 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet scikit-build-core pybind11 ninja cmake onnxruntime
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
+	touch $@
+
+# The CPU tritonserver (nvidia-pytriton wheel) in its own venv, .venv-triton (numpy<2).
+$(VENV)/.triton: scripts/install_triton.sh $(VENV)/.installed
+	scripts/install_triton.sh
 	touch $@
 
 # The native module e2e_gnn._native, rebuilt incrementally in build/<wheel tag>.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -328,6 +329,7 @@ def main() -> None:
             "onnxruntime": ort.__version__,
         },
         "threads": 1,
+        "load_average_1_5_15_min": list(os.getloadavg()),
         "tagger": tagger,
         "aggregation_ops": ops,
         "general_layers": general,

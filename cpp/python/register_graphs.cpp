@@ -35,7 +35,8 @@ py::array_t<T> checked(const py::array& a, const char* name, py::ssize_t ndim,
   return py::array_t<T>(a);
 }
 
-e2e_gnn::PointBatch point_batch(const py::array_t<float>& pos, const py::array_t<std::int64_t>& ptr) {
+e2e_gnn::PointBatch point_batch(const py::array_t<float>& pos,
+                                const py::array_t<std::int64_t>& ptr) {
   if (ptr.shape(0) < 1) {
     throw py::value_error("ptr must have at least one entry (num_graphs + 1), got 0");
   }

@@ -40,36 +40,45 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
                                    " entries, expected one per node (" + std::to_string(n) + ")");
 
   const float* features = x.as<float>();
+  // The loops below test first and build a message only on failure (they run per element).
   for (std::int64_t i = 0; i < x.size(); ++i) {
-    require(std::isfinite(features[i]), "input 'x' has a non-finite value " +
-                                            std::to_string(features[i]) + " at node " +
-                                            std::to_string(i / x.shape[1]) + ", feature " +
-                                            std::to_string(i % x.shape[1]));
+    if (!std::isfinite(features[i])) {
+      throw std::invalid_argument("input 'x' has a non-finite value " +
+                                  std::to_string(features[i]) + " at node " +
+                                  std::to_string(i / x.shape[1]) + ", feature " +
+                                  std::to_string(i % x.shape[1]));
+    }
   }
   const std::int64_t* edges = edge_index.as<std::int64_t>();
   const std::int64_t num_edges = edge_index.shape[1];
   for (std::int64_t e = 0; e < 2 * num_edges; ++e) {
-    require(edges[e] >= 0 && edges[e] < n,
-            "input 'edge_index' has " + std::to_string(edges[e]) + " at [" +
-                std::to_string(e / num_edges) + ", " + std::to_string(e % num_edges) +
-                "], outside the " + std::to_string(n) + " nodes [0, " + std::to_string(n) + ")");
+    if (edges[e] < 0 || edges[e] >= n) {
+      throw std::invalid_argument(
+          "input 'edge_index' has " + std::to_string(edges[e]) + " at [" +
+          std::to_string(e / num_edges) + ", " + std::to_string(e % num_edges) + "], outside the " +
+          std::to_string(n) + " nodes [0, " + std::to_string(n) + ")");
+    }
   }
   const std::int64_t* graph = batch.as<std::int64_t>();
   require(graph[0] == 0, "input 'batch' starts with graph " + std::to_string(graph[0]) +
                              ", expected 0 (graph ids are 0..G-1, sorted)");
   for (std::int64_t i = 1; i < n; ++i) {
-    require(graph[i] == graph[i - 1] || graph[i] == graph[i - 1] + 1,
-            "input 'batch' goes from graph " + std::to_string(graph[i - 1]) + " to " +
-                std::to_string(graph[i]) + " at node " + std::to_string(i) +
-                ": graph ids must be sorted and every graph 0..G-1 must have a node");
+    if (graph[i] != graph[i - 1] && graph[i] != graph[i - 1] + 1) {
+      throw std::invalid_argument(
+          "input 'batch' goes from graph " + std::to_string(graph[i - 1]) + " to " +
+          std::to_string(graph[i]) + " at node " + std::to_string(i) +
+          ": graph ids must be sorted and every graph 0..G-1 must have a node");
+    }
   }
   for (std::int64_t e = 0; e < num_edges; ++e) {
     const std::int64_t source = edges[e], target = edges[num_edges + e];
-    require(graph[source] == graph[target],
-            "input 'edge_index' edge " + std::to_string(e) + " connects node " +
-                std::to_string(source) + " (graph " + std::to_string(graph[source]) +
-                ") to node " + std::to_string(target) + " (graph " +
-                std::to_string(graph[target]) + "): edges must stay within one graph");
+    if (graph[source] != graph[target]) {
+      throw std::invalid_argument(
+          "input 'edge_index' edge " + std::to_string(e) + " connects node " +
+          std::to_string(source) + " (graph " + std::to_string(graph[source]) + ") to node " +
+          std::to_string(target) + " (graph " + std::to_string(graph[target]) +
+          "): edges must stay within one graph");
+    }
   }
   return graph[n - 1] + 1;
 }

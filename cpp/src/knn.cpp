@@ -320,18 +320,21 @@ class GraphSearch {
   std::vector<double> scratch_;        // distances being partitioned
 };
 
-// Sorts `count` distinct values in place by counting ranks (no data-dependent branches) and
-// adds `offset`; `scratch` holds at least `count` values.
+// Sorts `count` distinct local node indices in place by counting ranks (no data-dependent
+// branches; 32-bit keys so that the counting vectorises) and adds `offset`.
 void sort_distinct(std::int64_t* values, std::size_t count, std::int64_t offset,
-                   std::vector<std::int64_t>& scratch) {
+                   std::vector<std::int32_t>& keys) {
   for (std::size_t a = 0; a < count; ++a) {
-    std::size_t rank = 0;
-    for (std::size_t b = 0; b < count; ++b) {
-      rank += static_cast<std::size_t>(values[b] < values[a]);
-    }
-    scratch[rank] = values[a] + offset;
+    keys[a] = static_cast<std::int32_t>(values[a]);
   }
-  std::copy(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(count), values);
+  for (std::size_t a = 0; a < count; ++a) {
+    const std::int32_t key = keys[a];
+    std::int32_t rank = 0;
+    for (std::size_t b = 0; b < count; ++b) {
+      rank += static_cast<std::int32_t>(keys[b] < key);
+    }
+    values[rank] = key + offset;
+  }
 }
 
 // Builds the edges of global nodes [node_begin, node_end) into their slots of `out`.
@@ -358,7 +361,7 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
     const std::size_t lo = std::max(begin, node_begin) - begin;
     const std::size_t hi = std::min(begin + n, node_end) - begin;
     double radius2 = search.initial_radius2(m);
-    std::vector<std::int64_t> sorted(deg);
+    std::vector<std::int32_t> keys(deg);
     for (std::size_t s = 0; s < n; ++s) {
       const std::size_t i = search.node_in_slot(s);
       if (i < lo || i >= hi) {
@@ -372,7 +375,7 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
       if (options.loop) {
         sources[m] = static_cast<std::int64_t>(i);
       }
-      sort_distinct(sources, deg, static_cast<std::int64_t>(begin), sorted);
+      sort_distinct(sources, deg, static_cast<std::int64_t>(begin), keys);
       std::fill(dst + e, dst + e + deg, static_cast<std::int64_t>(begin + i));
     }
   }
@@ -398,6 +401,10 @@ EdgeIndex knn_graph(const PointBatch& points, const KnnOptions& options) {
   std::vector<std::int64_t> edge_ptr(points.num_graphs + 1, 0);
   for (std::size_t g = 0; g < points.num_graphs; ++g) {
     const auto n = static_cast<std::int64_t>(points.graph_size(g));
+    if (n > std::numeric_limits<std::int32_t>::max()) {
+      throw std::invalid_argument("graph " + std::to_string(g) + " has " + std::to_string(n) +
+                                  " nodes, more than knn_graph supports (2^31 - 1)");
+    }
     edge_ptr[g + 1] = edge_ptr[g] + n * knn_degree(n, options.k, options.loop);
   }
   EdgeIndex out;

@@ -48,6 +48,9 @@ void graph_edges(const PointBatch& points, const std::int64_t* layer, std::size_
   }
   // Distances are never shorter than their component along the axis, up to rounding.
   const double cut = reach + 1e-9 * (1.0 + std::fabs(reach));
+  const auto gap_along = [&](std::size_t j, std::size_t i) {
+    return static_cast<double>(pos[j * dim + axis]) - static_cast<double>(pos[i * dim + axis]);
+  };
   for (std::size_t a = 0; a < n; ++a) {
     const std::size_t i = order[a];
     const std::int64_t gi = static_cast<std::int64_t>(begin + i);
@@ -56,13 +59,12 @@ void graph_edges(const PointBatch& points, const std::int64_t* layer, std::size_
     }
     for (std::size_t b = a + 1; b < n; ++b) {
       const std::size_t j = order[b];
-      if (sweep && static_cast<double>(pos[j * dim + axis]) -
-                           static_cast<double>(pos[i * dim + axis]) >
-                       cut) {
+      if (sweep && gap_along(j, i) > cut) {
         break;
       }
       const std::int64_t gj = static_cast<std::int64_t>(begin + j);
-      const std::int64_t step = layer[gi] > layer[gj] ? layer[gi] - layer[gj] : layer[gj] - layer[gi];
+      const std::int64_t step =
+          layer[gi] > layer[gj] ? layer[gi] - layer[gj] : layer[gj] - layer[gi];
       if (step > 1) {
         continue;
       }

@@ -100,7 +100,8 @@ TEST_CASE("threshold edges link same and adjacent layers only, with their length
   e2e_gnn::ThresholdOptions options;
   options.same_layer = 1.0;
   options.adjacent_layer = 1.5;
-  const e2e_gnn::WeightedEdges w = e2e_gnn::threshold_graph(batch(pos, 2, ptr), layer.data(), options);
+  const e2e_gnn::WeightedEdges w =
+      e2e_gnn::threshold_graph(batch(pos, 2, ptr), layer.data(), options);
   CHECK(row(w.edges, 0) == std::vector<std::int64_t>{1, 2, 0, 2, 0, 1, 3, 2});
   CHECK(row(w.edges, 1) == std::vector<std::int64_t>{0, 0, 1, 1, 2, 2, 2, 3});
   CHECK(w.distance[3] == doctest::Approx(1.41421356));

@@ -15,6 +15,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from e2e_gnn.frames.cli import frames_command
+from e2e_gnn.generate.cli import generate_command
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.runtime.backends import BACKENDS
 from e2e_gnn.runtime.tagger import Tagger
@@ -38,8 +40,18 @@ def main() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Model name recorded in the metadata (default: file stem).")
 @click.option("--atol", default=1e-5, show_default=True, help="Parity tolerance vs torch.")
+@click.option(
+    "--triton-repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write Triton model repository entries for the model into DIR.",
+)
 def export_onnx_command(
-    recipe: Path | None, checkpoint: Path | None, out: Path | None, name: str | None, atol: float
+    recipe: Path | None,
+    checkpoint: Path | None,
+    out: Path | None,
+    name: str | None,
+    atol: float,
+    triton_repo: Path | None,
 ) -> None:
     """Export a checkpoint to ONNX after checking parity against torch; refuses to write
     (non-zero exit) a model that disagrees with torch."""
@@ -73,6 +85,11 @@ def export_onnx_command(
         raise click.ClickException(str(err)) from err
     console.print(report.table(), markup=False)
     console.print(f"wrote {out} (max |torch - onnx| = {report.max_abs_diff:.2g})")
+    if triton_repo is not None:
+        from e2e_gnn.triton.cli import print_repository
+        from e2e_gnn.triton.repository import write_repository
+
+        print_repository(write_repository(out, triton_repo))
 
 
 @main.command()
@@ -211,11 +228,27 @@ def demo(out: Path, jets: int, epochs: int, seed: int) -> None:
     console.print(f"ROC curve: {out / 'roc.png'}; model: {out / 'tagger.onnx'}")
 
 
-def _register_stage_commands() -> None:
-    """Commands whose code lives with their stage of the data flow."""
-    from e2e_gnn.frames.cli import frames_command
+def _needs_extra(name: str, extra: str, error: ModuleNotFoundError) -> click.Command:
+    """Stands in for a command whose optional dependencies are not installed."""
 
-    main.add_command(frames_command)
+    @click.command(name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        msg = f"`e2e-gnn {name}` needs {error.name!r}: pip install 'e2e-gnn[{extra}]'"
+        raise click.ClickException(msg)
+
+    command.help = f"(needs: pip install 'e2e-gnn[{extra}]')"
+    return command
 
 
-_register_stage_commands()
+# Commands whose code lives with their stage of the data flow.
+main.add_command(generate_command)
+main.add_command(frames_command)
+try:
+    from e2e_gnn.triton.cli import serve_command, triton_repo_command
+
+    main.add_command(triton_repo_command)
+    main.add_command(serve_command)
+except ModuleNotFoundError as err:  # tritonclient: the optional `triton` extra
+    main.add_command(_needs_extra("triton-repo", "triton", err))
+    main.add_command(_needs_extra("serve", "triton", err))

@@ -125,3 +125,28 @@ def test_neighbor_table_reduce_rejects_unknown_reduction() -> None:
     table = NeighborTable(torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="'median'"):
         table.reduce(torch.zeros(2, 3, 4), "median")
+
+
+def test_split_with_batch_norm_matches_pyg_in_training() -> None:
+    """Modules after the split Linear see the same rows as in PyG, so BatchNorm statistics
+    (and the running averages it updates) agree in training mode too."""
+
+    def net() -> torch.nn.Sequential:
+        return torch.nn.Sequential(
+            torch.nn.Linear(8, 16),
+            torch.nn.BatchNorm1d(16),
+            torch.nn.ReLU(),
+            torch.nn.Linear(16, 5),
+        )
+
+    graph = random_batch([30, 20], 4.0, 4, seed=7)
+    torch.manual_seed(4)
+    theirs = pyg_nn.EdgeConv(net(), aggr="mean").train()
+    ours = EdgeConv(net(), aggr="mean").train()
+    ours.load_state_dict(theirs.state_dict())
+    out, ref = ours(graph.x, graph.edge_index), theirs(graph.x, graph.edge_index)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.nn[1].running_var, theirs.nn[1].running_var, atol=1e-6, rtol=0)
+    out.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(ours.nn[0].weight.grad, theirs.nn[0].weight.grad, atol=1e-4, rtol=0)

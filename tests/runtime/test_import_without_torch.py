@@ -6,13 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-# A meta-path finder that refuses torch (and torch_geometric), as if not installed.
+# A meta-path finder that refuses torch, torch_geometric and tritonclient, as in an
+# inference-only install.
 BLOCK_TORCH = textwrap.dedent(
     """
     import sys
     class NoTorch:
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torch_geometric"):
+            if name.split(".")[0] in ("torch", "torch_geometric", "tritonclient"):
                 raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
     sys.meta_path.insert(0, NoTorch())
     """

@@ -74,6 +74,20 @@ def test_ensemble_from_raw_hits(server, model_path: Path, local, rng, protocol: 
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_compression_and_statistics(server, model_path: Path, local, rng, compression: str) -> None:
+    graphs = mixed_graphs(rng, 20)
+    for protocol in PROTOCOLS:
+        with TritonBackend(
+            model_path, url=_url(server, protocol), protocol=protocol, compression=compression
+        ) as client:
+            served = np.stack([a["scores"] for a in client.run_graphs(graphs)])
+            np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
+            stats = client.statistics()
+            assert stats["name"] == "tiny_python"
+            assert int(stats["inference_count"]) >= 1  # one request per 20 graphs
+
+
 def test_health_and_discovery(backend: TritonBackend) -> None:
     assert backend.is_live()
     assert backend.is_ready()

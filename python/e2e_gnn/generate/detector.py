@@ -23,7 +23,11 @@ asin(0.3 B R / (2 pT))):
   (integrated exactly over each cell and renormalised over a window of cells, so the
   deposited energy is conserved except where the window leaves the barrel);
 - each hit cell gets Gaussian electronic noise, cells below threshold are dropped, and
-  noise-only cells above threshold are added with the exact Gaussian-tail rate.
+  noise-only cells above threshold are added with the exact Gaussian-tail rate;
+- ``truth_fraction``: the share of the cell's noise-free energy (per layer) from the
+  particle of the reconstructed track closest to the cell in eta-phi (track and cell
+  eta/phi as written), 0 if that track left nothing there, -1 if no track lies within
+  ``truth_radius``.
 """
 
 from __future__ import annotations

@@ -102,4 +102,14 @@ class NativeBackend:
         del self._session
 
 
-BACKENDS = {"onnxruntime": OnnxRuntimeBackend, "native": NativeBackend}
+def _triton_backend(model_path: str | Path, **options: object) -> Backend:
+    from e2e_gnn.runtime.triton_backend import TritonBackend
+
+    return TritonBackend(model_path, **options)  # type: ignore[arg-type]
+
+
+BACKENDS = {
+    "onnxruntime": OnnxRuntimeBackend,
+    "native": NativeBackend,
+    "triton": _triton_backend,
+}

@@ -197,6 +197,8 @@ class TritonBackend:
         max_graphs_per_request: :meth:`run_graphs` chunk size (None: all in one request).
         threads, device: settings of a local fallback named by string (the server's own
             threads and devices are set in its config: ``e2e-gnn triton-repo --threads``).
+        compression: ``None``, ``"gzip"`` or ``"deflate"``: compress requests and responses
+            (worth it for large batches over a slow network, not on loopback).
     """
 
     def __init__(
@@ -216,6 +218,7 @@ class TritonBackend:
         max_graphs_per_request: int | None = None,
         threads: int = 1,
         device: str = "cpu",
+        compression: str | None = None,
     ) -> None:
         if protocol not in ("http", "grpc"):
             msg = f"TritonBackend protocol {protocol!r} is not supported, use 'http' or 'grpc'"
@@ -228,6 +231,9 @@ class TritonBackend:
                 f"need timeout_s > 0, retries >= 0, backoff_s >= 0; "
                 f"got {timeout_s!r}, {retries!r}, {backoff_s!r}"
             )
+            raise ValueError(msg)
+        if compression not in (None, "gzip", "deflate"):
+            msg = f"compression {compression!r} is not supported, use None, 'gzip' or 'deflate'"
             raise ValueError(msg)
         if model_path is None and model_name is None:
             msg = "TritonBackend needs model_path (the local export) or model_name"
@@ -243,6 +249,7 @@ class TritonBackend:
         self.checksum_policy = checksum_policy
         self.cooldown_s = cooldown_s
         self.max_graphs_per_request = max_graphs_per_request
+        self.compression = compression
         self.inputs: tuple[str, ...] = self.local.inputs if self.local else ()
         self.outputs: tuple[str, ...] = self.local.outputs if self.local else ()
         #: the local export's ONNX metadata_props (the runtime Backend interface)
@@ -311,7 +318,12 @@ class TritonBackend:
         client = self._client()
         if self.protocol == "grpc":
             kwargs["client_timeout"] = self.timeout_s
-            if method in ("get_model_config", "get_model_metadata", "get_model_repository_index"):
+            if method in (
+                "get_model_config",
+                "get_model_metadata",
+                "get_model_repository_index",
+                "get_inference_statistics",
+            ):
                 kwargs["as_json"] = True
         result = getattr(client, method)(*args, **kwargs)
         if self.protocol == "grpc" and method == "get_model_config":
@@ -349,6 +361,13 @@ class TritonBackend:
     def models(self) -> list[dict[str, str]]:
         """The server's model repository index: ``[{name, version, state}, ...]``."""
         return [dict(m) for m in self._call("get_model_repository_index")]
+
+    def statistics(self) -> dict[str, Any]:
+        """The server's inference statistics of this model (counts, queue and compute time)."""
+        self._verify()
+        stats = self._call("get_inference_statistics", self.model_name, self.model_version)
+        entries = stats.get("model_stats", [])
+        return dict(entries[0]) if entries else {}
 
     def served_identity(self, name: str) -> dict[str, str]:
         """Checksum and version the served model's config carries (empty when absent)."""
@@ -437,10 +456,20 @@ class TritonBackend:
     def _requested_outputs(self) -> list[Any]:
         return [self._module.InferRequestedOutput(name) for name in self.outputs]
 
+    def _infer_options(self) -> dict[str, Any]:
+        if self.compression is None:
+            return {}
+        if self.protocol == "grpc":
+            return {"compression_algorithm": self.compression}
+        return {
+            "request_compression_algorithm": self.compression,
+            "response_compression_algorithm": self.compression,
+        }
+
     def _infer_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._verify()
         assert self.model_name is not None
-        kwargs: dict[str, Any] = {}
+        kwargs = self._infer_options()
         if self.protocol == "grpc":
             kwargs["client_timeout"] = self.timeout_s
         result = self._client().infer(
@@ -539,6 +568,7 @@ class TritonBackend:
             self._infer_inputs(inputs),
             model_version=self.model_version,
             outputs=self._requested_outputs(),
+            **self._infer_options(),
         )
         result = await asyncio.wait_for(call, self.timeout_s)
         return {name: result.as_numpy(name) for name in self.outputs}

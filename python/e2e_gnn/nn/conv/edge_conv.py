@@ -44,7 +44,10 @@ class EdgeConv(torch.nn.Module):
             increasing order with at most ``fixed_degree`` edges per target (what kNN graph
             builders emit: k, or k + 1 with self loops); aggregation then runs as a gather
             and a masked reduce over a ``[N, fixed_degree]`` table instead of a scatter
-            (:class:`e2e_gnn.nn.fixed_degree.NeighborTable`). (default: ``None``)
+            (:class:`e2e_gnn.nn.fixed_degree.NeighborTable`). ``nn`` then also runs on the
+            masked slots of nodes with fewer than ``fixed_degree`` edges (their results are
+            discarded), which matters only for a BatchNorm in training mode.
+            (default: ``None``)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices

@@ -58,7 +58,9 @@ class GraphConv(torch.nn.Module):
             check_edge_vector("GraphConv", "edge_weight", edge_weight, edge_index)
         messages = self.message(gather(x, edge_index[0]), edge_weight)
         out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
-        return self.lin_rel(out) + self.lin_root(x)
+        # lin_rel(out) + lin_root(x) as one matrix product over [out || x] (one Gemm in ONNX).
+        weight = torch.cat([self.lin_rel.weight, self.lin_root.weight], dim=1)
+        return torch.nn.functional.linear(torch.cat([out, x], -1), weight, self.lin_rel.bias)
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

@@ -79,9 +79,12 @@ class SAGEConv(torch.nn.Module):
             x = self.lin(x).relu()
         messages = self.message(gather(x, edge_index[0]))
         out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
-        out = self.lin_l(out)
         if self.root_weight:
-            out = out + self.lin_r(x_root)
+            # lin_l(out) + lin_r(x) as one matrix product over [out || x] (one Gemm in ONNX).
+            weight = torch.cat([self.lin_l.weight, self.lin_r.weight], dim=1)
+            out = torch.nn.functional.linear(torch.cat([out, x_root], -1), weight, self.lin_l.bias)
+        else:
+            out = self.lin_l(out)
         if self.normalize:
             out = torch.nn.functional.normalize(out, p=2.0, dim=-1)
         return out
