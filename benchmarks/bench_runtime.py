@@ -16,6 +16,9 @@ intra-op threads 1, torch.set_num_threads(1)) and is timed in CPU time of this p
 Targets (issue 6): native batched >= 4x native per jet; native faster than Python
 onnxruntime on small graphs; native >= 3x torch eager.
 
+Two model sizes are measured in the same run: batching pays most when the per-call cost of
+ONNX Runtime (about a hundred operators to launch) is large next to the per-jet compute.
+
 Usage: python benchmarks/bench_runtime.py [--events 40] [--repeats 5]
 Writes benchmarks/results/runtime.json and prints a markdown table.
 """
@@ -55,16 +58,13 @@ def best_time(run: Callable[[], object], items: int, repeats: int) -> float:
     return min(times) / items * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=40)
-    parser.add_argument("--jets-per-event", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+MODELS = {"small (hidden 16, 2 EdgeConv)": (16, 2), "medium (hidden 32, 3 EdgeConv)": (32, 3)}
 
-    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=32, num_layers=3).eval()
+
+def measure(args: argparse.Namespace, hidden: int, num_layers: int) -> dict[str, object]:
+    torch.manual_seed(0)
+    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=hidden, num_layers=num_layers)
+    model.eval()
     spec = ModelSpec("bench_tagger", "EdgeConvTagger", model.hyperparameters, graph=TOY_GRAPH_SPEC)
     scored = Scores(model).eval()
     native = load_native()
@@ -150,19 +150,40 @@ def main() -> None:
         },
         "machine": platform.processor() or platform.machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
-    print(f"{n} events x {args.jets_per_event} jets, {np.mean(nodes):.0f} nodes per event\n")
-    print("| path | us per event |\n|---|---:|")
-    for name, value in result["us_per_event"].items():
-        print(f"| {name} | {value:.0f} |")
-    print("\n| small graph (6-12 nodes), one call | us per call |\n|---|---:|")
-    for name, value in result["us_per_small_graph"].items():
-        print(f"| {name} | {value:.0f} |")
-    print("\n| speedup | x |\n|---|---:|")
-    for name, value in result["speedups"].items():
-        print(f"| {name} | {value:.2f} |")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40)
+    parser.add_argument("--jets-per-event", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = {name: measure(args, *size) for name, size in MODELS.items()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+    first = next(iter(results.values()))
+    print(
+        f"{first['events']} events x {first['jets_per_event']} jets, "
+        f"{first['mean_nodes_per_event']:.0f} nodes per event, one thread, CPU time\n"
+    )
+    names = list(results)
+    print("| path (us per event) | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for path in first["us_per_event"]:
+        print(
+            f"| {path} | "
+            + " | ".join(f"{results[n]['us_per_event'][path]:.0f}" for n in names)
+            + " |"
+        )
+    for path in first["us_per_small_graph"]:
+        cells = " | ".join(f"{results[n]['us_per_small_graph'][path]:.0f}" for n in names)
+        print(f"| {path} (6-12 nodes, us per call) | {cells} |")
+    for speedup in first["speedups"]:
+        cells = " | ".join(f"{results[n]['speedups'][speedup]:.2f}x" for n in names)
+        print(f"| **{speedup}** | {cells} |")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ void GraphBatch::add(const float* x, std::int64_t num_nodes, const std::int64_t*
   // Keep [sources | targets] contiguous: move the old targets up, then fill both rows.
   edge_index_.resize(2 * new_edges);
   std::int64_t* data = edge_index_.data();
-  std::memmove(data + new_edges, data + old_edges, old_edges * sizeof(std::int64_t));
+  if (old_edges > 0) {
+    std::memmove(data + new_edges, data + old_edges, old_edges * sizeof(std::int64_t));
+  }
   for (std::int64_t e = 0; e < num_edges; ++e) {
     data[old_edges + e] = edge_index[e] + offset;
     data[new_edges + old_edges + e] = edge_index[num_edges + e] + offset;

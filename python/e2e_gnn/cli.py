@@ -79,11 +79,11 @@ def export_onnx_command(
     try:
         report = export_onnx(model, spec, out, default_example(spec, seed), atol=atol)
     except ParityError as err:
-        console.print(err.report.table(), markup=False)
+        console.print(err.report.table(), markup=False, soft_wrap=True)
         raise click.ClickException(str(err).splitlines()[0]) from err
     except UnsupportedOperationError as err:
         raise click.ClickException(str(err)) from err
-    console.print(report.table(), markup=False)
+    console.print(report.table(), markup=False, soft_wrap=True)
     console.print(f"wrote {out} (max |torch - onnx| = {report.max_abs_diff:.2g})")
     if triton_repo is not None:
         from e2e_gnn.triton.cli import print_repository
@@ -178,54 +178,14 @@ def inspect(model: Path) -> None:
     default=Path("runs/demo"),
     show_default=True,
 )
-@click.option("--jets", default=2000, show_default=True, help="Toy jets for training.")
+@click.option("--events", default=2000, show_default=True, help="Pythia8 events to generate.")
 @click.option("--epochs", default=4, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def demo(out: Path, jets: int, epochs: int, seed: int) -> None:
-    """The main job on built-in data: train, export with parity check, infer everywhere."""
-    from e2e_gnn.export.onnx import export_onnx
-    from e2e_gnn.export.parity import default_example
-    from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, toy_jets
-    from e2e_gnn.nn.models import EdgeConvTagger
-    from e2e_gnn.train import load_checkpoint, predict_logits, roc_auc, save_checkpoint, train
-    from e2e_gnn.train.plots import plot_roc
+def demo(out: Path, events: int, epochs: int, seed: int) -> None:
+    """The main job: generate, frame, train, export with parity check, infer everywhere."""
+    from e2e_gnn.demo import DemoConfig, run_demo
 
-    out.mkdir(parents=True, exist_ok=True)
-    console.rule("1. data: toy two-prong vs one-prong jets, kNN graphs")
-    train_graphs, test_graphs = toy_jets(jets, seed), toy_jets(jets // 2, seed + 1)
-    test_graphs.save(out / "test_graphs.npz")
-    console.print(f"{train_graphs.num_graphs} training jets, {test_graphs.num_graphs} test jets")
-
-    console.rule("2. train (torch)")
-    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=32, num_layers=2)
-    losses = train(model, train_graphs, epochs=epochs, seed=seed)
-    console.print("loss per epoch: " + ", ".join(f"{loss:.3f}" for loss in losses))
-    save_checkpoint(
-        out / "tagger.pt",
-        model,
-        "EdgeConvTagger",
-        TOY_GRAPH_SPEC,
-        {"data": f"toy_jets({jets}, seed={seed})", "epochs": epochs},
-    )
-
-    console.rule("3. export-onnx with the parity check")
-    model, spec = load_checkpoint(out / "tagger.pt", "toy_tagger")
-    report = export_onnx(model, spec, out / "tagger.onnx", default_example(spec))
-    console.print(report.table(), markup=False)
-
-    console.rule("4. inference: torch vs onnxruntime vs native")
-    torch_scores = 1 / (1 + np.exp(-predict_logits(model, test_graphs)))
-    results = {"torch": torch_scores}
-    for backend in ("onnxruntime", "native"):
-        with Tagger(out / "tagger.onnx", backend=backend) as tagger:
-            results[backend] = tagger(test_graphs)
-    table = Table("backend", "ROC AUC", "max |diff| vs torch")
-    for backend, scores in results.items():
-        diff = np.abs(scores - torch_scores).max()
-        table.add_row(backend, f"{roc_auc(test_graphs.y, scores):.4f}", f"{diff:.2g}")
-    console.print(table)
-    plot_roc(test_graphs.y, {"EdgeConvTagger (native)": results["native"]}, out / "roc.png")
-    console.print(f"ROC curve: {out / 'roc.png'}; model: {out / 'tagger.onnx'}")
+    run_demo(DemoConfig(out=out, events=events, epochs=epochs, seed=seed), console)
 
 
 def _needs_extra(name: str, extra: str, error: ModuleNotFoundError) -> click.Command:

@@ -75,10 +75,10 @@ class ParityReport:
         return max(row.max_abs_diff for row in self.rows)
 
     def table(self) -> str:
-        lines = [f"{'case':<34}{'inputs':<38}max |torch - onnx|"]
+        lines = [f"{'case':<26}{'inputs':<35}max |torch - onnx|"]
         for row in self.rows:
             verdict = "ok" if row.passed else f"FAIL (> {self.atol:g})"
-            lines.append(f"{row.case:<34}{row.inputs:<38}{row.max_abs_diff:<10.3g}{verdict}")
+            lines.append(f"{row.case:<26}{row.inputs:<35}{row.max_abs_diff:<10.3g}{verdict}")
         return "\n".join(lines)
 
 
@@ -101,8 +101,8 @@ def _graph_cases(graph: GraphSpec, example: GraphBatch, rng: np.random.Generator
     largest = int(np.bincount(example.batch).max())
     sizes = {
         "single node": [1],
-        "no edges (1-node graphs)": [1, 1, 1],
-        "graphs smaller than k": [2, max(2, k // 2), k],
+        "no edges": [1, 1, 1],
+        "smaller than k": [2, max(2, k // 2), k],
         "larger than example": [max(4 * largest, 300)],
         "many graphs": [int(n) for n in rng.integers(1, 3 * k, size=24)],
     }

@@ -23,6 +23,8 @@ class EdgeConvTagger(torch.nn.Module):
 
     The graph of each jet/event comes from the input ``edge_index`` (built by the graph
     builder recorded in the model's GraphSpec); the tagger returns one logit per class.
+    Node features are standardised inside the model (buffers set by
+    :meth:`set_feature_scaling` from training data), so a deployment feeds raw features.
 
     Args:
         in_features: node feature width F.
@@ -52,6 +54,8 @@ class EdgeConvTagger(torch.nn.Module):
             "num_classes": num_classes,
             "aggr": aggr,
         }
+        self.register_buffer("feature_mean", torch.zeros(in_features))
+        self.register_buffer("feature_std", torch.ones(in_features))
         widths = [in_features] + [hidden] * num_layers
         self.convs = torch.nn.ModuleList(
             EdgeConv(_mlp(2 * width_in, hidden, hidden), aggr=aggr) for width_in in widths[:-1]
@@ -60,7 +64,13 @@ class EdgeConvTagger(torch.nn.Module):
             _mlp(2 * hidden, hidden), torch.nn.Linear(hidden, num_classes)
         )
 
+    def set_feature_scaling(self, x: Tensor) -> None:
+        """Standardise node features with the mean and spread of ``x`` [N, F]."""
+        self.feature_mean.copy_(x.mean(dim=0))
+        self.feature_std.copy_(x.std(dim=0).clamp(min=1e-6))
+
     def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
+        x = (x - self.feature_mean) / self.feature_std
         for conv in self.convs:
             x = conv(x, edge_index)
         pooled = torch.cat([global_mean_pool(x, batch), global_max_pool(x, batch)], dim=-1)
