@@ -69,8 +69,8 @@ pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check python tests benchmarks
-	$(BIN)/ruff format --check python tests benchmarks
+	$(BIN)/ruff check python tests benchmarks cpp
+	$(BIN)/ruff format --check python tests benchmarks cpp
 
 clean:
 	rm -rf build .cache $(VENV)

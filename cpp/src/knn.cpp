@@ -13,7 +13,7 @@ namespace e2e_gnn {
 namespace {
 
 // Graphs up to this size are scanned whole; larger ones through a uniform grid over their
-// first two coordinates (measured, see docs/graphs.md).
+// first two coordinates (tuned with benchmarks/bench_knn.py: k = 16, 2-D, 50-1000 nodes).
 constexpr std::size_t kBruteForceMaxNodes = 48;
 // Grids are used for up to this many coordinates; beyond, the 2-D projection prunes too little.
 constexpr std::size_t kGridMaxDims = 3;

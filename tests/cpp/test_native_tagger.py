@@ -224,3 +224,30 @@ def test_fuzzed_inputs_are_validated(tagger, inputs) -> None:
     else:
         with pytest.raises(ValueError, match="input '"):
             tagger.run(x, edge_index, batch)
+
+
+def test_frame_model_scores_images_like_torch(tmp_path: Path) -> None:
+    """A CNN on frames [B, C, H, W]: one call for all images, torch's scores, and checks."""
+    torch = pytest.importorskip("torch")
+    from e2e_gnn.export import default_example, export_onnx
+    from e2e_gnn.nn.models import FrameCNNTagger, Scores
+    from e2e_gnn.spec import FRAME_INPUTS, FRAME_OUTPUTS, ModelSpec
+
+    torch.manual_seed(0)
+    model = FrameCNNTagger(2, width=4, num_blocks=1).eval()
+    spec = ModelSpec(
+        "cnn", "FrameCNNTagger", model.hyperparameters, inputs=FRAME_INPUTS,
+        outputs=FRAME_OUTPUTS, frame={"shape": [2, 16, 16], "channels": ["ecal", "hcal"]},
+    )  # fmt: skip
+    export_onnx(model, spec, tmp_path / "cnn.onnx", default_example(spec))
+    cnn = native.Tagger(str(tmp_path / "cnn.onnx"))
+    assert not cnn.is_graph_model
+    frames = np.random.default_rng(0).random((7, 2, 16, 16), dtype=np.float32)
+    with torch.no_grad():
+        expected = Scores(model)(torch.from_numpy(frames)).numpy()
+    np.testing.assert_allclose(cnn.tag_frames(frames), expected, atol=ATOL, rtol=0)
+    assert cnn.tag_frames(frames[:0]).shape == (0, 1)
+    frames[3, 1, 4, 5] = np.inf
+    expect_error(lambda: cnn.tag_frames(frames), "non-finite value inf in image 3")
+    expect_error(lambda: cnn.tag_frames(frames[:, :1].copy()), r"'frames' has shape \[7, 1")
+    expect_error(lambda: cnn.tag_nodes(frames[0, 0], np.array([0, 16])), "is a frame model")

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 from _nn_onnx import export_model, max_error, open_session
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch_geometric.utils import scatter as pyg_scatter
 from torch_geometric.utils import softmax as pyg_softmax
 
@@ -131,3 +133,18 @@ def test_gather_is_indexing() -> None:
     src = torch.randn(6, 2, 3)
     index = torch.tensor([[5, 0], [2, 2], [1, 4]])
     assert torch.equal(gather(src, index), src[index])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num=st.integers(0, 30),
+    size=st.integers(1, 8),
+    reduce=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_scatter_property(num: int, size: int, reduce: str, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randn(num, 2, generator=gen) * 3
+    index = torch.randint(0, size, (num,), generator=gen)
+    out = scatter(src, index, size, reduce=reduce)  # type: ignore[arg-type]
+    torch.testing.assert_close(out, loop_reference(src, index, size, reduce), atol=1e-5, rtol=0)
