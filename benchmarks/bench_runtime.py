@@ -8,10 +8,15 @@ Paths, per event (inference on the same prebuilt kNN graphs unless said otherwis
   onnxruntime per jet   Python onnxruntime, one call per jet
   torch eager batched   the PyTorch model, one call per event (no_grad)
 plus a small-graph case (single jets of 6-12 hits, one call each) where per-call overhead
-dominates. Native calls go through the pybind11 bindings, so their times include the
-binding overhead a C++ caller does not pay. Everything runs on one thread (ONNX Runtime
+dominates. Native calls above go through the pybind11 bindings, so their times include the
+binding overhead a C++ caller does not pay; the same events are then also run by the C++
+example plugin (cpp/examples/reco_plugin, built against an installed e2e_gnn, hits read
+from a file, kNN graphs built in C++, timed in C++ with `--time`):
+  C++ plugin batched    produce(event): hits -> graphs -> ONE call per event
+  C++ plugin per jet    the same with one call per jet Everything runs on one thread (ONNX Runtime
 intra-op threads 1, torch.set_num_threads(1)) and is timed in CPU time of this process
-(time.process_time: robust on a machine shared with other jobs), best of --repeats.
+(time.process_time: robust on a machine shared with other jobs), best of --repeats, the
+paths taking turns in every repeat.
 
 Targets (issue 6): native batched >= 4x native per jet; native faster than Python
 onnxruntime on small graphs; native >= 3x torch eager.
@@ -26,8 +31,12 @@ Writes benchmarks/results/runtime.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import platform
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,30 +53,92 @@ from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, graphs_from_features, toy_j
 from e2e_gnn.nn.models import EdgeConvTagger, Scores
 from e2e_gnn.spec import ModelSpec
 
-RESULTS = Path(__file__).resolve().parent / "results" / "runtime.json"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "runtime.json"
 
 
-def best_time(run: Callable[[], object], items: int, repeats: int) -> float:
-    """Best CPU time per item (microseconds) of `repeats` runs over all items."""
-    run()  # warm up: allocations, ONNX Runtime's first-run work
-    times = []
+def build_plugin(work: Path) -> Path:
+    """Install e2e_gnn into `work`/prefix and build the example plugin against it."""
+    cmake = str(Path(sys.executable).with_name("cmake"))
+    library, prefix, plugin = ROOT / "build" / "cpp-install", work / "prefix", work / "plugin"
+    for command in (
+        [cmake, "-S", ROOT, "-B", library, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+         "-DE2E_GNN_INSTALL=ON", "-DE2E_GNN_TESTS=OFF", "-DE2E_GNN_PYTHON=OFF",
+         f"-DPython_EXECUTABLE={sys.executable}"],
+        [cmake, "--build", library, "-j", "2"],
+        [cmake, "--install", library, "--prefix", prefix],
+        [cmake, "-S", ROOT / "cpp" / "examples" / "reco_plugin", "-B", plugin, "-G", "Ninja",
+         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix}"],
+        [cmake, "--build", plugin, "-j", "2"],
+    ):  # fmt: skip
+        # The library build directory is shared with tests/cpp: same lock file.
+        with open(library.parent / "cpp-install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(list(map(str, command)), check=True, capture_output=True)
+    return plugin / "reco_plugin"
+
+
+def plugin_time(plugin: Path, model: Path, events_file: Path, repeats: int, *flags: str) -> float:
+    """The plugin's best CPU time per event (microseconds), measured in C++."""
+    out = subprocess.run(
+        [str(plugin), str(model), str(events_file), str(events_file.with_suffix(".out")),
+         "--time", str(repeats), *flags],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"timing: ([0-9.eE+-]+) us per event", out)
+    assert found, out
+    return float(found.group(1))
+
+
+def write_events(path: Path, events: list[list[np.ndarray]]) -> None:
+    lines = ["event,jet," + ",".join(TOY_GRAPH_SPEC.feature_names)]
+    for e, event in enumerate(events):
+        for j, jet in enumerate(event):
+            lines += [f"{e},{j}," + ",".join(f"{float(v):.9g}" for v in hit) for hit in jet]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def interleaved_best(timers: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Best of `repeats` for each timer, the timers taking turns in every repeat so that
+    all paths see the same load of a shared machine."""
+    for timer in timers.values():  # warm up: allocations, ONNX Runtime's first-run work
+        timer()
+    best = dict.fromkeys(timers, float("inf"))
     for _ in range(repeats):
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer())
+    return best
+
+
+def cpu_timer(run: Callable[[], object], items: int) -> Callable[[], float]:
+    """A timer giving the CPU time per item (microseconds) of one run over all items."""
+
+    def timer() -> float:
         start = time.process_time()
         run()
-        times.append(time.process_time() - start)
-    return min(times) / items * 1e6
+        return (time.process_time() - start) / items * 1e6
+
+    return timer
 
 
 MODELS = {"small (hidden 16, 2 EdgeConv)": (16, 2), "medium (hidden 32, 3 EdgeConv)": (32, 3)}
 
 
-def measure(args: argparse.Namespace, hidden: int, num_layers: int) -> dict[str, object]:
+def measure(
+    args: argparse.Namespace, hidden: int, num_layers: int, plugin: Path
+) -> dict[str, object]:
     torch.manual_seed(0)
     model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=hidden, num_layers=num_layers)
     model.eval()
     spec = ModelSpec("bench_tagger", "EdgeConvTagger", model.hyperparameters, graph=TOY_GRAPH_SPEC)
     scored = Scores(model).eval()
     native = load_native()
+    jets = toy_jets(args.events * args.jets_per_event, seed=1)
+    features = [jets.graph(g)[0] for g in range(jets.num_graphs)]
+    events = [
+        features[e * args.jets_per_event : (e + 1) * args.jets_per_event]
+        for e in range(args.events)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tagger.onnx"
         export_onnx(model, spec, path, default_example(spec))
@@ -75,53 +146,62 @@ def measure(args: argparse.Namespace, hidden: int, num_layers: int) -> dict[str,
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        write_events(Path(tmp) / "events.csv", events)
+        batched = [graphs_from_features(event, TOY_GRAPH_SPEC).inputs() for event in events]
+        per_jet = [[graphs_from_features([j], TOY_GRAPH_SPEC).inputs() for j in e] for e in events]
+        hits = [
+            (np.concatenate(e), np.cumsum([0] + [len(j) for j in e]).astype(np.int64))
+            for e in events
+        ]
+        small = [
+            np.random.default_rng(s).normal(size=(6 + s % 7, 4)).astype(np.float32)
+            for s in range(200)
+        ]
+        small_graphs = [graphs_from_features([x], TOY_GRAPH_SPEC).inputs() for x in small]
+        torch_batched = [tuple(map(torch.from_numpy, b.values())) for b in batched]
 
-    jets = toy_jets(args.events * args.jets_per_event, seed=1)
-    features = [jets.graph(g)[0] for g in range(jets.num_graphs)]
-    events = [
-        features[e * args.jets_per_event : (e + 1) * args.jets_per_event]
-        for e in range(args.events)
-    ]
-    batched = [graphs_from_features(event, TOY_GRAPH_SPEC).inputs() for event in events]
-    per_jet = [[graphs_from_features([jet], TOY_GRAPH_SPEC).inputs() for jet in e] for e in events]
-    hits = [
-        (np.concatenate(e), np.cumsum([0] + [len(j) for j in e]).astype(np.int64)) for e in events
-    ]
-    small = [
-        np.random.default_rng(s).normal(size=(6 + s % 7, 4)).astype(np.float32) for s in range(200)
-    ]
-    small_graphs = [graphs_from_features([x], TOY_GRAPH_SPEC).inputs() for x in small]
-    torch_batched = [tuple(map(torch.from_numpy, b.values())) for b in batched]
+        # Same scores on every path before timing anything.
+        for b, t in zip(batched[:3], torch_batched[:3], strict=False):
+            with torch.no_grad():
+                reference = scored(*t).numpy()
+            assert np.allclose(tagger.run(**b)["scores"], reference, atol=1e-5, rtol=0)
+            assert np.allclose(session.run(["scores"], b)[0], reference, atol=1e-5, rtol=0)
 
-    # Same scores on every path before timing anything.
-    for b, t in zip(batched[:3], torch_batched[:3], strict=False):
-        with torch.no_grad():
-            reference = scored(*t).numpy()
-        assert np.allclose(tagger.run(**b)["scores"], reference, atol=1e-5, rtol=0)
-        assert np.allclose(session.run(["scores"], b)[0], reference, atol=1e-5, rtol=0)
+        def torch_run() -> None:
+            with torch.no_grad():
+                for t in torch_batched:
+                    scored(*t)
 
-    def torch_run() -> None:
-        with torch.no_grad():
-            for t in torch_batched:
-                scored(*t)
-
-    n, r = args.events, args.repeats
-    us = {
-        "native batched": best_time(lambda: [tagger.run(**b) for b in batched], n, r),
-        "native per jet": best_time(lambda: [tagger.run(**g) for e in per_jet for g in e], n, r),
-        "native hits->scores": best_time(lambda: [tagger.tag_nodes(x, p) for x, p in hits], n, r),
-        "onnxruntime batched": best_time(
-            lambda: [session.run(["scores"], b) for b in batched], n, r
-        ),
-        "onnxruntime per jet": best_time(
-            lambda: [session.run(["scores"], g) for e in per_jet for g in e], n, r
-        ),
-        "torch eager batched": best_time(torch_run, n, r),
-        "native small graph": best_time(lambda: [tagger.run(**g) for g in small_graphs], 200, r),
-        "onnxruntime small graph": best_time(
-            lambda: [session.run(["scores"], g) for g in small_graphs], 200, r
-        ),
-    }
+        n, events_file = args.events, Path(tmp) / "events.csv"
+        us = interleaved_best(
+            {
+                "native batched": cpu_timer(lambda: [tagger.run(**b) for b in batched], n),
+                "native per jet": cpu_timer(
+                    lambda: [tagger.run(**g) for e in per_jet for g in e], n
+                ),
+                "native hits->scores": cpu_timer(
+                    lambda: [tagger.tag_nodes(x, p) for x, p in hits], n
+                ),
+                "onnxruntime batched": cpu_timer(
+                    lambda: [session.run(["scores"], b) for b in batched], n
+                ),
+                "onnxruntime per jet": cpu_timer(
+                    lambda: [session.run(["scores"], g) for e in per_jet for g in e], n
+                ),
+                "torch eager batched": cpu_timer(torch_run, n),
+                "C++ plugin batched": lambda: plugin_time(plugin, path, events_file, 1),
+                "C++ plugin per jet": lambda: plugin_time(
+                    plugin, path, events_file, 1, "--per-jet"
+                ),
+                "native small graph": cpu_timer(
+                    lambda: [tagger.run(**g) for g in small_graphs], len(small_graphs)
+                ),
+                "onnxruntime small graph": cpu_timer(
+                    lambda: [session.run(["scores"], g) for g in small_graphs], len(small_graphs)
+                ),
+            },
+            args.repeats,
+        )
     speedups = {
         "native batched vs native per jet (target >= 4)": us["native per jet"]
         / us["native batched"],
@@ -130,16 +210,25 @@ def measure(args: argparse.Namespace, hidden: int, num_layers: int) -> dict[str,
         "native vs onnxruntime, batched event": us["onnxruntime batched"] / us["native batched"],
         "native vs torch eager, batched event (target >= 3)": us["torch eager batched"]
         / us["native batched"],
+        "C++ plugin batched vs per jet": us["C++ plugin per jet"] / us["C++ plugin batched"],
+        "C++ plugin (hits -> scores) vs onnxruntime batched (graphs -> scores)": us[
+            "onnxruntime batched"
+        ]
+        / us["C++ plugin batched"],
+        "C++ plugin (hits -> scores) vs torch eager batched (graphs -> scores)": us[
+            "torch eager batched"
+        ]
+        / us["C++ plugin batched"],
     }
     nodes = [len(b["x"]) for b in batched]
     result = {
         "model": {"class": "EdgeConvTagger", **model.hyperparameters, "k": TOY_GRAPH_SPEC.k},
-        "events": n,
+        "events": args.events,
         "jets_per_event": args.jets_per_event,
         "mean_nodes_per_event": float(np.mean(nodes)),
         "threads": 1,
-        "clock": "time.process_time, best of repeats",
-        "repeats": r,
+        "clock": "CPU time (process_time / std::clock), best of interleaved repeats",
+        "repeats": args.repeats,
         "us_per_event": {k: round(v, 1) for k, v in us.items() if "small" not in k},
         "us_per_small_graph": {k: round(v, 1) for k, v in us.items() if "small" in k},
         "speedups": {k: round(v, 2) for k, v in speedups.items()},
@@ -157,10 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--jets-per-event", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = {name: measure(args, *size) for name, size in MODELS.items()}
+    with tempfile.TemporaryDirectory() as work:
+        plugin = build_plugin(Path(work))
+        results = {name: measure(args, *size, plugin) for name, size in MODELS.items()}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -14,6 +14,7 @@ void JetTaggerProducer::beginJob(const ProducerConfig& config) {
 
   // The model says which node features it needs, in which order: find them by name.
   file_width_ = config.hit_columns.size();
+  per_jet_ = config.per_jet;
   for (const auto& feature : tagger_->graph_spec().feature_names) {
     auto found = std::find(config.hit_columns.begin(), config.hit_columns.end(), feature);
     if (found == config.hit_columns.end()) {
@@ -32,6 +33,7 @@ void JetTaggerProducer::produce(Event& event) const {
   // Collect every jet of the event into one ragged batch (no padding).
   e2e_gnn::NodeBatch nodes(tagger_->num_features());
   std::vector<float> features;
+  event.scores.clear();
   for (const Jet& jet : event.jets) {
     features.clear();
     for (std::int64_t hit = 0; hit < jet.num_hits; ++hit) {
@@ -40,18 +42,26 @@ void JetTaggerProducer::produce(Event& event) const {
       }
     }
     nodes.add(features.data(), jet.num_hits);
+    if (per_jet_) {  // the unbatched way, kept to measure what batching saves
+      store(tagger_->tag(nodes), event);
+      nodes.clear();
+    }
   }
-  // kNN graphs as the model was trained, then ONE inference call for all jets.
-  const e2e_gnn::Tensor scores = tagger_->tag(nodes);
-  const std::int64_t classes = scores.shape[1];
-  event.scores.resize(event.jets.size());
-  for (std::size_t j = 0; j < event.jets.size(); ++j) {
-    const float* first = scores.as<float>() + static_cast<std::int64_t>(j) * classes;
-    event.scores[j].assign(first, first + classes);
+  if (!per_jet_) {
+    // kNN graphs as the model was trained, then ONE inference call for all jets.
+    store(tagger_->tag(nodes), event);
   }
   ++events_;
   jets_ += static_cast<std::int64_t>(event.jets.size());
-  calls_ += event.jets.empty() ? 0 : 1;
+  calls_ += per_jet_ ? static_cast<std::int64_t>(event.jets.size()) : (event.jets.empty() ? 0 : 1);
+}
+
+void JetTaggerProducer::store(const e2e_gnn::Tensor& scores, Event& event) {
+  const std::int64_t classes = scores.shape[1];
+  for (std::int64_t j = 0; j < scores.shape[0]; ++j) {
+    const float* first = scores.as<float>() + j * classes;
+    event.scores.emplace_back(first, first + classes);
+  }
 }
 
 void JetTaggerProducer::endJob() const {

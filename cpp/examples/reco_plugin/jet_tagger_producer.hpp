@@ -20,6 +20,7 @@ struct ProducerConfig {
   std::vector<std::string> hit_columns;  // the event file's feature names
   int intra_op_threads = 1;              // ONNX Runtime threads per call
   bool cuda = false;                     // CUDA execution provider, CPU fallback
+  bool per_jet = false;                  // one inference call per jet (for comparison only)
 };
 
 class JetTaggerProducer {
@@ -32,9 +33,13 @@ class JetTaggerProducer {
   void endJob() const;
 
  private:
+  /// Appends one row of scores per graph of `scores` to event.scores.
+  static void store(const e2e_gnn::Tensor& scores, Event& event);
+
   std::unique_ptr<e2e_gnn::Tagger> tagger_;
   std::vector<std::size_t> columns_;  // file column of each model feature
   std::size_t file_width_ = 0;
+  bool per_jet_ = false;
   mutable std::atomic<std::int64_t> events_{0}, jets_{0}, calls_{0};
 };
 
