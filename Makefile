@@ -71,6 +71,7 @@ pytest: setup
 lint: $(VENV)/.installed
 	$(BIN)/ruff check python tests benchmarks cpp
 	$(BIN)/ruff format --check python tests benchmarks cpp
+	$(BIN)/mypy
 
 clean:
 	rm -rf build .cache $(VENV)
