@@ -6,19 +6,12 @@
 #include <vector>
 
 #include "e2e_gnn/batching.hpp"
+#include "test_data.hpp"
 
 using namespace e2e_gnn;
+using testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  return "no exception";
-}
 
 std::vector<std::int64_t> values(const TensorView& view) {
   const auto* data = view.as<std::int64_t>();

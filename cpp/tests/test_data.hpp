@@ -3,11 +3,22 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace e2e_gnn::testing {
+
+// The message of the std::invalid_argument that `call` throws, or "no exception".
+inline std::string error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "no exception";
+}
 
 inline std::string data_path(const std::string& name) {
   return std::string(E2E_GNN_TEST_DATA) + "/" + name;

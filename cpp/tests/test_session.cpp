@@ -10,6 +10,7 @@
 #include "test_data.hpp"
 
 using namespace e2e_gnn;
+using testing::error_of;
 using testing::read_array;
 
 namespace {
@@ -25,15 +26,6 @@ struct Graphs {
             {"batch", TensorView::of(batch.values.data(), batch.shape)}};
   }
 };
-
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  return "no exception";
-}
 
 }  // namespace
 

@@ -11,18 +11,10 @@
 #include "test_data.hpp"
 
 using namespace e2e_gnn;
+using testing::error_of;
 using testing::read_array;
 
 namespace {
-
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  return "no exception";
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
