@@ -3,15 +3,16 @@
 A recipe names the checkpoint, where the ONNX file goes and how strict the parity check
 is, so that a deployable model is described in the repository, not in shell history::
 
-    name = "toy_tagger"
+    name = "tau_tagger"
     checkpoint = "../runs/demo/tagger.pt"   # paths are relative to the recipe file
-    output = "../runs/demo/toy_tagger.onnx"
+    output = "../runs/demo/tau_tagger.onnx"
     atol = 1e-5                              # parity tolerance vs torch
     example_seed = 0                         # seed of the random export example
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -45,11 +46,14 @@ class Recipe:
                 f"{sorted(missing)}; a recipe has {sorted(known)}"
             )
             raise ValueError(msg)
-        base = path.parent
+
+        def beside_recipe(relative: str) -> Path:
+            return Path(os.path.normpath(path.parent / relative))
+
         return cls(
             name=str(data["name"]),
-            checkpoint=base / data["checkpoint"],
-            output=base / data["output"],
+            checkpoint=beside_recipe(data["checkpoint"]),
+            output=beside_recipe(data["output"]),
             atol=float(data.get("atol", 1e-5)),
             example_seed=int(data.get("example_seed", 0)),
         )
