@@ -132,3 +132,24 @@ def test_model_without_e2e_gnn_metadata_is_refused(tmp_path) -> None:
 def test_unknown_backend() -> None:
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
         Tagger("model.onnx", backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tag_nodes_builds_the_spec_graphs_like_the_cpp_tagger(tagger_export, backend) -> None:
+    from e2e_gnn._native_loader import load_native
+    from e2e_gnn.graphs.reference import knn_reference
+
+    model, spec, path = tagger_export
+    rng = np.random.default_rng(5)
+    sizes = [1, 4, 9, 30]
+    x = rng.normal(size=(sum(sizes), spec.num_features)).astype(np.float32)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    # independent graphs: the NumPy reference kNN over the spec's coordinate columns
+    columns = [spec.graph.feature_names.index(c) for c in spec.graph.coordinates]
+    edges = knn_reference(np.ascontiguousarray(x[:, columns]), ptr, spec.graph.k)
+    batch = GraphBatch(x, edges, np.repeat(np.arange(len(sizes)), sizes), len(sizes))
+    expected = torch_scores(model, batch)
+    with Tagger(path, backend=backend) as tagger:
+        np.testing.assert_allclose(tagger.tag_nodes(x, ptr), expected, atol=ATOL, rtol=0)
+    cpp = load_native().Tagger(str(path)).tag_nodes(x, ptr)
+    np.testing.assert_allclose(cpp, expected, atol=ATOL, rtol=0)

@@ -17,10 +17,11 @@ from numpy.typing import ArrayLike
 
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.builders import delaunay_graph, knn_graph, threshold_graph
+from e2e_gnn.spec import GraphSpec
 
 EdgeBuilder = Literal["knn", "threshold", "delaunay"]
 
-__all__ = ["EdgeBuilder", "graphs_from_frames", "graphs_from_points"]
+__all__ = ["EdgeBuilder", "graphs_from_frames", "graphs_from_points", "graphs_from_spec"]
 
 
 def _normalised(index: np.ndarray, size: int) -> np.ndarray:
@@ -71,6 +72,37 @@ def graphs_from_points(
         raise ValueError(msg)
     batch = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
     return GraphBatch(np.asarray(x, dtype=np.float32), edge_index, batch, len(sizes))
+
+
+def graphs_from_spec(
+    x: np.ndarray, ptr: ArrayLike, spec: GraphSpec, y: np.ndarray | None = None
+) -> GraphBatch:
+    """The graphs a model was trained on, from raw node features, as its GraphSpec says.
+
+    Edges come from the spec's builder over its coordinate columns of ``x`` times
+    ``coordinate_scale``, with its k and self loops: what deployment must reproduce.
+
+    Args:
+        x: float32 [N, F] node features, columns named by ``spec.feature_names``.
+        ptr: int [G + 1] node offsets of the graphs.
+        spec: the model's graph spec (``Tagger(...).spec.graph``).
+        y: optional per-graph labels.
+    """
+    if spec.builder != "knn" or spec.k is None:
+        msg = f"graphs_from_spec builds kNN graphs; the spec asks for builder {spec.builder!r}"
+        raise ValueError(msg)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != len(spec.feature_names):
+        msg = (
+            f"x has shape {x.shape}, the graph spec has {len(spec.feature_names)} features "
+            f"{list(spec.feature_names)}"
+        )
+        raise ValueError(msg)
+    columns = [spec.feature_names.index(name) for name in spec.coordinates]
+    scale = np.asarray(spec.coordinate_scale or [1.0] * len(columns), dtype=np.float32)
+    positions = np.ascontiguousarray(x[:, columns] * scale, dtype=np.float32)
+    graphs = graphs_from_points(x, positions, ptr, edges="knn", k=spec.k, loop=spec.loop)
+    return GraphBatch(graphs.x, graphs.edge_index, graphs.batch, graphs.num_graphs, y)
 
 
 def graphs_from_frames(

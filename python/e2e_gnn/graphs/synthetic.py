@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
-from e2e_gnn.graphs.builders import knn_graph
+from e2e_gnn.graphs.from_frames import graphs_from_spec
 from e2e_gnn.spec import GraphSpec
 
 TOY_FEATURES = ("deta", "dphi", "log_energy", "energy_fraction")
@@ -50,19 +50,10 @@ def toy_jets(num_jets: int, seed: int = 0, spec: GraphSpec = TOY_GRAPH_SPEC) -> 
 def graphs_from_features(
     features: list[np.ndarray], spec: GraphSpec, y: np.ndarray | None = None
 ) -> GraphBatch:
-    """Build the edges of each node-feature array with the builder ``spec`` names."""
-    if spec.builder != "knn" or spec.k is None:
-        msg = f"graphs_from_features builds kNN graphs; spec asks for builder {spec.builder!r}"
-        raise ValueError(msg)
-    columns = [spec.feature_names.index(name) for name in spec.coordinates]
-    x = np.concatenate(features)
+    """One graph per node-feature array, edges built as ``spec`` says."""
     counts = np.array([len(f) for f in features])
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    scale = np.asarray(spec.coordinate_scale or [1.0] * len(columns), dtype=np.float32)
-    positions = np.ascontiguousarray(x[:, columns] * scale, dtype=np.float32)
-    edge_index = knn_graph(positions, ptr, spec.k, loop=spec.loop)
-    batch = np.repeat(np.arange(len(features), dtype=np.int64), counts)
-    return GraphBatch(x, edge_index, batch, len(features), y)
+    return graphs_from_spec(np.concatenate(features), ptr, spec, y)
 
 
 def random_features(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.graphs.from_frames import graphs_from_spec
 from e2e_gnn.runtime.backends import BACKENDS, Backend
 from e2e_gnn.spec import ModelSpec
 
@@ -81,6 +82,15 @@ class Tagger:
             msg = f"input 'frames' has non-finite values in image {int(bad[0])}"
             raise ValueError(msg)
         return np.ascontiguousarray(frames)
+
+    def tag_nodes(self, x: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+        """Scores of graphs given as raw node features ``x`` [N, F] (graph g: rows
+        ``ptr[g]:ptr[g + 1]``): edges are built by the native builder exactly as the
+        model's graph spec says (k, self loops, coordinates, scale), then ONE call."""
+        if self.spec.graph is None:
+            msg = f"{self.spec.name!r} has no graph spec: tag_nodes needs a graph model"
+            raise ValueError(msg)
+        return self(graphs_from_spec(x, ptr, self.spec.graph))
 
     def tag(self, graphs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Score many ``(x, edge_index)`` graphs in ONE inference call (ragged batch)."""
