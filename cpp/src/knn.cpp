@@ -1,6 +1,7 @@
 #include "e2e_gnn/knn.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -108,14 +109,21 @@ struct Metric {
 // then every node closer than the m-th candidate was scanned, and the m closest are exact.
 class GraphSearch {
  public:
-  GraphSearch(const float* pos, std::size_t n, std::size_t dim, const Periodicity& periodic)
-      : n_(n), dim_(dim), periodic_(periodic), dist_(n), index_(2 * n), scratch_(n) {
+  GraphSearch(std::size_t dim, const Periodicity& periodic) : dim_(dim), periodic_(periodic) {}
+
+  // Indexes the n nodes of a graph at `pos`. The buffers are kept from graph to graph: with
+  // many small graphs per call, allocating them for each graph would cost a lot.
+  void assign(const float* pos, std::size_t n) {
+    n_ = n;
+    dist_.resize(n);
+    index_.resize(2 * n);
+    scratch_.resize(n);
     build(pos);
   }
 
   // Writes the local indices of the m closest nodes to local node i (i excluded) into `out`
   // and returns the m-th smallest squared distance.
-  double query(std::size_t i, std::size_t m, double radius2, std::int64_t* out) {
+  double query(std::size_t i, std::size_t m, double radius2, std::int32_t* out) {
     const bool periodic = periodic_.dim >= 0;
     switch (periodic ? -static_cast<int>(dim_) : static_cast<int>(dim_)) {
       case 2:
@@ -143,10 +151,13 @@ class GraphSearch {
  private:
   void build(const float* pos) {
     const std::size_t num_axes = std::min<std::size_t>(dim_, 2);
-    std::vector<double> coord[2];
+    std::vector<double>* coord = coord_;
     double extent[2] = {0.0, 0.0};
     double scale = 1.0;
     const bool use_grid = n_ > kBruteForceMaxNodes && dim_ <= kGridMaxDims;
+    axes_[0] = Axis{};
+    axes_[1] = Axis{};
+    area_ = 0.0;
     for (std::size_t a = 0; a < num_axes; ++a) {
       Axis& axis = axes_[a];
       std::vector<double>& v = coord[a];
@@ -196,7 +207,8 @@ class GraphSearch {
 
     const int nx = axes_[0].cells;
     const int num_cells = nx * axes_[1].cells;
-    std::vector<int> cell_of(n_);
+    std::vector<int>& cell_of = cell_of_;
+    cell_of.resize(n_);
     start_.assign(static_cast<std::size_t>(num_cells) + 1, 0);
     for (std::size_t i = 0; i < n_; ++i) {
       cell_of[i] = axes_[1].cell(coord[1][i]) * nx + axes_[0].cell(coord[0][i]);
@@ -205,14 +217,15 @@ class GraphSearch {
     for (int c = 0; c < num_cells; ++c) {
       start_[c + 1] += start_[c];
     }
-    std::vector<std::size_t> fill(start_.begin(), start_.end() - 1);
+    std::vector<std::size_t>& fill = fill_;
+    fill.assign(start_.begin(), start_.end() - 1);
     order_.resize(n_);
     slot_.resize(n_);
     sorted_pos_.resize(n_ * dim_);
     grid_pos_.resize(2 * n_);
     for (std::size_t i = 0; i < n_; ++i) {
       const std::size_t s = fill[cell_of[i]]++;
-      order_[s] = static_cast<std::int64_t>(i);
+      order_[s] = static_cast<std::int32_t>(i);
       slot_[i] = s;
       std::copy(pos + i * dim_, pos + (i + 1) * dim_, sorted_pos_.begin() + s * dim_);
       grid_pos_[2 * i] = coord[0][i];
@@ -244,7 +257,7 @@ class GraphSearch {
     everywhere = all_x && all_y;
     const double limit = radius2;
     double* dist = dist_.data();
-    std::int64_t* index = index_.data();
+    std::int32_t* index = index_.data();
     std::size_t count = 0;
     for (int cy = y0; cy <= y1; ++cy) {
       const std::size_t row = static_cast<std::size_t>(axes_[1].wrap(cy)) * axes_[0].cells;
@@ -263,7 +276,7 @@ class GraphSearch {
   }
 
   template <int Dim, bool Periodic>
-  double search(std::size_t i, std::size_t m, double radius2, std::int64_t* out) {
+  double search(std::size_t i, std::size_t m, double radius2, std::int32_t* out) {
     bool everywhere = false;
     std::size_t count = gather<Dim, Periodic>(i, radius2, everywhere);
     while (count < m) {
@@ -277,19 +290,29 @@ class GraphSearch {
     return select(count, m, out);
   }
 
-  // Keeps the m closest of `count` >= m candidates, writes their indices to `out` and returns
-  // the m-th smallest distance.
-  double select(std::size_t count, std::size_t m, std::int64_t* out) {
+  // Writes the local indices of the m closest of `count` >= m candidates to `out` (in
+  // candidate order) and returns the m-th smallest distance.
+  double select(std::size_t count, std::size_t m, std::int32_t* out) {
     const double* dist = dist_.data();
-    const std::int64_t* index = index_.data();
-    std::copy(dist, dist + count, scratch_.begin());
-    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(m - 1),
-                     scratch_.begin() + static_cast<std::ptrdiff_t>(count));
-    const double kth = scratch_[m - 1];
-    // All candidates closer than the m-th distance, then the smallest indices at exactly it.
+    const std::int32_t* index = index_.data();
+    const double kth = kth_smallest(dist, count, m);
+    std::size_t within = 0;
+    for (std::size_t c = 0; c < count; ++c) {
+      within += static_cast<std::size_t>(dist[c] <= kth);
+    }
+    if (within == m) {
+      // The usual case: no tie at the m-th distance beyond the m-th candidate.
+      std::size_t kept = 0;
+      for (std::size_t c = 0; c < count; ++c) {
+        out[kept] = index[c];
+        kept += static_cast<std::size_t>(dist[c] <= kth);
+      }
+      return kth;
+    }
+    // Ties at the m-th distance: all candidates closer, then the smallest tied indices.
     std::size_t kept = 0;
     std::size_t tied = 0;
-    std::int64_t* ties = index_.data() + count;
+    std::int32_t* ties = index_.data() + count;
     for (std::size_t c = 0; c < count; ++c) {
       out[kept] = index[c];
       kept += static_cast<std::size_t>(dist[c] < kth);
@@ -297,11 +320,48 @@ class GraphSearch {
       tied += static_cast<std::size_t>(dist[c] == kth);
     }
     const std::size_t wanted = m - kept;
-    if (tied > wanted) {
-      std::nth_element(ties, ties + static_cast<std::ptrdiff_t>(wanted), ties + tied);
-    }
+    std::nth_element(ties, ties + static_cast<std::ptrdiff_t>(wanted), ties + tied);
     std::copy(ties, ties + wanted, out + kept);
     return kth;
+  }
+
+  // The m-th smallest of `count` >= m distances (counted with multiplicity).
+  double kth_smallest(const double* dist, std::size_t count, std::size_t m) {
+    if (m <= 4) {
+      return smallest_by_insertion<4>(dist, count)[m - 1];
+    }
+    if (m <= 8) {
+      return smallest_by_insertion<8>(dist, count)[m - 1];
+    }
+    if (m <= 16) {
+      return smallest_by_insertion<16>(dist, count)[m - 1];
+    }
+    if (m <= 32) {
+      return smallest_by_insertion<32>(dist, count)[m - 1];
+    }
+    std::copy(dist, dist + count, scratch_.begin());
+    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(m - 1),
+                     scratch_.begin() + static_cast<std::ptrdiff_t>(count));
+    return scratch_[m - 1];
+  }
+
+  // The C smallest distances, ascending (padded with infinity): each candidate is inserted
+  // into a sorted buffer without branches, b[i] = min(b[i], max(b[i - 1], d)), which shifts
+  // the larger entries up by one. A quickselect on ~20-40 candidates spends most of its time
+  // in mispredicted branches instead.
+  template <std::size_t C>
+  std::array<double, C> smallest_by_insertion(const double* dist, std::size_t count) const {
+    std::array<double, C> b;
+    b.fill(kInfinity);
+    for (std::size_t c = 0; c < count; ++c) {
+      const double d = dist[c];
+      for (std::size_t i = C - 1; i > 0; --i) {
+        const double shifted = b[i - 1] > d ? b[i - 1] : d;
+        b[i] = b[i] < shifted ? b[i] : shifted;
+      }
+      b[0] = b[0] < d ? b[0] : d;
+    }
+    return b;
   }
 
   std::size_t n_;
@@ -311,29 +371,29 @@ class GraphSearch {
   double area_ = 0.0;
   double margin_ = 0.0;
   std::vector<std::size_t> start_;     // nodes of cell c: slots start_[c] .. start_[c + 1]
-  std::vector<std::int64_t> order_;    // node in each slot
+  std::vector<std::int32_t> order_;    // node in each slot
   std::vector<std::size_t> slot_;      // slot of each node
   std::vector<double> sorted_pos_;     // positions by slot, promoted to double
   std::vector<double> grid_pos_;       // folded grid coordinates of each node
   std::vector<double> dist_;           // candidates of the current query
-  std::vector<std::int64_t> index_;    // candidates, then tied candidates
+  std::vector<std::int32_t> index_;    // candidates, then tied candidates
   std::vector<double> scratch_;        // distances being partitioned
+  std::vector<double> coord_[2];       // scratch of build()
+  std::vector<int> cell_of_;
+  std::vector<std::size_t> fill_;
 };
 
-// Sorts `count` distinct local node indices in place by counting ranks (no data-dependent
-// branches; 32-bit keys so that the counting vectorises) and adds `offset`.
-void sort_distinct(std::int64_t* values, std::size_t count, std::int64_t offset,
-                   std::vector<std::int32_t>& keys) {
-  for (std::size_t a = 0; a < count; ++a) {
-    keys[a] = static_cast<std::int32_t>(values[a]);
-  }
+// Writes `count` distinct local node indices `keys`, sorted and plus `offset`, to `out`, by
+// counting ranks (no data-dependent branches; 32-bit keys so that the counting vectorises).
+void sort_distinct(const std::int32_t* keys, std::size_t count, std::int64_t offset,
+                   std::int64_t* out) {
   for (std::size_t a = 0; a < count; ++a) {
     const std::int32_t key = keys[a];
     std::int32_t rank = 0;
     for (std::size_t b = 0; b < count; ++b) {
       rank += static_cast<std::int32_t>(keys[b] < key);
     }
-    values[rank] = key + offset;
+    out[rank] = key + offset;
   }
 }
 
@@ -347,6 +407,8 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
   // First graph that owns node_begin: the last g with ptr[g] <= node_begin.
   const std::int64_t* first = std::upper_bound(
       points.ptr, points.ptr + points.num_graphs + 1, static_cast<std::int64_t>(node_begin));
+  GraphSearch search(points.dim, options.periodic);
+  std::vector<std::int32_t> keys;
   for (std::size_t g = static_cast<std::size_t>(first - points.ptr) - 1;
        g < points.num_graphs && static_cast<std::size_t>(points.ptr[g]) < node_end; ++g) {
     const std::size_t begin = static_cast<std::size_t>(points.ptr[g]);
@@ -357,11 +419,11 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
       continue;
     }
     const std::size_t m = deg - (options.loop ? 1 : 0);
-    GraphSearch search(points.pos + begin * points.dim, n, points.dim, options.periodic);
+    search.assign(points.pos + begin * points.dim, n);
+    keys.resize(deg);
     const std::size_t lo = std::max(begin, node_begin) - begin;
     const std::size_t hi = std::min(begin + n, node_end) - begin;
     double radius2 = search.initial_radius2(m);
-    std::vector<std::int32_t> keys(deg);
     for (std::size_t s = 0; s < n; ++s) {
       const std::size_t i = search.node_in_slot(s);
       if (i < lo || i >= hi) {
@@ -370,12 +432,12 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
       const std::size_t e = static_cast<std::size_t>(edge_ptr[g]) + i * deg;
       std::int64_t* sources = src + e;
       if (m > 0) {
-        radius2 = kRadiusSlack * search.query(i, m, radius2, sources);
+        radius2 = kRadiusSlack * search.query(i, m, radius2, keys.data());
       }
       if (options.loop) {
-        sources[m] = static_cast<std::int64_t>(i);
+        keys[m] = static_cast<std::int32_t>(i);
       }
-      sort_distinct(sources, deg, static_cast<std::int64_t>(begin), keys);
+      sort_distinct(keys.data(), deg, static_cast<std::int64_t>(begin), sources);
       std::fill(dst + e, dst + e + deg, static_cast<std::int64_t>(begin + i));
     }
   }

@@ -92,14 +92,40 @@ def export_onnx_command(
         print_repository(write_repository(out, triton_repo))
 
 
+GRAPH_FILES = (".npz", ".root", ".parquet")
+SCORE_FILES = (".npz", ".csv", ".root", ".parquet")
+
+
+def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatch:
+    """A graph file: GraphBatch.save's .npz, or .root/.parquet written by e2e_gnn.io (whose
+    node features are named: they are put in the model's order, or refused if missing)."""
+    if path.suffix == ".npz":
+        return GraphBatch.load(path)
+    from e2e_gnn.io import read_graphs
+
+    x, edge_index, batch, num_graphs, names, _ = read_graphs(path)
+    if feature_names is not None and names != list(feature_names):
+        missing = sorted(set(feature_names) - set(names))
+        if missing:
+            msg = f"graph file {str(path)!r} lacks node features {missing} the model needs"
+            raise click.ClickException(msg)
+        x = x[:, [names.index(name) for name in feature_names]]
+    return GraphBatch(np.ascontiguousarray(x), edge_index, batch, num_graphs)
+
+
 @main.command()
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--graphs", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--graphs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Graph file: .npz (GraphBatch.save) or .root/.parquet (e2e_gnn.io.write_graphs).",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Scores file: .npz or .csv.",
+    help="Scores file: .npz, .csv, .root or .parquet.",
 )
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="native", show_default=True)
 @click.option("--threads", default=1, show_default=True)
@@ -108,19 +134,25 @@ def infer(
     model: Path, graphs: Path, out: Path, backend: str, threads: int, graphs_per_call: int
 ) -> None:
     """Score every graph of a graph file with an exported model."""
-    if out.suffix not in (".npz", ".csv"):
-        msg = f"unsupported scores format {out.suffix!r}; use .npz or .csv"
-        raise click.BadParameter(msg)
-    batch = GraphBatch.load(graphs)
+    for path, formats in ((graphs, GRAPH_FILES), (out, SCORE_FILES)):
+        if path.suffix not in formats:
+            msg = f"unsupported file type {path.suffix!r} for {str(path)!r}; use one of {formats}"
+            raise click.BadParameter(msg)
     with Tagger(model, backend=backend, threads=threads) as tagger:
+        features = tagger.spec.graph.feature_names if tagger.spec.graph else None
+        batch = _load_graphs(graphs, features)
         start = time.perf_counter()
         scores = tagger.score(batch, graphs_per_call)
         elapsed = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
         np.savez(out, scores=scores)
-    else:
+    elif out.suffix == ".csv":
         np.savetxt(out, scores, delimiter=",", header="scores", comments="")
+    else:
+        from e2e_gnn.io import write_scores
+
+        write_scores(out, scores)
     console.print(
         f"scored {batch.num_graphs} graphs with {backend} in {elapsed * 1e3:.1f} ms -> {out}"
     )
