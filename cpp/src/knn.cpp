@@ -259,12 +259,28 @@ class GraphSearch {
     double* dist = dist_.data();
     std::int32_t* index = index_.data();
     std::size_t count = 0;
+    // Cells are numbered row by row and their nodes stored cell by cell, so the cells x0..x1
+    // of a row hold one contiguous run of slots (two when a periodic x range wraps around):
+    // one loop per run rather than per cell, whose ~2 nodes would mispredict every exit.
+    const int nx = axes_[0].cells;
+    int runs[2][2] = {{x0, x1}, {0, -1}};
+    if (axes_[0].periodic) {
+      const int first = axes_[0].wrap(x0);
+      const int last = first + (x1 - x0);
+      runs[0][0] = first;
+      runs[0][1] = std::min(last, nx - 1);
+      runs[1][1] = last - nx;  // empty unless the range wraps
+    }
     for (int cy = y0; cy <= y1; ++cy) {
-      const std::size_t row = static_cast<std::size_t>(axes_[1].wrap(cy)) * axes_[0].cells;
-      for (int cx = x0; cx <= x1; ++cx) {
-        const std::size_t c = row + static_cast<std::size_t>(axes_[0].wrap(cx));
-        const double* p = sorted_pos_.data() + start_[c] * dim_;
-        for (std::size_t s = start_[c]; s < start_[c + 1]; ++s, p += dim_) {
+      const std::size_t row = static_cast<std::size_t>(axes_[1].wrap(cy)) * nx;
+      for (const auto& run : runs) {
+        if (run[1] < run[0]) {
+          continue;
+        }
+        const std::size_t begin = start_[row + static_cast<std::size_t>(run[0])];
+        const std::size_t end = start_[row + static_cast<std::size_t>(run[1]) + 1];
+        const double* p = sorted_pos_.data() + begin * dim_;
+        for (std::size_t s = begin; s < end; ++s, p += dim_) {
           const double d = metric(q, p);
           dist[count] = d;
           index[count] = order_[s];

@@ -61,15 +61,16 @@ def export_onnx_command(
         default_example,
         export_onnx,
     )
+    from e2e_gnn.export.parity import DEFAULT_EXAMPLE_SIZES
     from e2e_gnn.export.recipe import Recipe
     from e2e_gnn.train.checkpoint import load_checkpoint
 
-    seed = 0
+    seed, sizes = 0, DEFAULT_EXAMPLE_SIZES
     try:
         if recipe is not None:
             loaded = Recipe.load(recipe)
             checkpoint, out, name = loaded.checkpoint, loaded.output, loaded.name
-            atol, seed = loaded.atol, loaded.example_seed
+            atol, seed, sizes = loaded.atol, loaded.example_seed, loaded.example_sizes
         if checkpoint is None or out is None:
             msg = "give --recipe, or both --checkpoint and --out"
             raise click.UsageError(msg)
@@ -77,7 +78,7 @@ def export_onnx_command(
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     try:
-        report = export_onnx(model, spec, out, default_example(spec, seed), atol=atol)
+        report = export_onnx(model, spec, out, default_example(spec, seed, sizes), atol=atol)
     except ParityError as err:
         console.print(err.report.table(), markup=False, soft_wrap=True)
         raise click.ClickException(str(err).splitlines()[0]) from err

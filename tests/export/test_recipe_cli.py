@@ -25,10 +25,12 @@ def test_export_from_recipe_then_inspect(tmp_path) -> None:
     recipe = tmp_path / "recipes" / "toy.toml"
     recipe.write_text(
         'name = "toy"\ncheckpoint = "../tagger.pt"\noutput = "../out/toy.onnx"\natol = 1e-5\n'
+        "example_sizes = [5, 60]\n"
     )
     result = CliRunner().invoke(main, ["export-onnx", "--recipe", str(recipe)])
     assert result.exit_code == 0, result.output
     assert "larger than example" in result.output
+    assert "export example            2 graphs, 65 nodes" in result.output
     model = onnx.load(str(tmp_path / "out" / "toy.onnx"))
     spec = ModelSpec.from_json({p.key: p.value for p in model.metadata_props}[SPEC_KEY])
     assert spec.name == "toy" and spec.provenance["data"] == "test"

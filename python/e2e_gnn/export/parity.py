@@ -82,15 +82,21 @@ class ParityReport:
         return "\n".join(lines)
 
 
-def default_example(spec: ModelSpec, seed: int = 0) -> Batch:
-    """A small random export example with sizes >= 2 on every dynamic axis: 3 graphs of
-    17-40 nodes built as the graph spec says, or 3 frames of the frame spec's shape."""
+DEFAULT_EXAMPLE_SIZES = (24, 40, 17)
+
+
+def default_example(
+    spec: ModelSpec, seed: int = 0, sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
+) -> Batch:
+    """A random export example: one graph per entry of ``sizes`` (its node count), built as
+    the graph spec says, or ``len(sizes)`` frames of the frame spec's shape. Every dynamic
+    axis must come out >= 2 (export_onnx checks)."""
     rng = np.random.default_rng(seed)
     if spec.graph is not None:
-        features = random_features(rng, [24, 40, 17], len(spec.graph.feature_names))
+        features = random_features(rng, list(sizes), len(spec.graph.feature_names))
         return graphs_from_features(features, spec.graph)
     if spec.frame_shape is not None:
-        return FrameBatch(rng.random((3, *spec.frame_shape), dtype=np.float32))
+        return FrameBatch(rng.random((len(sizes), *spec.frame_shape), dtype=np.float32))
     msg = f"model spec {spec.name!r} has neither a graph nor a frame spec"
     raise ValueError(msg)
 

@@ -8,6 +8,10 @@ is, so that a deployable model is described in the repository, not in shell hist
     output = "../runs/demo/tau_tagger.onnx"
     atol = 1e-5                              # parity tolerance vs torch
     example_seed = 0                         # seed of the random export example
+    example_sizes = [24, 40, 17]             # node count of each example graph (for a
+                                             # frame model: as many images as entries)
+
+The model class and its hyperparameters come from the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from e2e_gnn.export.parity import DEFAULT_EXAMPLE_SIZES
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -25,6 +31,7 @@ class Recipe:
     output: Path
     atol: float = 1e-5
     example_seed: int = 0
+    example_sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
@@ -56,4 +63,5 @@ class Recipe:
             output=beside_recipe(data["output"]),
             atol=float(data.get("atol", 1e-5)),
             example_seed=int(data.get("example_seed", 0)),
+            example_sizes=tuple(int(n) for n in data.get("example_sizes", DEFAULT_EXAMPLE_SIZES)),
         )
