@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace e2e_gnn {
 namespace {
 
@@ -368,6 +372,27 @@ class GraphSearch {
   template <std::size_t C>
   std::array<double, C> smallest_by_insertion(const double* dist, std::size_t count) const {
     std::array<double, C> b;
+#ifdef __SSE2__
+    // The same with two doubles per register: register j holds b[2j], b[2j + 1], and the
+    // shifted pair b[2j - 1], b[2j] is one shuffle away. (min/max_pd compute a < b ? a : b
+    // and a > b ? a : b, exact like the scalar code.)
+    constexpr std::size_t kRegs = C / 2;
+    std::array<__m128d, kRegs> v;
+    v.fill(_mm_set1_pd(kInfinity));
+    for (std::size_t c = 0; c < count; ++c) {
+      const __m128d d = _mm_set1_pd(dist[c]);
+      for (std::size_t j = kRegs - 1; j > 0; --j) {
+        const __m128d shifted = _mm_shuffle_pd(v[j - 1], v[j], 1);
+        v[j] = _mm_min_pd(v[j], _mm_max_pd(shifted, d));
+      }
+      // b[-1] is minus infinity: the shifted pair is (d, b[0]).
+      v[0] = _mm_min_pd(v[0], _mm_max_pd(_mm_unpacklo_pd(d, v[0]), d));
+    }
+    for (std::size_t j = 0; j < kRegs; ++j) {
+      _mm_storeu_pd(b.data() + 2 * j, v[j]);
+    }
+    return b;
+#else
     b.fill(kInfinity);
     for (std::size_t c = 0; c < count; ++c) {
       const double d = dist[c];
@@ -378,6 +403,7 @@ class GraphSearch {
       b[0] = b[0] < d ? b[0] : d;
     }
     return b;
+#endif
   }
 
   std::size_t n_;

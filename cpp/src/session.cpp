@@ -104,6 +104,9 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
     outputs_.push_back(describe(session_->GetOutputTypeInfo(i),
                                 session_->GetOutputNameAllocated(i, allocator).get()));
   }
+  for (const auto& info : outputs_) output_names_.push_back(info.name.c_str());
+  memory_ = std::make_unique<Ort::MemoryInfo>(
+      Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault));
   auto model_metadata = session_->GetModelMetadata();
   for (const auto& key : model_metadata.GetCustomMetadataMapKeysAllocated(allocator)) {
     metadata_[key.get()] =
@@ -114,14 +117,18 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
 Session::~Session() = default;
 
 void Session::validate(const NamedInputs& inputs) const {
-  std::string known;
-  for (const auto& info : inputs_) known += (known.empty() ? "" : ", ") + info.name;
+  // Runs on every call: messages (and the list of known inputs) are built only on failure.
+  auto known = [&] {
+    std::string names;
+    for (const auto& info : inputs_) names += (names.empty() ? "" : ", ") + info.name;
+    return names;
+  };
   for (const auto& [name, view] : inputs) {
     auto info = std::find_if(inputs_.begin(), inputs_.end(),
                              [&](const TensorInfo& i) { return i.name == name; });
     if (info == inputs_.end()) {
       throw std::invalid_argument("model '" + model_path_ + "' has no input '" + name +
-                                  "'; its inputs are: " + known);
+                                  "'; its inputs are: " + known());
     }
     if (std::count_if(inputs.begin(), inputs.end(),
                       [&](const auto& other) { return other.first == name; }) > 1) {
@@ -148,36 +155,36 @@ void Session::validate(const NamedInputs& inputs) const {
     if (std::none_of(inputs.begin(), inputs.end(),
                      [&](const auto& given) { return given.first == info.name; })) {
       throw std::invalid_argument("input '" + info.name + "' is missing; the model needs: " +
-                                  known);
+                                  known());
     }
   }
 }
 
 std::vector<Tensor> Session::run(const NamedInputs& inputs) const {
   validate(inputs);
-  auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   std::vector<const char*> input_names;
   std::vector<Ort::Value> input_values;
+  input_names.reserve(inputs.size());
+  input_values.reserve(inputs.size());
   for (const auto& [name, view] : inputs) {
     input_names.push_back(name.c_str());
     // ONNX Runtime takes a non-const pointer but does not write to inputs.
     input_values.push_back(Ort::Value::CreateTensor(
-        memory, const_cast<void*>(view.data), view.size() * element_size(view.dtype),
+        *memory_, const_cast<void*>(view.data), view.size() * element_size(view.dtype),
         view.shape.data(), view.shape.size(), to_onnx(view.dtype)));
   }
-  std::vector<const char*> output_names;
-  for (const auto& info : outputs_) output_names.push_back(info.name.c_str());
 
   std::vector<Ort::Value> output_values;
   try {
     output_values = session_->Run(Ort::RunOptions{nullptr}, input_names.data(),
-                                  input_values.data(), input_values.size(), output_names.data(),
-                                  output_names.size());
+                                  input_values.data(), input_values.size(), output_names_.data(),
+                                  output_names_.size());
   } catch (const Ort::Exception& error) {
     throw std::runtime_error("ONNX Runtime failed on '" + model_path_ + "': " + error.what());
   }
 
   std::vector<Tensor> outputs;
+  outputs.reserve(output_values.size());
   for (std::size_t i = 0; i < output_values.size(); ++i) {
     auto info = output_values[i].GetTensorTypeAndShapeInfo();
     Tensor tensor{from_onnx(info.GetElementType(), outputs_[i].name), info.GetShape(), {}};

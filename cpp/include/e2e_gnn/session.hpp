@@ -11,6 +11,7 @@
 #include "e2e_gnn/tensor.hpp"
 
 namespace Ort {
+struct MemoryInfo;
 struct Session;
 }
 
@@ -62,8 +63,10 @@ class Session {
   std::string model_path_;
   Backend backend_ = Backend::cpu;
   std::unique_ptr<Ort::Session> session_;
+  std::unique_ptr<Ort::MemoryInfo> memory_;  // CPU memory of the input tensors (made once)
   std::vector<TensorInfo> inputs_;
   std::vector<TensorInfo> outputs_;
+  std::vector<const char*> output_names_;  // into outputs_, for Ort::Session::Run
   std::map<std::string, std::string> metadata_;
 };
 
