@@ -7,16 +7,22 @@
 namespace e2e_gnn {
 namespace {
 
-void require(bool condition, const std::string& message) {
-  if (!condition) throw std::invalid_argument(message);
+// The checks run on every inference call: each message is built only when its check
+// fails (a lambda), never for inputs that pass.
+template <class Message>
+void require(bool condition, Message&& message) {
+  if (!condition) throw std::invalid_argument(message());
 }
 
 void check_dtype_rank(const TensorView& tensor, const char* name, DType dtype, std::size_t rank) {
-  require(tensor.dtype == dtype, std::string("input '") + name + "' has dtype " +
-                                     to_string(tensor.dtype) + ", expected " + to_string(dtype));
-  require(tensor.shape.size() == rank, std::string("input '") + name + "' has shape " +
-                                           shape_to_string(tensor.shape) + ", expected rank " +
-                                           std::to_string(rank));
+  require(tensor.dtype == dtype, [&] {
+    return std::string("input '") + name + "' has dtype " + to_string(tensor.dtype) +
+           ", expected " + to_string(dtype);
+  });
+  require(tensor.shape.size() == rank, [&] {
+    return std::string("input '") + name + "' has shape " + shape_to_string(tensor.shape) +
+           ", expected rank " + std::to_string(rank);
+  });
 }
 
 }  // namespace
@@ -27,17 +33,24 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
   check_dtype_rank(edge_index, "edge_index", DType::int64, 2);
   check_dtype_rank(batch, "batch", DType::int64, 1);
   const std::int64_t n = x.shape[0];
-  require(n > 0, "input 'x' has no nodes (shape " + shape_to_string(x.shape) +
-                     "): a batch needs at least one graph with one node");
+  require(n > 0, [&] {
+    return "input 'x' has no nodes (shape " + shape_to_string(x.shape) +
+           "): a batch needs at least one graph with one node";
+  });
   if (num_features >= 0) {
-    require(x.shape[1] == num_features, "input 'x' has " + std::to_string(x.shape[1]) +
-                                            " features per node, the model expects " +
-                                            std::to_string(num_features));
+    require(x.shape[1] == num_features, [&] {
+      return "input 'x' has " + std::to_string(x.shape[1]) +
+             " features per node, the model expects " + std::to_string(num_features);
+    });
   }
-  require(edge_index.shape[0] == 2, "input 'edge_index' has shape " +
-                                        shape_to_string(edge_index.shape) + ", expected [2, E]");
-  require(batch.shape[0] == n, "input 'batch' has " + std::to_string(batch.shape[0]) +
-                                   " entries, expected one per node (" + std::to_string(n) + ")");
+  require(edge_index.shape[0] == 2, [&] {
+    return "input 'edge_index' has shape " + shape_to_string(edge_index.shape) +
+           ", expected [2, E]";
+  });
+  require(batch.shape[0] == n, [&] {
+    return "input 'batch' has " + std::to_string(batch.shape[0]) +
+           " entries, expected one per node (" + std::to_string(n) + ")";
+  });
 
   const float* features = x.as<float>();
   // The loops below test first and build a message only on failure (they run per element).
@@ -60,8 +73,10 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
     }
   }
   const std::int64_t* graph = batch.as<std::int64_t>();
-  require(graph[0] == 0, "input 'batch' starts with graph " + std::to_string(graph[0]) +
-                             ", expected 0 (graph ids are 0..G-1, sorted)");
+  require(graph[0] == 0, [&] {
+    return "input 'batch' starts with graph " + std::to_string(graph[0]) +
+           ", expected 0 (graph ids are 0..G-1, sorted)";
+  });
   for (std::int64_t i = 1; i < n; ++i) {
     if (graph[i] != graph[i - 1] && graph[i] != graph[i - 1] + 1) {
       throw std::invalid_argument(

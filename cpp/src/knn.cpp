@@ -377,8 +377,10 @@ class GraphSearch {
     // shifted pair b[2j - 1], b[2j] is one shuffle away. (min/max_pd compute a < b ? a : b
     // and a > b ? a : b, exact like the scalar code.)
     constexpr std::size_t kRegs = C / 2;
-    std::array<__m128d, kRegs> v;
-    v.fill(_mm_set1_pd(kInfinity));
+    __m128d v[kRegs];
+    for (__m128d& r : v) {
+      r = _mm_set1_pd(kInfinity);
+    }
     for (std::size_t c = 0; c < count; ++c) {
       const __m128d d = _mm_set1_pd(dist[c]);
       for (std::size_t j = kRegs - 1; j > 0; --j) {

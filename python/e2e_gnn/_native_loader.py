@@ -5,12 +5,17 @@ onnxruntime wheel ships. That file's SONAME is ``libonnxruntime.so.1``, a name n
 in the wheel carries, so the library is loaded here first with RTLD_GLOBAL: the dynamic
 loader then resolves the native module's dependency to the already loaded library, and
 Python's onnxruntime and e2e_gnn share one ONNX Runtime build.
+
+When e2e_gnn is imported from a source tree whose package folder has no compiled module
+(tritonserver's python backend imports the checkout given by ``$E2E_GNN_PYTHONPATH``),
+``$E2E_GNN_NATIVE_DIR`` names the folder that holds ``_native*.so`` (``e2e-gnn serve`` sets it).
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +39,11 @@ def onnxruntime_library() -> Path:
 def load_native() -> ModuleType:
     """Import ``e2e_gnn._native`` (once), with a rebuild hint when it is missing."""
     ctypes.CDLL(str(onnxruntime_library()), mode=ctypes.RTLD_GLOBAL)
+    import e2e_gnn
+
+    native_dir = os.environ.get("E2E_GNN_NATIVE_DIR")
+    if native_dir and native_dir not in e2e_gnn.__path__:
+        e2e_gnn.__path__.append(native_dir)
     try:
         from e2e_gnn import _native
     except ImportError as err:

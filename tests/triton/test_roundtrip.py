@@ -72,6 +72,8 @@ def test_ensemble_from_raw_hits(server, model_path: Path, local, rng, protocol: 
         served = np.stack([a["scores"] for a in client.run_graphs(events)])
     expected = local.run(graphs_from_features(events, TOY_GRAPH_SPEC).inputs())["scores"]
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
+    log = server.log_path.read_text(errors="replace")
+    assert "kNN from e2e_gnn native knn_graph" in log  # the builder training used
 
 
 @pytest.mark.parametrize("compression", ["gzip", "deflate"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import shutil
@@ -255,6 +256,9 @@ class TritonServer:
         prepend("LD_LIBRARY_PATH", [str(p) for p in layout.ld_library_path])
         prepend("PATH", [str(p) for p in layout.path])
         prepend("E2E_GNN_PYTHONPATH", self.pythonpath)
+        native = importlib.util.find_spec("e2e_gnn._native")
+        if native is not None and native.origin:  # the graph builder's native kNN
+            env.setdefault("E2E_GNN_NATIVE_DIR", str(Path(native.origin).parent))
         # one onnxruntime/BLAS thread per instance unless asked otherwise: cores are shared
         env.setdefault("OMP_NUM_THREADS", "1")
         return env
