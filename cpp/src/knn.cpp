@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -10,6 +11,9 @@
 #include <thread>
 #include <vector>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -19,7 +23,7 @@ namespace {
 
 // Graphs up to this size are scanned whole; larger ones through a uniform grid over their
 // first two coordinates (tuned with benchmarks/bench_knn.py: k = 16, 2-D, 50-1000 nodes).
-constexpr std::size_t kBruteForceMaxNodes = 48;
+constexpr std::size_t kBruteForceMaxNodes = 80;
 // Grids are used for up to this many coordinates; beyond, the 2-D projection prunes too little.
 constexpr std::size_t kGridMaxDims = 3;
 // Average number of nodes per grid cell.
@@ -27,6 +31,10 @@ constexpr double kNodesPerCell = 2.0;
 // The search radius of a query starts at the previous query's k-th distance times this factor
 // (on squared distances), and is doubled until it holds enough neighbours.
 constexpr double kRadiusSlack = 1.3;
+
+// Runs of at least this many candidate slots get their distances computed in a separate,
+// vectorised loop (shorter ones do not pay for it).
+constexpr std::size_t kLongRun = 24;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
@@ -143,6 +151,10 @@ class GraphSearch {
                         : search<0, false>(i, m, radius2, out);
     }
   }
+
+  // True when the graph is one grid cell: its nodes are then scanned in index order, and the
+  // sources that select() writes are sorted already.
+  bool single_cell() const { return axes_[0].cells == 1 && axes_[1].cells == 1; }
 
   // Local node in grid order: consecutive queries are neighbours, so radius guesses carry over.
   std::size_t node_in_slot(std::size_t s) const { return static_cast<std::size_t>(order_[s]); }
@@ -283,9 +295,25 @@ class GraphSearch {
         }
         const std::size_t begin = start_[row + static_cast<std::size_t>(run[0])];
         const std::size_t end = start_[row + static_cast<std::size_t>(run[1]) + 1];
-        const double* p = sorted_pos_.data() + begin * dim_;
-        for (std::size_t s = begin; s < end; ++s, p += dim_) {
-          const double d = metric(q, p);
+        const std::size_t stride = Dim > 0 ? static_cast<std::size_t>(Dim) : dim_;
+        const double* p = sorted_pos_.data() + begin * stride;
+        if (end - begin < kLongRun) {
+          for (std::size_t s = begin; s < end; ++s, p += stride) {
+            const double d = metric(q, p);
+            dist[count] = d;
+            index[count] = order_[s];
+            count += static_cast<std::size_t>((d <= limit) & (s != self));
+          }
+          continue;
+        }
+        // A long run (a small graph scanned whole): distances first, in a loop that
+        // vectorises, then the branch-free compaction.
+        double* run_dist = scratch_.data();
+        for (std::size_t s = 0; s < end - begin; ++s) {
+          run_dist[s] = metric(q, p + s * stride);
+        }
+        for (std::size_t s = begin; s < end; ++s) {
+          const double d = run_dist[s - begin];
           dist[count] = d;
           index[count] = order_[s];
           count += static_cast<std::size_t>((d <= limit) & (s != self));
@@ -310,38 +338,42 @@ class GraphSearch {
     return select(count, m, out);
   }
 
-  // Writes the local indices of the m closest of `count` >= m candidates to `out` (in
-  // candidate order) and returns the m-th smallest distance.
+  // Writes the local indices of the m closest of `count` >= m candidates to `out` (room for
+  // `count`), in candidate order, and returns the m-th smallest distance.
   double select(std::size_t count, std::size_t m, std::int32_t* out) {
     const double* dist = dist_.data();
     const std::int32_t* index = index_.data();
     const double kth = kth_smallest(dist, count, m);
-    std::size_t within = 0;
-    for (std::size_t c = 0; c < count; ++c) {
-      within += static_cast<std::size_t>(dist[c] <= kth);
-    }
-    if (within == m) {
-      // The usual case: no tie at the m-th distance beyond the m-th candidate.
-      std::size_t kept = 0;
-      for (std::size_t c = 0; c < count; ++c) {
-        out[kept] = index[c];
-        kept += static_cast<std::size_t>(dist[c] <= kth);
-      }
-      return kth;
-    }
-    // Ties at the m-th distance: all candidates closer, then the smallest tied indices.
     std::size_t kept = 0;
-    std::size_t tied = 0;
-    std::int32_t* ties = index_.data() + count;
     for (std::size_t c = 0; c < count; ++c) {
       out[kept] = index[c];
-      kept += static_cast<std::size_t>(dist[c] < kth);
-      ties[tied] = index[c];
-      tied += static_cast<std::size_t>(dist[c] == kth);
+      kept += static_cast<std::size_t>(dist[c] <= kth);
     }
-    const std::size_t wanted = m - kept;
-    std::nth_element(ties, ties + static_cast<std::ptrdiff_t>(wanted), ties + tied);
-    std::copy(ties, ties + wanted, out + kept);
+    if (kept == m) {
+      return kth;  // the usual case: no more candidates at the m-th distance than needed
+    }
+    // Candidates at exactly the m-th distance are kept up to index `last_tied`, so that the
+    // smallest indices win the tie.
+    std::int32_t last_tied = 0;
+    {
+      std::size_t closer = 0;
+      std::size_t tied = 0;
+      std::int32_t* ties = index_.data() + count;
+      for (std::size_t c = 0; c < count; ++c) {
+        closer += static_cast<std::size_t>(dist[c] < kth);
+        ties[tied] = index[c];
+        tied += static_cast<std::size_t>(dist[c] == kth);
+      }
+      const auto wanted = static_cast<std::ptrdiff_t>(m - closer);
+      std::nth_element(ties, ties + wanted - 1, ties + tied);
+      last_tied = ties[wanted - 1];
+    }
+    kept = 0;
+    for (std::size_t c = 0; c < count; ++c) {
+      out[kept] = index[c];
+      kept += static_cast<std::size_t>((dist[c] < kth) |
+                                       ((dist[c] == kth) & (index[c] <= last_tied)));
+    }
     return kth;
   }
 
@@ -441,6 +473,27 @@ void sort_distinct(const std::int32_t* keys, std::size_t count, std::int64_t off
   }
 }
 
+// Asks Linux to back a large, still untouched buffer with transparent huge pages (when they
+// are enabled "on madvise"): a batch of 1000 graphs of 1000 nodes fills 256 MB of edges, whose
+// 4 KB page faults otherwise take ~10% of the time.
+void advise_huge_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
+  if (bytes < 4 * kHugePage) {
+    return;
+  }
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t last = (begin + bytes) & ~(kHugePage - 1);
+  if (first < last) {
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // a hint: may fail
+  }
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
 // Builds the edges of global nodes [node_begin, node_end) into their slots of `out`.
 void knn_range(const PointBatch& points, const KnnOptions& options,
                const std::vector<std::int64_t>& edge_ptr, std::size_t node_begin,
@@ -464,7 +517,7 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
     }
     const std::size_t m = deg - (options.loop ? 1 : 0);
     search.assign(points.pos + begin * points.dim, n);
-    keys.resize(deg);
+    keys.resize(n + 1);  // select() writes up to all candidates
     const std::size_t lo = std::max(begin, node_begin) - begin;
     const std::size_t hi = std::min(begin + n, node_end) - begin;
     double radius2 = search.initial_radius2(m);
@@ -481,8 +534,18 @@ void knn_range(const PointBatch& points, const KnnOptions& options,
       if (options.loop) {
         keys[m] = static_cast<std::int32_t>(i);
       }
-      sort_distinct(keys.data(), deg, static_cast<std::int64_t>(begin), sources);
-      std::fill(dst + e, dst + e + deg, static_cast<std::int64_t>(begin + i));
+      if (!options.loop && search.single_cell()) {
+        for (std::size_t a = 0; a < deg; ++a) {
+          sources[a] = keys[a] + static_cast<std::int64_t>(begin);
+        }
+      } else {
+        sort_distinct(keys.data(), deg, static_cast<std::int64_t>(begin), sources);
+      }
+    }
+    // Targets in a second, sequential pass: the queries above go in grid order.
+    std::int64_t* targets = dst + edge_ptr[g];
+    for (std::size_t i = lo; i < hi; ++i) {
+      std::fill(targets + i * deg, targets + (i + 1) * deg, static_cast<std::int64_t>(begin + i));
     }
   }
 }
@@ -514,7 +577,10 @@ EdgeIndex knn_graph(const PointBatch& points, const KnnOptions& options) {
     edge_ptr[g + 1] = edge_ptr[g] + n * knn_degree(n, options.k, options.loop);
   }
   EdgeIndex out;
-  out.data.resize(2 * static_cast<std::size_t>(edge_ptr.back()));
+  const std::size_t size = 2 * static_cast<std::size_t>(edge_ptr.back());
+  out.data.reserve(size);
+  advise_huge_pages(out.data.data(), size * sizeof(std::int64_t));
+  out.data.resize(size);
 
   const std::size_t n = points.num_nodes;
   const std::size_t threads =
