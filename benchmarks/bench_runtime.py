@@ -8,23 +8,26 @@ Paths, per event (inference on the same prebuilt kNN graphs unless said otherwis
   onnxruntime per jet   Python onnxruntime, one call per jet
   torch eager batched   the PyTorch model, one call per event (no_grad)
 plus a small-graph case (single jets of 6-12 hits, one call each) where per-call overhead
-dominates. Native calls above go through the pybind11 bindings, so their times include the
-binding overhead a C++ caller does not pay; the same events are then also run by the C++
-example plugin (cpp/examples/reco_plugin, built against an installed e2e_gnn, hits read
-from a file, kNN graphs built in C++, timed in C++ with `--time`):
+dominates, and a jet-size sweep (events of 10 jets of 4-32 random hits, native batched vs
+native per jet) showing where batching reaches the 4x of issue 6. Native calls above go
+through the pybind11 bindings, so their times include the binding overhead a C++ caller
+does not pay; the same events are then also run by the C++ example plugin
+(cpp/examples/reco_plugin, built against an installed e2e_gnn, hits read from a file, kNN
+graphs built in C++, timed in C++ with `--time`):
   C++ plugin batched    produce(event): hits -> graphs -> ONE call per event
-  C++ plugin per jet    the same with one call per jet Everything runs on one thread (ONNX Runtime
-intra-op threads 1, torch.set_num_threads(1)) and is timed in CPU time of this process
-(time.process_time: robust on a machine shared with other jobs), best of --repeats, the
-paths taking turns in every repeat.
+  C++ plugin per jet    the same with one call per jet
+Everything runs on one thread (ONNX Runtime intra-op threads 1, torch.set_num_threads(1))
+and is timed in CPU time of this process (time.process_time: robust on a machine shared
+with other jobs), best of --repeats, the paths taking turns in every repeat.
 
 Targets (issue 6): native batched >= 4x native per jet; native faster than Python
 onnxruntime on small graphs; native >= 3x torch eager.
 
-Two model sizes are measured in the same run: batching pays most when the per-call cost of
-ONNX Runtime (about a hundred operators to launch) is large next to the per-jet compute.
+Three model sizes are measured in the same run (the third is EdgeConvTagger's default, the
+issue-4 tagger): batching pays most when the per-call cost of ONNX Runtime (its 60-75
+operators launched once per call, about 30 us) is large next to the per-jet compute.
 
-Usage: python benchmarks/bench_runtime.py [--events 40] [--repeats 5]
+Usage: python benchmarks/bench_runtime.py [--events 40] [--repeats 10]
 Writes benchmarks/results/runtime.json and prints a markdown table.
 """
 
@@ -121,7 +124,14 @@ def cpu_timer(run: Callable[[], object], items: int) -> Callable[[], float]:
     return timer
 
 
-MODELS = {"small (hidden 16, 2 EdgeConv)": (16, 2), "medium (hidden 32, 3 EdgeConv)": (32, 3)}
+MODELS = {
+    "small (hidden 16, 2 EdgeConv)": (16, 2),
+    "medium (hidden 32, 3 EdgeConv)": (32, 3),
+    "issue-4 default (hidden 64, 3 EdgeConv)": (64, 3),
+}
+# Hits per jet of the jet-size sweep: events of --jets-per-event jets of exactly this many
+# random hits, native batched vs native per jet (where the 4x of issue 6 becomes reachable).
+SWEEP_HITS = (4, 8, 16, 32)
 
 
 def measure(
@@ -160,12 +170,14 @@ def measure(
         small_graphs = [graphs_from_features([x], TOY_GRAPH_SPEC).inputs() for x in small]
         torch_batched = [tuple(map(torch.from_numpy, b.values())) for b in batched]
 
-        # Same scores on every path before timing anything.
-        for b, t in zip(batched[:3], torch_batched[:3], strict=False):
+        # Same scores on every path before timing anything (per jet: the batched rows).
+        for b, t, jets_of in zip(batched[:3], torch_batched[:3], per_jet[:3], strict=False):
             with torch.no_grad():
                 reference = scored(*t).numpy()
             assert np.allclose(tagger.run(**b)["scores"], reference, atol=1e-5, rtol=0)
             assert np.allclose(session.run(["scores"], b)[0], reference, atol=1e-5, rtol=0)
+            rows = np.concatenate([tagger.run(**g)["scores"] for g in jets_of])
+            assert np.allclose(rows, reference, atol=1e-5, rtol=0)
 
         def torch_run() -> None:
             with torch.no_grad():
@@ -202,6 +214,29 @@ def measure(
             },
             args.repeats,
         )
+        sweep = {}
+        for hits in SWEEP_HITS:
+            rng = np.random.default_rng(hits)
+            sweep_events = [
+                [rng.normal(size=(hits, 4)).astype(np.float32) for _ in range(args.jets_per_event)]
+                for _ in range(args.events)
+            ]
+            sweep_batched = [graphs_from_features(e, TOY_GRAPH_SPEC).inputs() for e in sweep_events]
+            sweep_per_jet = [
+                graphs_from_features([j], TOY_GRAPH_SPEC).inputs() for e in sweep_events for j in e
+            ]
+            times = interleaved_best(
+                {
+                    "batched": cpu_timer(lambda b=sweep_batched: [tagger.run(**x) for x in b], n),
+                    "per jet": cpu_timer(lambda g=sweep_per_jet: [tagger.run(**x) for x in g], n),
+                },
+                args.repeats,
+            )
+            sweep[f"{hits} hits per jet"] = {
+                "native batched": round(times["batched"], 1),
+                "native per jet": round(times["per jet"], 1),
+                "ratio": round(times["per jet"] / times["batched"], 2),
+            }
     speedups = {
         "native batched vs native per jet (target >= 4)": us["native per jet"]
         / us["native batched"],
@@ -231,6 +266,7 @@ def measure(
         "repeats": args.repeats,
         "us_per_event": {k: round(v, 1) for k, v in us.items() if "small" not in k},
         "us_per_small_graph": {k: round(v, 1) for k, v in us.items() if "small" in k},
+        "jet_size_sweep_us_per_event": sweep,
         "speedups": {k: round(v, 2) for k, v in speedups.items()},
         "versions": {
             "onnxruntime": ort.__version__,
@@ -272,6 +308,14 @@ def main() -> None:
     for path in first["us_per_small_graph"]:
         cells = " | ".join(f"{results[n]['us_per_small_graph'][path]:.0f}" for n in names)
         print(f"| {path} (6-12 nodes, us per call) | {cells} |")
+    for hits in first["jet_size_sweep_us_per_event"]:
+        cells = " | ".join(
+            "{native batched:.0f} / {native per jet:.0f} ({ratio:.2f}x)".format(
+                **results[n]["jet_size_sweep_us_per_event"][hits]
+            )
+            for n in names
+        )
+        print(f"| native batched / per jet, {hits} | {cells} |")
     for speedup in first["speedups"]:
         cells = " | ".join(f"{results[n]['speedups'][speedup]:.2f}x" for n in names)
         print(f"| **{speedup}** | {cells} |")
