@@ -114,9 +114,31 @@ class GraphBatch:
         return self.x[start:stop], self.edge_index[:, in_graph] - start
 
     def select(self, indices: Sequence[int]) -> GraphBatch:
-        """A new batch holding the graphs ``indices`` in that order."""
-        y = None if self.y is None else self.y[np.asarray(indices)]
-        return GraphBatch.from_graphs((self.graph(i) for i in indices), y)
+        """A new batch holding the graphs ``indices`` in that order (repeats allowed)."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            msg = "GraphBatch.select needs at least one graph index"
+            raise ValueError(msg)
+        if indices.min() < 0 or indices.max() >= self.num_graphs:
+            msg = f"graph indices must be in [0, {self.num_graphs}), got {indices.tolist()!r}"
+            raise IndexError(msg)
+        node_ptr = self.node_ptr
+        # edges grouped by graph, each graph's edges in their original order
+        edge_graph = self.batch[self.edge_index[1]]
+        edge_order = np.argsort(edge_graph, kind="stable")
+        edge_ptr = np.searchsorted(edge_graph[edge_order], np.arange(self.num_graphs + 1))
+        nodes = _concatenated_ranges(node_ptr[indices], node_ptr[indices + 1])
+        edges = edge_order[_concatenated_ranges(edge_ptr[indices], edge_ptr[indices + 1])]
+        node_counts = np.diff(node_ptr)[indices]
+        new_start = np.cumsum(node_counts) - node_counts
+        shift = np.repeat(new_start - node_ptr[indices], np.diff(edge_ptr)[indices])
+        return GraphBatch(
+            self.x[nodes],
+            self.edge_index[:, edges] + shift,
+            np.repeat(np.arange(indices.size, dtype=np.int64), node_counts),
+            int(indices.size),
+            None if self.y is None else self.y[indices],
+        )
 
     def save(self, path: str | Path) -> None:
         arrays = {"x": self.x, "edge_index": self.edge_index, "batch": self.batch}
@@ -143,3 +165,9 @@ class GraphBatch:
         batch = arrays["batch"]
         num_graphs = int(batch[-1]) + 1 if batch.size else 0
         return cls(arrays["x"], arrays["edge_index"], batch, num_graphs, arrays.get("y"))
+
+
+def _concatenated_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, b) for a, b in zip(starts, stops)])`` without a loop."""
+    lengths = stops - starts
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
