@@ -22,7 +22,7 @@ from e2e_gnn.frames.plot import plot_frames
 from e2e_gnn.generate import generate
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.from_frames import graphs_from_frames
-from e2e_gnn.io import load_events
+from e2e_gnn.io import load_events, write_graphs
 from e2e_gnn.nn.models import EdgeConvTagger
 from e2e_gnn.runtime import Tagger
 from e2e_gnn.spec import GraphSpec
@@ -89,6 +89,15 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
 
     console.rule("2. frames (125x125, E2E channels) -> kNN graphs of the non-zero pixels")
     train_graphs, test_graphs, graph_spec = _jet_graphs(events_path, out, config.seed)
+    write_graphs(
+        out / "test_graphs.root",
+        test_graphs.x,
+        test_graphs.edge_index,
+        test_graphs.batch,
+        test_graphs.num_graphs,
+        feature_names=graph_spec.feature_names,
+        label=test_graphs.y,
+    )
     for name, graphs in (("training", train_graphs), ("test", test_graphs)):
         console.print(
             f"{name}: {graphs.num_graphs} jets ({int(graphs.y.sum())} signal), "
@@ -122,6 +131,12 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
     console.print(table)
     plot_roc(test_graphs.y, {"EdgeConv tagger (native)": scores["native"]}, out / "roc.png")
     console.print(
-        f"wrote {out / 'tagger.onnx'}, ROC curve {out / 'roc.png'}, frames {out / 'frames.png'}"
+        f"wrote {out / 'tagger.onnx'}, ROC curve {out / 'roc.png'}, frames {out / 'frames.png'}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"score them again: e2e-gnn infer --model {out / 'tagger.onnx'} "
+        f"--graphs {out / 'test_graphs.root'} --out {out / 'scores.root'}",
+        soft_wrap=True,
     )
     return aucs
