@@ -7,6 +7,7 @@ Paths, per event (inference on the same prebuilt kNN graphs unless said otherwis
   onnxruntime batched   Python onnxruntime, one call per event
   onnxruntime per jet   Python onnxruntime, one call per jet
   torch eager batched   the PyTorch model, one call per event (no_grad)
+  torch eager per jet   the PyTorch model, one call per jet (a Python analysis loop)
 plus a small-graph case (single jets of 6-12 hits, one call each) where per-call overhead
 dominates, and a jet-size sweep (events of 10 jets of 4-32 random hits, native batched vs
 native per jet) showing where batching reaches the 4x of issue 6. Native calls above go
@@ -169,6 +170,8 @@ def measure(
         ]
         small_graphs = [graphs_from_features([x], TOY_GRAPH_SPEC).inputs() for x in small]
         torch_batched = [tuple(map(torch.from_numpy, b.values())) for b in batched]
+        torch_per_jet = [tuple(map(torch.from_numpy, g.values())) for e in per_jet for g in e]
+        torch_small = [tuple(map(torch.from_numpy, g.values())) for g in small_graphs]
 
         # Same scores on every path before timing anything (per jet: the batched rows).
         for b, t, jets_of in zip(batched[:3], torch_batched[:3], per_jet[:3], strict=False):
@@ -179,9 +182,9 @@ def measure(
             rows = np.concatenate([tagger.run(**g)["scores"] for g in jets_of])
             assert np.allclose(rows, reference, atol=1e-5, rtol=0)
 
-        def torch_run() -> None:
+        def torch_run(calls: list[tuple[torch.Tensor, ...]]) -> None:
             with torch.no_grad():
-                for t in torch_batched:
+                for t in calls:
                     scored(*t)
 
         n, events_file = args.events, Path(tmp) / "events.csv"
@@ -200,7 +203,8 @@ def measure(
                 "onnxruntime per jet": cpu_timer(
                     lambda: [session.run(["scores"], g) for e in per_jet for g in e], n
                 ),
-                "torch eager batched": cpu_timer(torch_run, n),
+                "torch eager batched": cpu_timer(lambda: torch_run(torch_batched), n),
+                "torch eager per jet": cpu_timer(lambda: torch_run(torch_per_jet), n),
                 "C++ plugin batched": lambda: plugin_time(plugin, path, events_file, 1),
                 "C++ plugin per jet": lambda: plugin_time(
                     plugin, path, events_file, 1, "--per-jet"
@@ -210,6 +214,9 @@ def measure(
                 ),
                 "onnxruntime small graph": cpu_timer(
                     lambda: [session.run(["scores"], g) for g in small_graphs], len(small_graphs)
+                ),
+                "torch eager small graph": cpu_timer(
+                    lambda: torch_run(torch_small), len(small_graphs)
                 ),
             },
             args.repeats,
@@ -245,6 +252,9 @@ def measure(
         "native vs onnxruntime, batched event": us["onnxruntime batched"] / us["native batched"],
         "native vs torch eager, batched event (target >= 3)": us["torch eager batched"]
         / us["native batched"],
+        "native batched vs torch eager per jet": us["torch eager per jet"] / us["native batched"],
+        "native vs torch eager, small graph": us["torch eager small graph"]
+        / us["native small graph"],
         "C++ plugin batched vs per jet": us["C++ plugin per jet"] / us["C++ plugin batched"],
         "C++ plugin (hits -> scores) vs onnxruntime batched (graphs -> scores)": us[
             "onnxruntime batched"
