@@ -20,6 +20,7 @@ from e2e_gnn.generate.cli import generate_command
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.runtime.backends import BACKENDS
 from e2e_gnn.runtime.tagger import Tagger
+from e2e_gnn.train.cli import train_command
 
 console = Console()
 
@@ -237,6 +238,7 @@ def _needs_extra(name: str, extra: str, error: ModuleNotFoundError) -> click.Com
 # Commands whose code lives with their stage of the data flow.
 main.add_command(generate_command)
 main.add_command(frames_command)
+main.add_command(train_command)
 try:
     from e2e_gnn.triton.cli import serve_command, triton_repo_command
 

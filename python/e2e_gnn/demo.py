@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -20,16 +19,18 @@ from e2e_gnn.export import default_example, export_onnx
 from e2e_gnn.frames.jet import JetFrameProducer
 from e2e_gnn.frames.plot import plot_frames
 from e2e_gnn.generate import generate
-from e2e_gnn.graphs.batch import GraphBatch
-from e2e_gnn.graphs.from_frames import graphs_from_frames
-from e2e_gnn.io import load_events, write_graphs
-from e2e_gnn.nn.models import EdgeConvTagger
+from e2e_gnn.io import load_events
 from e2e_gnn.runtime import Tagger
-from e2e_gnn.spec import GraphSpec
-from e2e_gnn.train import load_checkpoint, predict_logits, roc_auc, save_checkpoint, train
+from e2e_gnn.train import load_checkpoint, roc_auc
+from e2e_gnn.train.data import (
+    LabelledFrames,
+    labelled_frames,
+    split_by_event,
+    write_labelled_graphs,
+)
 from e2e_gnn.train.plots import plot_roc
-
-K_NEIGHBOURS = 16
+from e2e_gnn.train.settings import VALIDATION_FRACTION, TrainSettings
+from e2e_gnn.train.taggers import fit, prepare
 
 
 @dataclass(frozen=True)
@@ -42,39 +43,20 @@ class DemoConfig:
     workers: int = 2
 
 
-def _jet_graphs(
-    events_path: Path, out: Path, seed: int
-) -> tuple[GraphBatch, GraphBatch, GraphSpec]:
-    """Frames of the labelled jets, split by event into training and test graphs."""
+def _labelled_jets(events_path: Path, out: Path) -> LabelledFrames:
+    """Frames of the labelled jets of the events, pictured in ``out/frames.png``."""
     frames = JetFrameProducer()(load_events(events_path, "e2e_gnn"))
-    labelled = frames.label >= 0
+    jets, _ = labelled_frames(
+        frames.data, frames.channel_names, frames.label, frames.event, repr(str(events_path))
+    )
     plot_frames(
-        frames.data[labelled],
-        frames.label[labelled],
-        frames.channel_names,
+        jets.data,
+        jets.label,
+        jets.channel_names,
         out / "frames.png",
         class_names={0: "QCD jet", 1: "hadronic tau"},
     )
-    events = frames.event[labelled]
-    rng = np.random.default_rng(seed)
-    test_events = rng.permutation(np.unique(events))[: len(np.unique(events)) * 3 // 10]
-    is_test = np.isin(events, test_events)
-    data, labels = frames.data[labelled], frames.label[labelled].astype(np.float32)
-    split = []
-    for part in (~is_test, is_test):
-        graphs = graphs_from_frames(data[part], k=K_NEIGHBOURS)
-        split.append(
-            GraphBatch(graphs.x, graphs.edge_index, graphs.batch, graphs.num_graphs, labels[part])
-        )
-    spec = GraphSpec(
-        feature_names=("row", "col", *frames.channel_names),
-        builder="knn",
-        k=K_NEIGHBOURS,
-        loop=False,
-        coordinates=("row", "col"),
-        coordinate_scale=(1.0, 1.0),
-    )
-    return split[0], split[1], spec
+    return jets
 
 
 def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
@@ -88,29 +70,24 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
     )
 
     console.rule("2. frames (125x125, E2E channels) -> kNN graphs of the non-zero pixels")
-    train_graphs, test_graphs, graph_spec = _jet_graphs(events_path, out, config.seed)
-    write_graphs(
-        out / "test_graphs.root",
-        test_graphs.x,
-        test_graphs.edge_index,
-        test_graphs.batch,
-        test_graphs.num_graphs,
-        feature_names=graph_spec.feature_names,
-        label=test_graphs.y,
+    training, test = split_by_event(
+        _labelled_jets(events_path, out), VALIDATION_FRACTION, config.seed
     )
-    for name, graphs in (("training", train_graphs), ("test", test_graphs)):
+    settings = TrainSettings(epochs=config.epochs, seed=config.seed)
+    job = prepare("edgeconv", training, test, settings)
+    assert job.graph is not None
+    test_graphs = job.validation
+    write_labelled_graphs(out / "test_graphs.root", test_graphs, job.graph)
+    for name, graphs in (("training", job.training), ("test", test_graphs)):
         console.print(
             f"{name}: {graphs.num_graphs} jets ({int(graphs.y.sum())} signal), "
-            f"{graphs.num_nodes / graphs.num_graphs:.0f} nodes per jet, k = {K_NEIGHBOURS}"
+            f"{graphs.num_nodes / graphs.num_graphs:.0f} nodes per jet, k = {settings.knn}"
         )
 
     console.rule("3. train the EdgeConv tagger (torch)")
-    model = EdgeConvTagger(len(graph_spec.feature_names), hidden=32, num_layers=2)
-    model.set_feature_scaling(torch.from_numpy(train_graphs.x))
-    losses = train(model, train_graphs, epochs=config.epochs, seed=config.seed)
-    console.print("loss per epoch: " + ", ".join(f"{loss:.3f}" for loss in losses))
+    trained = fit(job, settings)
     provenance = {"data": f"{config.task}, {config.events} events, seed {config.seed}"}
-    save_checkpoint(out / "tagger.pt", model, "EdgeConvTagger", graph_spec, provenance)
+    trained.save(out / "tagger.pt", provenance)
 
     console.rule("4. export-onnx with the parity check")
     model, spec = load_checkpoint(out / "tagger.pt", f"{config.task}_tagger")
@@ -118,7 +95,7 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
     console.print(report.table(), markup=False, soft_wrap=True)
 
     console.rule("5. inference: torch vs onnxruntime vs native")
-    torch_scores = 1 / (1 + np.exp(-predict_logits(model, test_graphs)))
+    torch_scores = trained.scores[:, None]
     scores = {"torch": torch_scores}
     for backend in ("onnxruntime", "native"):
         with Tagger(out / "tagger.onnx", backend=backend) as tagger:

@@ -14,7 +14,9 @@ BLOCK_TORCH = textwrap.dedent(
     class NoTorch:
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in ("torch", "torch_geometric", "tritonclient"):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+                raise ModuleNotFoundError(
+                    f"No module named {name!r} (blocked by the test)", name=name
+                )
     sys.meta_path.insert(0, NoTorch())
     """
 )
@@ -71,3 +73,17 @@ def test_cli_infer_without_torch(tagger_export, tmp_path) -> None:
     result = run_without_torch(code)
     assert "scored 1 graphs" in result.stdout, result.stderr
     assert (tmp_path / "s.npz").is_file()
+
+
+def test_cli_train_without_torch_says_what_to_install() -> None:
+    code = """
+    from click.testing import CliRunner
+    from e2e_gnn.cli import main
+    runner = CliRunner()
+    assert "--validation-fraction" in runner.invoke(main, ["train", "--help"]).output
+    print(runner.invoke(main, ["train", "frames.root", "--out", "run"]).output)
+    """
+    result = run_without_torch(code)
+    assert "`e2e-gnn train` needs torch: pip install 'e2e-gnn[train]'" in result.stdout, (
+        result.stderr
+    )

@@ -2,7 +2,8 @@
 
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
 from e2e_gnn.export.onnx import ParityError, export_onnx, graph_checksum
-from e2e_gnn.export.parity import FrameBatch, ParityReport, default_example
+from e2e_gnn.export.parity import ParityReport, default_example
+from e2e_gnn.frames.batch import FrameBatch
 
 __all__ = [
     "FrameBatch",

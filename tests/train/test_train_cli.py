@@ -1,0 +1,93 @@
+"""`e2e-gnn train` end to end on a toy frames file: outputs, metrics, export of both models
+and their scores in ONNX Runtime against torch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from _train_frames import CHANNELS, write_toy_frames
+from click.testing import CliRunner
+
+from e2e_gnn import GraphBatch, Tagger
+from e2e_gnn.cli import main
+from e2e_gnn.io import read_frames, read_graphs
+from e2e_gnn.train import load_checkpoint
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Both models trained for 2 epochs on 200 toy frames: (CLI result, output directory)."""
+    tmp = tmp_path_factory.mktemp("train")
+    frames = write_toy_frames(tmp / "frames.root")
+    out = tmp / "run"
+    args = ["train", str(frames), "--out", str(out), "--model", "edgeconv,cnn", "--epochs", "2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result, out, frames
+
+
+def test_writes_checkpoints_plots_and_metrics(trained) -> None:
+    result, out, _ = trained
+    for name in ("edgeconv.pt", "cnn.pt", "metrics.json", "validation_graphs.root"):
+        assert (out / name).is_file(), name
+    for plot in ("roc.png", "loss.png"):
+        assert (out / plot).read_bytes()[:8] == PNG_SIGNATURE
+    assert "skipped 20 unlabelled" in result.output
+    assert f"e2e-gnn export-onnx --checkpoint {out / 'cnn.pt'}" in result.output
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["channels"] == list(CHANNELS)
+    assert metrics["frame_shape"] == [3, 32, 32]
+    assert list(metrics["models"]) == ["edgeconv", "cnn"]
+    for kind, model in metrics["models"].items():
+        # 53 validation frames: random scores reach 0.75 with a probability below 1e-3
+        assert model["validation_auc"] > 0.75, kind
+        assert model["validation_auc"] == model["validation_auc_per_epoch"][-1]
+        assert len(model["loss_per_epoch"]["training"]) == 2
+        assert len(model["loss_per_epoch"]["validation"]) == 2
+        assert model["training"]["frames"] + model["validation"]["frames"] == 180
+        assert 0 < model["validation"]["signal"] < model["validation"]["frames"]
+        assert model["settings"]["epochs"] == 2
+        assert model["seconds"] > 0
+    assert "knn" in metrics["models"]["edgeconv"]["settings"]
+    assert "width" in metrics["models"]["cnn"]["settings"]
+    assert "knn" not in metrics["models"]["cnn"]["settings"]
+
+
+def _export(checkpoint, onnx_path) -> None:
+    args = ["export-onnx", "--checkpoint", str(checkpoint), "--out", str(onnx_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_edgeconv_exports_and_scores_like_torch(trained, tmp_path) -> None:
+    _, out, _ = trained
+    _export(out / "edgeconv.pt", tmp_path / "edgeconv.onnx")
+    model, spec = load_checkpoint(out / "edgeconv.pt")
+    x, edge_index, batch, num_graphs, names, _ = read_graphs(out / "validation_graphs.root")
+    assert tuple(names) == spec.graph.feature_names == ("row", "col", *CHANNELS)
+    graphs = GraphBatch(x, edge_index, batch, num_graphs)
+    with torch.no_grad():
+        expected = torch.sigmoid(model(*map(torch.from_numpy, graphs.inputs().values())))
+    with Tagger(tmp_path / "edgeconv.onnx", backend="onnxruntime") as tagger:
+        scores = tagger(graphs)
+    np.testing.assert_allclose(scores, expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_cnn_exports_and_scores_raw_frames_like_torch(trained, tmp_path) -> None:
+    _, out, frames_path = trained
+    _export(out / "cnn.pt", tmp_path / "cnn.onnx")
+    model, spec = load_checkpoint(out / "cnn.pt")
+    assert spec.frame == {"shape": [3, 32, 32], "channels": list(CHANNELS)}
+    assert not torch.equal(model.channel_scale, torch.ones(3))  # set from the training frames
+    frames = read_frames(frames_path)[0][:40]
+    with torch.no_grad():
+        expected = torch.sigmoid(model(torch.from_numpy(frames))).numpy()
+    with Tagger(tmp_path / "cnn.onnx", backend="onnxruntime") as tagger:
+        scores = tagger(frames)
+    np.testing.assert_allclose(scores, expected, atol=1e-5, rtol=0)
