@@ -95,7 +95,20 @@ def export_onnx_command(
 
 
 GRAPH_FILES = (".npz", ".root", ".parquet")
+FRAME_FILES = (".root", ".parquet")
 SCORE_FILES = (".npz", ".csv", ".root", ".parquet")
+
+
+def _by_name(path: Path, what: str, names: list[str], wanted: list[str] | None) -> list[int]:
+    """Positions of the model's ``wanted`` columns among a file's ``names`` (its own order
+    when the model names none); refuses a file lacking any."""
+    if wanted is None:
+        return list(range(len(names)))
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        msg = f"{str(path)!r} lacks {what} {missing} the model needs (it has {names})"
+        raise click.ClickException(msg)
+    return [names.index(name) for name in wanted]
 
 
 def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatch:
@@ -106,13 +119,17 @@ def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatc
     from e2e_gnn.io import read_graphs
 
     x, edge_index, batch, num_graphs, names, _ = read_graphs(path)
-    if feature_names is not None and names != list(feature_names):
-        missing = sorted(set(feature_names) - set(names))
-        if missing:
-            msg = f"graph file {str(path)!r} lacks node features {missing} the model needs"
-            raise click.ClickException(msg)
-        x = x[:, [names.index(name) for name in feature_names]]
+    wanted = None if feature_names is None else list(feature_names)
+    x = x[:, _by_name(path, "node features", names, wanted)]
     return GraphBatch(np.ascontiguousarray(x), edge_index, batch, num_graphs)
+
+
+def _load_frames(path: Path, channels: list[str] | None) -> np.ndarray:
+    """Frames [B, C, H, W] of an `e2e-gnn frames` file, channels in the model's order."""
+    from e2e_gnn.io import read_frames
+
+    frames, names, _ = read_frames(path)
+    return np.ascontiguousarray(frames[:, _by_name(path, "channels", names, channels)])
 
 
 @main.command()
@@ -120,8 +137,14 @@ def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatc
 @click.option(
     "--graphs",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Graph file: .npz (GraphBatch.save) or .root/.parquet (e2e_gnn.io.write_graphs).",
+    help="Graph file (graph models): .npz (GraphBatch.save) or .root/.parquet "
+    "(e2e_gnn.io.write_graphs, `e2e-gnn train`'s validation_graphs.root).",
+)
+@click.option(
+    "--frames",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Frames file (frame models, e.g. `e2e-gnn train --model cnn`): .root/.parquet "
+    "written by `e2e-gnn frames`.",
 )
 @click.option(
     "--out",
@@ -131,20 +154,53 @@ def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatc
 )
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="native", show_default=True)
 @click.option("--threads", default=1, show_default=True)
-@click.option("--graphs-per-call", default=1024, show_default=True)
+@click.option(
+    "--per-call",
+    "--graphs-per-call",
+    "per_call",
+    default=1024,
+    show_default=True,
+    help="Graphs or frames per inference call.",
+)
 def infer(
-    model: Path, graphs: Path, out: Path, backend: str, threads: int, graphs_per_call: int
+    model: Path,
+    graphs: Path | None,
+    frames: Path | None,
+    out: Path,
+    backend: str,
+    threads: int,
+    per_call: int,
 ) -> None:
-    """Score every graph of a graph file with an exported model."""
-    for path, formats in ((graphs, GRAPH_FILES), (out, SCORE_FILES)):
+    """Score every graph of a graph file, or every frame of a frames file, with an exported
+    model."""
+    if (graphs is None) == (frames is None):
+        msg = "give exactly one of --graphs (graph models) and --frames (frame models)"
+        raise click.UsageError(msg)
+    inputs = graphs if graphs is not None else frames
+    assert inputs is not None
+    for path, formats in (
+        (inputs, GRAPH_FILES if frames is None else FRAME_FILES),
+        (out, SCORE_FILES),
+    ):
         if path.suffix not in formats:
             msg = f"unsupported file type {path.suffix!r} for {str(path)!r}; use one of {formats}"
             raise click.BadParameter(msg)
     with Tagger(model, backend=backend, threads=threads) as tagger:
-        features = tagger.spec.graph.feature_names if tagger.spec.graph else None
-        batch = _load_graphs(graphs, features)
+        spec = tagger.spec
+        if spec.is_graph_model != (graphs is not None):
+            kind, option = (
+                ("a graph", "--graphs") if spec.is_graph_model else ("a frame", "--frames")
+            )
+            msg = f"{str(model)!r} is {kind} model: give its inputs with {option}"
+            raise click.UsageError(msg)
+        batch: GraphBatch | np.ndarray
+        if graphs is not None:
+            batch = _load_graphs(graphs, spec.graph.feature_names if spec.graph else None)
+        else:
+            assert frames is not None
+            batch = _load_frames(frames, (spec.frame or {}).get("channels"))
         start = time.perf_counter()
-        scores = tagger.score(batch, graphs_per_call)
+        scores = tagger.score(batch, per_call)
         elapsed = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
@@ -155,9 +211,8 @@ def infer(
         from e2e_gnn.io import write_scores
 
         write_scores(out, scores)
-    console.print(
-        f"scored {batch.num_graphs} graphs with {backend} in {elapsed * 1e3:.1f} ms -> {out}"
-    )
+    what = "graphs" if graphs is not None else "frames"
+    console.print(f"scored {len(scores)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

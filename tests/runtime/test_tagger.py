@@ -50,7 +50,7 @@ def test_backends_agree_and_score_in_chunks(tagger_export, make_graphs) -> None:
     _, spec, path = tagger_export
     batch = make_graphs([int(n) for n in np.arange(2, 80, 3)], spec.num_features)
     whole = Tagger(path, backend="onnxruntime")(batch)
-    chunked = Tagger(path, backend="native").score(batch, graphs_per_call=5)
+    chunked = Tagger(path, backend="native").score(batch, per_call=5)
     np.testing.assert_allclose(chunked, whole, atol=ATOL, rtol=0)
 
 

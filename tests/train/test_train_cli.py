@@ -91,3 +91,42 @@ def test_cnn_exports_and_scores_raw_frames_like_torch(trained, tmp_path) -> None
     with Tagger(tmp_path / "cnn.onnx", backend="onnxruntime") as tagger:
         scores = tagger(frames)
     np.testing.assert_allclose(scores, expected, atol=1e-5, rtol=0)
+
+
+def test_infer_scores_a_frames_file_with_the_exported_cnn(trained, tmp_path) -> None:
+    _, out, frames_path = trained
+    _export(out / "cnn.pt", tmp_path / "cnn.onnx")
+    model, _ = load_checkpoint(out / "cnn.pt")
+    frames = read_frames(frames_path)[0]
+    with torch.no_grad():
+        expected = torch.sigmoid(model(torch.from_numpy(frames))).numpy()
+    args = ["infer", "--model", str(tmp_path / "cnn.onnx"), "--frames", str(frames_path)]
+    args += ["--out", str(tmp_path / "s.npz"), "--per-call", "64"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"scored {len(frames)} frames" in result.output
+    np.testing.assert_allclose(np.load(tmp_path / "s.npz")["scores"], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("model", "inputs", "message"),
+    [
+        ("cnn", ["--graphs", "validation_graphs.root"], "is a frame model: give its inputs with"),
+        ("edgeconv", ["--frames", "frames"], "is a graph model: give its inputs with"),
+        ("cnn", [], "give exactly one of --graphs"),
+    ],
+)
+def test_infer_refuses_inputs_of_the_other_model_kind(
+    trained, tmp_path, model, inputs, message
+) -> None:
+    _, out, frames_path = trained
+    _export(out / f"{model}.pt", tmp_path / f"{model}.onnx")
+    files = {
+        "validation_graphs.root": str(out / "validation_graphs.root"),
+        "frames": str(frames_path),
+    }
+    args = ["infer", "--model", str(tmp_path / f"{model}.onnx"), "--out", str(tmp_path / "s.npz")]
+    result = CliRunner().invoke(main, args + [files.get(a, a) for a in inputs])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "s.npz").exists()

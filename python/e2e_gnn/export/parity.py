@@ -65,6 +65,18 @@ class ParityReport:
 DEFAULT_EXAMPLE_SIZES = (24, 40, 17)
 
 
+FRAME_OCCUPANCY = 0.05
+
+
+def sparse_frames(rng: np.random.Generator, num_frames: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Detector-like frames float32 [B, *shape]: ``FRAME_OCCUPANCY`` of the pixels hold
+    exponential energies, the rest are zero. Dense random frames would drive a trained
+    tagger to saturated scores, where any two models agree and parity proves nothing."""
+    energies = rng.exponential(1.0, size=(num_frames, *shape))
+    occupied = rng.random((num_frames, *shape)) < FRAME_OCCUPANCY
+    return np.where(occupied, energies, 0.0).astype(np.float32)
+
+
 def default_example(
     spec: ModelSpec, seed: int = 0, sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
 ) -> Batch:
@@ -76,7 +88,7 @@ def default_example(
         features = random_features(rng, list(sizes), len(spec.graph.feature_names))
         return graphs_from_features(features, spec.graph)
     if spec.frame_shape is not None:
-        return FrameBatch(rng.random((len(sizes), *spec.frame_shape), dtype=np.float32))
+        return FrameBatch(sparse_frames(rng, len(sizes), spec.frame_shape))
     msg = f"model spec {spec.name!r} has neither a graph nor a frame spec"
     raise ValueError(msg)
 

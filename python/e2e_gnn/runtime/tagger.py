@@ -96,16 +96,16 @@ class Tagger:
         """Score many ``(x, edge_index)`` graphs in ONE inference call (ragged batch)."""
         return self(GraphBatch.from_graphs(graphs))
 
-    def score(self, graphs: GraphBatch, graphs_per_call: int = 1024) -> np.ndarray:
-        """Scores of a large batch, ``graphs_per_call`` graphs per inference call."""
-        if graphs.num_graphs <= graphs_per_call:
-            return self(graphs)
-        return np.concatenate(
-            [
-                self(graphs.select(range(start, min(start + graphs_per_call, graphs.num_graphs))))
-                for start in range(0, graphs.num_graphs, graphs_per_call)
-            ]
-        )
+    def score(self, inputs: GraphBatch | np.ndarray, per_call: int = 1024) -> np.ndarray:
+        """Scores of a large GraphBatch or frames array, ``per_call`` graphs or images per
+        inference call."""
+        total = inputs.num_graphs if isinstance(inputs, GraphBatch) else len(inputs)
+        if total <= per_call:
+            return self(inputs)
+        chunks = (range(start, min(start + per_call, total)) for start in range(0, total, per_call))
+        if isinstance(inputs, GraphBatch):
+            return np.concatenate([self(inputs.select(rows)) for rows in chunks])
+        return np.concatenate([self(inputs[rows.start : rows.stop]) for rows in chunks])
 
     def close(self) -> None:
         self._backend.close()
