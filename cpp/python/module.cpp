@@ -6,4 +6,5 @@ PYBIND11_MODULE(_native, m) {
   register_session(m);
   register_graphs(m);
   register_runtime(m);
+  register_detector(m);
 }

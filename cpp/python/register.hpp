@@ -6,3 +6,4 @@
 void register_session(pybind11::module_& m);
 void register_graphs(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
+void register_detector(pybind11::module_& m);

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,6 +62,16 @@ def threshold_graph(
     period: float = ...,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]: ...
 def delaunay_graph(pos: NDArray[np.float32], ptr: NDArray[np.int64]) -> NDArray[np.int64]: ...
+def detector_response(
+    particles: dict[str, NDArray[np.generic]],
+    n_events: int,
+    config: dict[str, Any],
+    rng: np.random.Generator,
+) -> tuple[
+    tuple[NDArray[np.int64], dict[str, NDArray[np.generic]]],
+    tuple[NDArray[np.int64], dict[str, NDArray[np.generic]]],
+    tuple[NDArray[np.int64], dict[str, NDArray[np.generic]]],
+]: ...
 def batch_graphs(
     graphs: Sequence[tuple[NDArray[np.float32], NDArray[np.int64]]],
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]: ...

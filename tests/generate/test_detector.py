@@ -8,6 +8,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+from _detector_reference import nearest_track, simulate_reference
 
 from e2e_gnn.generate.detector import DetectorConfig, simulate
 
@@ -254,10 +255,9 @@ def test_every_parameter_is_documented() -> None:
         assert f"| `{field.name}` | `{field.default!r}` |" in text, field.name
 
 
-def test_nearest_track_matches_brute_force() -> None:
-    """The binned search equals an all-pairs search, across the phi seam too."""
-    from e2e_gnn.generate.detector import _nearest_track
-
+def test_reference_nearest_track_matches_brute_force() -> None:
+    """The NumPy reference's binned search equals an all-pairs search, across the phi
+    seam too (cpp/tests/test_detector.cpp checks the native search the same way)."""
     rng = np.random.default_rng(14)
     n_events, radius = 5, 0.2
     tracks = {
@@ -270,7 +270,7 @@ def test_nearest_track_matches_brute_force() -> None:
     eta = rng.uniform(-1.5, 1.5, 3000).astype(np.float32)
     phi = rng.uniform(-np.pi, np.pi, 3000).astype(np.float32)
     phi[:50] = np.float32(-np.pi + 0.02)
-    found = _nearest_track(event, eta, phi, tracks, radius)
+    found = nearest_track(event, eta, phi, tracks, radius)
     dphi = np.abs(phi[:, None].astype(np.float64) - tracks["phi"][None, :])
     dphi = np.minimum(dphi, 2 * np.pi - dphi)
     dr2 = (eta[:, None].astype(np.float64) - tracks["eta"][None, :]) ** 2 + dphi**2
@@ -278,3 +278,145 @@ def test_nearest_track_matches_brute_force() -> None:
     expected = np.where(dr2.min(axis=1) < radius**2, dr2.argmin(axis=1), -1)
     np.testing.assert_array_equal(found, expected)
     assert (found[:50] >= 0).any()  # some matches across the seam
+
+
+# ------------------------------------------- the native response vs the NumPy reference
+
+
+def assert_same_response(native, reference) -> None:
+    """Same hits, tracks and pixel hits, in the same order: integer columns and counts
+    exactly, float32 columns to the last bit here (a tolerance of one float32 rounding
+    leaves room for NumPy builds whose transcendental functions differ from the C
+    library's in the last place)."""
+    for name in ("hits", "tracks", "pixel_hits"):
+        got, want = getattr(native, name), getattr(reference, name)
+        np.testing.assert_array_equal(got.counts, want.counts, err_msg=name)
+        assert list(got.columns) == list(want.columns), name
+        for column, values in want.columns.items():
+            assert got[column].dtype == values.dtype, (name, column)
+            if np.issubdtype(values.dtype, np.floating):
+                np.testing.assert_allclose(got[column], values, rtol=2e-7, atol=1e-7)
+            else:
+                np.testing.assert_array_equal(got[column], values, err_msg=f"{name}.{column}")
+
+
+def mixed_particles(n_events: int, seed: int) -> ak.Array:
+    """Hand-made events that reach every corner of the response: photons, electrons, muons,
+    charged and neutral hadrons, around the phi seam and the barrel edges, soft and hard,
+    loopers, displaced and far-forward vertices."""
+    rng = np.random.default_rng(seed)
+    kinds = [(22, 0.0, 0.0), (11, -1.0, 0.0), (13, 1.0, 0.106), (211, 1.0, 0.14)]
+    kinds += [(-211, -1.0, 0.14), (2112, 0.0, 0.94), (130, 0.0, 0.5), (321, 1.0, 0.49)]
+    per_event = 60
+    n = n_events * per_event
+    pdg, charge, mass = (np.array([k[i] for k in kinds]) for i in range(3))
+    kind = rng.integers(0, len(kinds), n)
+    pt = np.exp(rng.uniform(np.log(0.05), np.log(200.0), n))
+    eta = rng.choice([-1.5, -1.479, 0.0, 0.3, 1.47, 1.52, 2.4], n) + rng.normal(0, 0.05, n)
+    phi = np.where(rng.random(n) < 0.3, np.pi - rng.uniform(0, 0.05, n), rng.uniform(-4, 4, n))
+    displaced = rng.random(n) < 0.3
+    vertex = np.where(displaced[:, None], rng.normal(0, 5, (n, 3)), 0.0)
+    vertex[:, 2] += np.where(rng.random(n) < 0.1, 35.0, 0.0)
+    p = pt * np.cosh(eta)
+    columns = {
+        "px": pt * np.cos(phi),
+        "py": pt * np.sin(phi),
+        "pz": pt * np.sinh(eta),
+        "e": np.sqrt(p**2 + mass[kind] ** 2),
+        "pdg": pdg[kind].astype(np.int32),
+        "charge": charge[kind].astype(np.float64),
+        "vx": vertex[:, 0],
+        "vy": vertex[:, 1],
+        "vz": vertex[:, 2],
+    }
+    counts = np.full(n_events, per_event)
+    return ak.zip({k: ak.unflatten(v, counts) for k, v in columns.items()})
+
+
+CONFIGS = {
+    "default": DetectorConfig(),
+    "quiet": QUIET,
+    "sharp": DetectorConfig(
+        layer_concentration=0.15,  # Dirichlet alphas < 0.1: NumPy's stick-breaking draw
+        ecal_em_spread=0.2,  # 2 sigma rounds to 0: one-cell windows
+        hcal_spread=1.3,  # 5 x 5 windows
+        spread_min_energy=0.0,
+        track_efficiency=1.0,
+        pixel_efficiency=1.0,
+    ),
+    "all_ecal": DetectorConfig(hadron_ecal_fraction=1.0, muon_ecal=0.0, truth_radius=0.5),
+    "no_smearing": DetectorConfig(
+        ecal_stochastic=0.0,
+        ecal_constant=0.0,
+        hcal_stochastic=0.0,
+        hcal_constant=0.0,
+        hadron_ecal_fraction=0.0,
+        truth_radius=0.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_native_response_equals_the_numpy_reference(name: str) -> None:
+    config = CONFIGS[name]
+    events = mixed_particles(40, seed=len(name))
+    pileup = mixed_particles(40, seed=99)
+    native = simulate(events, config, np.random.default_rng(21), pileup=pileup)
+    reference = simulate_reference(events, config, np.random.default_rng(21), pileup=pileup)
+    assert_same_response(native, reference)
+    assert native.hits.counts.sum() > 0 and native.tracks.counts.sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("task", "mpi", "pileup_mean"),
+    [("quark_gluon", False, 0.0), ("quark_gluon", True, 0.0), ("top", False, 3.0)],
+)
+def test_native_response_equals_the_numpy_reference_on_pythia_events(
+    task: str, mpi: bool, pileup_mean: float
+) -> None:
+    pytest.importorskip("pythia8mc")
+    from e2e_gnn.generate.pythia import PythiaSource
+    from e2e_gnn.generate.tasks import get_task
+
+    config = DetectorConfig(pileup_mean=pileup_mean)
+    source = PythiaSource(get_task(task), mpi=mpi, pileup_mean=pileup_mean)
+    events = source.generate(0, 20, 5)
+    native = simulate(events.particles, config, np.random.default_rng(3), pileup=events.pileup)
+    reference = simulate_reference(
+        events.particles, config, np.random.default_rng(3), pileup=events.pileup
+    )
+    assert_same_response(native, reference)
+
+
+def test_bad_inputs_are_refused() -> None:
+    events = mixed_particles(3, seed=1)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        simulate(events, DetectorConfig(), np.random.RandomState(1))
+    with pytest.raises(ValueError, match="pileup has 2 events but particles has 3"):
+        simulate(events, DetectorConfig(), np.random.default_rng(1), pileup=events[:2])
+    bad = ak.with_field(events, ak.where(ak.local_index(events.px) == 4, np.nan, events.px), "px")
+    with pytest.raises(ValueError, match=r"px\[4\] must be finite, got nan"):
+        simulate(bad, DetectorConfig(), np.random.default_rng(1))
+
+
+def test_native_call_checks_its_columns() -> None:
+    from e2e_gnn._native_loader import load_native
+    from e2e_gnn.generate.detector import _native_config, flatten_particles
+
+    native = load_native()
+    flat = flatten_particles(mixed_particles(2, seed=2))
+    config = _native_config(DetectorConfig())
+    rng = np.random.default_rng(1)
+    with pytest.raises(KeyError, match="missing column 'vz'"):
+        native.detector_response({k: v for k, v in flat.items() if k != "vz"}, 2, config, rng)
+    with pytest.raises(TypeError, match=r"particles\['pdg'\] must be a C-contiguous 1-D int32"):
+        native.detector_response(flat | {"pdg": flat["pdg"].astype(np.int64)}, 2, config, rng)
+    with pytest.raises(ValueError, match=r"particles\['e'\] has 3 entries, 'event' has 120"):
+        native.detector_response(flat | {"e": flat["e"][:3]}, 2, config, rng)
+    with pytest.raises(IndexError, match=r"event\[60\] = 1 is outside \[0, 1\)"):
+        native.detector_response(flat, 1, config, rng)
+    with pytest.raises(KeyError, match="config: missing 'hcal_noise_tail'"):
+        config_without = {k: v for k, v in config.items() if k != "hcal_noise_tail"}
+        native.detector_response(flat, 2, config_without, rng)
+    with pytest.raises(ValueError, match="track_efficiency, pixel_efficiency and hadron"):
+        native.detector_response(flat, 2, config | {"track_efficiency": 1.5}, rng)

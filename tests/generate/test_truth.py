@@ -11,7 +11,7 @@ from e2e_gnn.generate.jets import label_jets
 
 pythia8mc = pytest.importorskip("pythia8mc")
 
-from e2e_gnn.generate.truth import Record  # noqa: E402
+from e2e_gnn.generate.truth import PdgLookup, Record  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,37 @@ def test_collection_round_trip_and_errors() -> None:
     assert both.n_events == 6 and both.event.tolist() == [0, 0, 2, 2, 2, 3, 3, 5, 5, 5]
     with pytest.raises(ValueError, match="column 'a' has 4 entries, counts add up to 5"):
         Collection({"a": np.arange(4.0)}, np.array([2, 3]))
+
+
+def test_pdg_lookup_calls_the_function_once_per_id() -> None:
+    calls: list[int] = []
+
+    def charge(pdg: int) -> float:
+        calls.append(pdg)
+        return float(np.sign(pdg) * (abs(pdg) % 3))
+
+    lookup = PdgLookup(charge, span=100)
+    ids = np.array([211, -211, 22, 22, 5, -5, 99, -100, 150, -150, 150], dtype=np.int32)
+    expected = [float(np.sign(i) * (abs(i) % 3)) for i in ids.tolist()]
+    np.testing.assert_array_equal(lookup(ids), expected)
+    np.testing.assert_array_equal(lookup(ids[::-1]), expected[::-1])
+    assert sorted(calls) == sorted(set(ids.tolist()))
+    assert lookup(np.zeros(0, dtype=np.int32)).size == 0
+
+
+def test_vertex_rows_are_the_vertex_columns(batches) -> None:
+    record = Record.from_batch(batches[0])
+    index = np.arange(0, record.id.size, 3)
+    rows = record.vertex_rows(index)
+    assert rows.shape == (3, index.size) and rows[0].flags.c_contiguous
+    np.testing.assert_array_equal(rows.T, record.vertex(index))
+
+
+def test_collection_from_awkward_reads_sliced_and_indexed_lists() -> None:
+    coll = Collection({"a": np.arange(6.0), "b": np.arange(6)}, np.array([2, 0, 3, 1]))
+    array = coll.to_awkward()
+    for view in (array[1:], array[[3, 0, 2]], array[np.array([True, False, True, True])]):
+        got = Collection.from_awkward(view, ("a", "b"))
+        np.testing.assert_array_equal(got.counts, ak.to_numpy(ak.num(view)))
+        np.testing.assert_array_equal(got["a"], ak.to_numpy(ak.flatten(view.a)))
+        np.testing.assert_array_equal(got["b"], ak.to_numpy(ak.flatten(view.b)))

@@ -57,8 +57,27 @@ class Collection:
 
     @classmethod
     def from_awkward(cls, array: ak.Array, names: Sequence[str] | None = None) -> Collection:
-        """Flatten a jagged array of records (all fields, or ``names``)."""
+        """Flatten a jagged array of records (all fields, or ``names``).
+
+        Lists of records of plain numbers are read from their layout directly; other
+        layouts go through ``ak.flatten``.
+        """
         names = array.fields if names is None else names
+        layout = ak.to_layout(array)
+        if isinstance(layout, ak.contents.ListArray):
+            layout = layout.to_ListOffsetArray64(True)
+        if isinstance(layout, ak.contents.ListOffsetArray) and isinstance(
+            layout.content, ak.contents.RecordArray
+        ):
+            offsets = np.asarray(layout.offsets.data, dtype=np.int64)
+            fields = [layout.content.content(name) for name in names]
+            if all(isinstance(field, ak.contents.NumpyArray) for field in fields):
+                entries = slice(int(offsets[0]), int(offsets[-1]))
+                columns = {
+                    name: np.asarray(field.data)[entries]
+                    for name, field in zip(names, fields, strict=True)
+                }
+                return cls(columns, np.diff(offsets))
         counts = ak.to_numpy(ak.num(array, axis=1)).astype(np.int64)
         flat = ak.flatten(array)
         return cls({name: ak.to_numpy(flat[name]) for name in names}, counts)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 import numpy as np
 
 from .collection import Collection
 from .pythia import import_optional
+from .truth import kinematics
 
 __all__ = ["JET_ETA_MAX", "JET_PT_MIN", "JET_R", "MATCH_DR", "cluster_jets", "label_jets"]
 
@@ -19,11 +23,18 @@ MATCH_DR = 0.4
 """A jet takes the label of the closest truth object within this Delta R, else -1."""
 
 
+@cache
+def _definition() -> Any:
+    fastjet = import_optional("fastjet")
+    return fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
+
+
 def cluster_jets(particles: Collection) -> Collection:
     """Cluster each event's particles into anti-kT R=0.4 jets.
 
     Args:
-        particles: particles with ``px, py, pz, e`` (GeV) per event.
+        particles: particles with ``px, py, pz, e`` (GeV) per event (and ``eta``, used
+            when present).
 
     Returns:
         Jets with ``pt, eta, phi, mass`` per event, pT-ordered, with
@@ -31,27 +42,24 @@ def cluster_jets(particles: Collection) -> Collection:
     """
     fastjet = import_optional("fastjet")
     px, py, pz, e = (particles[name] for name in ("px", "py", "pz", "e"))
-    pt = np.hypot(px, py)
-    keep = np.abs(np.arcsinh(pz / np.maximum(pt, 1e-12))) < JET_ETA_MAX + JET_R
-    event = particles.event
+    eta = particles["eta"] if "eta" in particles.columns else kinematics(px, py, pz)[1]
+    keep = np.abs(eta) < JET_ETA_MAX + JET_R
     inputs = Collection.from_event_index(
-        event[keep],
+        particles.event[keep],
         {"px": px[keep], "py": py[keep], "pz": pz[keep], "E": e[keep]},
         particles.n_events,
     )
-    definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
-    sequence = fastjet.ClusterSequence(inputs.to_awkward(with_name="Momentum4D"), definition)
+    sequence = fastjet.ClusterSequence(inputs.to_awkward(with_name="Momentum4D"), _definition())
     jets = Collection.from_awkward(
         sequence.inclusive_jets(min_pt=JET_PT_MIN), ("px", "py", "pz", "E")
     )
     px, py, pz, e = (jets[name] for name in ("px", "py", "pz", "E"))
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(pz / np.maximum(pt, 1e-12))
+    pt, eta, phi = kinematics(px, py, pz)
     mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
     event = jets.event
     keep = np.flatnonzero(np.abs(eta) < JET_ETA_MAX)
     keep = keep[np.lexsort((-pt[keep], event[keep]))]
-    columns = {"pt": pt, "eta": eta, "phi": np.arctan2(py, px), "mass": mass}
+    columns = {"pt": pt, "eta": eta, "phi": phi, "mass": mass}
     return Collection.from_event_index(
         event[keep], {name: v[keep] for name, v in columns.items()}, particles.n_events
     )

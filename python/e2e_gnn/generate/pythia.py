@@ -19,7 +19,7 @@ import numpy as np
 
 from .collection import Collection
 from .tasks import TaskSpec
-from .truth import Record, final_particles, jet_truth_objects, photon_candidates
+from .truth import PdgLookup, Record, final_particles, jet_truth_objects, photon_candidates
 
 __all__ = ["GeneratedEvents", "PythiaSource", "import_optional"]
 
@@ -52,7 +52,8 @@ class GeneratedEvents:
 
     Attributes:
         particles: visible final-state particles of the hard scatter per event
-            (records px, py, pz, e, pdg, charge, vx, vy, vz; see ``final_particles``).
+            (px, py, pz, e, pdg, charge, vx, vy, vz, pt, eta, phi; see
+            ``final_particles``).
         pileup: visible final-state pile-up particles per event (same fields, vertex z
             already shifted to their pile-up vertex), or ``None`` without pile-up.
         jet_truth: per event, the objects that label jets (eta, phi, label).
@@ -97,7 +98,7 @@ class PythiaSource:
             None if task.background is None else self._make((*task.background, mpi_setting))
         )
         self.minbias = self._make(MINBIAS_SETTINGS) if self.pileup_mean > 0 else None
-        self._charges: dict[int, float] = {}
+        self._charges = PdgLookup(self._charge)
 
     def _make(self, settings: tuple[str, ...]) -> Any:
         pythia = self._pythia.Pythia("", False)
@@ -111,9 +112,7 @@ class PythiaSource:
         return pythia
 
     def _charge(self, pdg: int) -> float:
-        if pdg not in self._charges:
-            self._charges[pdg] = float(self.signal.particleData.charge(pdg))
-        return self._charges[pdg]
+        return float(self.signal.particleData.charge(pdg))
 
     @staticmethod
     def _batch(pythia: Any, n_events: int) -> Record:
@@ -168,7 +167,7 @@ class PythiaSource:
     ) -> GeneratedEvents:
         """Truth-level events from flattened Pythia event records."""
         return GeneratedEvents(
-            particles=final_particles(record, self._charge),
+            particles=final_particles(record, self._charges),
             pileup=pileup,
             jet_truth=jet_truth_objects(record, self.task.signal_jets, is_signal),
             photons=photon_candidates(record),
@@ -182,10 +181,10 @@ class PythiaSource:
         total = int(n_per_event.sum())
         if total == 0:
             empty = np.zeros(0)
-            names = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
+            names = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz", "pt", "eta", "phi")
             return Collection(dict.fromkeys(names, empty), np.zeros(n_events, np.int64))
         self.minbias.rndm.init(pythia_seed)
-        collisions = final_particles(self._batch(self.minbias, total), self._charge)
+        collisions = final_particles(self._batch(self.minbias, total), self._charges)
         # each collision gets its vertex z; collisions are consecutive per event
         z_offset = rng.normal(0.0, np.sqrt(2.0) * self.beamspot_sigma_z_cm, total)
         columns = dict(collisions.columns)

@@ -21,9 +21,11 @@ from .collection import Collection
 __all__ = [
     "BARREL_ETA_MAX",
     "PHOTON_PT_MIN",
+    "PdgLookup",
     "Record",
     "final_particles",
     "jet_truth_objects",
+    "kinematics",
     "photon_candidates",
 ]
 
@@ -34,6 +36,50 @@ PHOTON_PT_MIN = 20.0
 """GeV; the pT above which prompt photons and neutral pions become photon candidates."""
 
 _NEUTRINOS = (12, 14, 16)
+
+
+def kinematics(
+    px: np.ndarray, py: np.ndarray, pz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pT, pseudorapidity and azimuth: the generator's one definition of them."""
+    pt = np.hypot(px, py)
+    return pt, np.arcsinh(pz / np.maximum(pt, 1e-12)), np.arctan2(py, px)
+
+
+class PdgLookup:
+    """A per-PDG-id function evaluated on arrays of ids, each id computed once.
+
+    Ids below ``span`` in magnitude are looked up in a dense table (a gather, no sort);
+    rarer larger ids go through a dictionary.
+    """
+
+    def __init__(self, function: Callable[[int], float], span: int = 10_000) -> None:
+        self._function = function
+        self._span = span
+        self._table = np.full(2 * span + 1, np.nan)
+        self._large: dict[int, float] = {}
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        index = np.asarray(ids, dtype=np.int64) + self._span
+        dense = (index >= 0) & (index <= 2 * self._span)
+        if not dense.all():
+            values = np.empty(index.size)
+            values[dense] = self(index[dense] - self._span)
+            large = ids[~dense]
+            values[~dense] = [self._scalar(int(pdg)) for pdg in large]
+            return values
+        values = self._table[index]
+        missing = np.isnan(values)
+        if missing.any():
+            for position in np.unique(index[missing]):
+                self._table[position] = self._function(int(position) - self._span)
+            values = self._table[index]
+        return values
+
+    def _scalar(self, pdg: int) -> float:
+        if pdg not in self._large:
+            self._large[pdg] = float(self._function(pdg))
+        return self._large[pdg]
 
 
 @dataclass(frozen=True)
@@ -141,53 +187,68 @@ class Record:
 
     def vertex(self, index: np.ndarray) -> np.ndarray:
         """[len(index), 3] production vertices (mm) of the entries ``index``."""
-        where = self.vertex_index[index]
-        out = np.zeros((index.size, 3))
-        out[where >= 0] = self.vertices[where[where >= 0]]
+        return self.vertex_rows(index).T
+
+    def vertex_rows(self, index: np.ndarray) -> np.ndarray:
+        """[3, len(index)] production vertices (mm) of the entries ``index``: x, y and z
+        each a contiguous row (0 for particles made at the origin)."""
+        padded = np.zeros((3, len(self.vertices) + 1))
+        padded[:, 1:] = self.vertices.T
+        where = self.vertex_index[index] + 1
+        out = np.empty((3, where.size))
+        for axis in range(3):
+            np.take(padded[axis], where, out=out[axis])
         return out
 
     def kinematics(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """pT, eta, phi of the entries ``index``."""
-        px, py, pz = self.px[index], self.py[index], self.pz[index]
-        pt = np.hypot(px, py)
-        return pt, np.arcsinh(pz / np.maximum(pt, 1e-12)), np.arctan2(py, px)
+        return kinematics(self.px[index], self.py[index], self.pz[index])
 
     def collection(self, index: np.ndarray, columns: dict[str, np.ndarray]) -> Collection:
         """A collection of ``columns`` (one value per entry of ``index``, increasing)."""
         return Collection.from_event_index(self.event[index], columns, self.n_events)
 
 
-def _lookup(ids: np.ndarray, table: Callable[[int], float]) -> np.ndarray:
-    """Evaluate a per-PDG-id function on an array of ids, once per distinct id."""
-    unique, inverse = np.unique(ids, return_inverse=True)
-    values = np.array([table(int(pdg)) for pdg in unique], dtype=np.float64)
-    return values[inverse]
-
-
-def final_particles(record: Record, charge_of: Callable[[int], float]) -> Collection:
+def final_particles(
+    record: Record, charge_of: Callable[[np.ndarray], np.ndarray] | Callable[[int], float]
+) -> Collection:
     """Visible final-state particles of each event as one record per particle.
 
     Args:
         record: the flattened event records.
-        charge_of: PDG id -> electric charge in units of e (``ParticleData.charge``).
+        charge_of: PDG id -> electric charge in units of e (``ParticleData.charge``),
+            either a :class:`PdgLookup` (arrays of ids) or a function of one id.
 
     Returns:
-        Columns ``px, py, pz, e`` (GeV), ``pdg`` (int32), ``charge`` (float64) and
-        ``vx, vy, vz`` (production vertex, cm) per particle. Neutrinos are dropped.
+        Columns ``px, py, pz, e`` (GeV), ``pdg`` (int32), ``charge`` (float64),
+        ``vx, vy, vz`` (production vertex, cm) and ``pt, eta, phi`` per particle.
+        Neutrinos are dropped.
     """
-    index = np.flatnonzero((record.status > 0) & ~np.isin(np.abs(record.id), _NEUTRINOS))
+    abs_id = np.abs(record.id)
+    index = np.flatnonzero(
+        (record.status > 0)
+        & (abs_id != _NEUTRINOS[0])
+        & (abs_id != _NEUTRINOS[1])
+        & (abs_id != _NEUTRINOS[2])
+    )
     pdg = record.id[index].astype(np.int32)
-    vertex = record.vertex(index) / 10.0  # mm -> cm
+    lookup = charge_of if isinstance(charge_of, PdgLookup) else PdgLookup(charge_of)
+    vx, vy, vz = record.vertex_rows(index) / 10.0  # mm -> cm
+    px, py, pz = record.px[index], record.py[index], record.pz[index]
+    pt, eta, phi = kinematics(px, py, pz)
     columns = {
-        "px": record.px[index],
-        "py": record.py[index],
-        "pz": record.pz[index],
+        "px": px,
+        "py": py,
+        "pz": pz,
         "e": record.e[index],
         "pdg": pdg,
-        "charge": _lookup(pdg, charge_of),
-        "vx": vertex[:, 0],
-        "vy": vertex[:, 1],
-        "vz": vertex[:, 2],
+        "charge": lookup(pdg),
+        "vx": vx,
+        "vy": vy,
+        "vz": vz,
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
     }
     return record.collection(index, columns)
 
@@ -242,9 +303,11 @@ def photon_candidates(record: Record) -> Collection:
     """
     prompt = (record.id == 22) & (record.status > 0) & (record.status < 91)
     candidate = np.flatnonzero(prompt | (record.id == 111))
-    pt, eta, phi = record.kinematics(candidate)
-    keep = (pt > PHOTON_PT_MIN) & (np.abs(eta) < BARREL_ETA_MAX)
-    index = candidate[keep]
+    # the pT cut first: eta and phi only for the few hard candidates
+    hard = candidate[np.hypot(record.px[candidate], record.py[candidate]) > PHOTON_PT_MIN]
+    pt, eta, phi = record.kinematics(hard)
+    keep = np.abs(eta) < BARREL_ETA_MAX
+    index = hard[keep]
     columns = {
         "pt": pt[keep],
         "eta": eta[keep],
