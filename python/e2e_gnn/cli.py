@@ -1,11 +1,15 @@
 """The e2e-gnn command line: one app, a command per step of the data flow.
 
 Commands that need torch (train, export-onnx, demo) import it when they run, so that
-``e2e-gnn infer`` and ``e2e-gnn inspect`` work in an inference-only install.
+``e2e-gnn infer`` and ``e2e-gnn inspect`` work in an inference-only install. The commands
+whose code lives with their stage of the data flow (generate, frames, train, triton-repo,
+serve) are imported only when named, so that ``e2e-gnn infer`` does not pay for importing
+the generator, the frame producers or the Triton client.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from pathlib import Path
@@ -15,17 +19,42 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from e2e_gnn.frames.cli import frames_command
-from e2e_gnn.generate.cli import generate_command
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.runtime.backends import BACKENDS
 from e2e_gnn.runtime.tagger import Tagger
-from e2e_gnn.train.cli import train_command
 
 console = Console()
 
+# command name -> (module, attribute, the pip extra its third-party imports come with)
+LAZY_COMMANDS = {
+    "generate": ("e2e_gnn.generate.cli", "generate_command", "gen"),
+    "frames": ("e2e_gnn.frames.cli", "frames_command", None),
+    "train": ("e2e_gnn.train.cli", "train_command", "train"),
+    "triton-repo": ("e2e_gnn.triton.cli", "triton_repo_command", "triton"),
+    "serve": ("e2e_gnn.triton.cli", "serve_command", "triton"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group that imports the commands of ``LAZY_COMMANDS`` when they are named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute, extra = LAZY_COMMANDS[cmd_name]
+        try:
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+        except ModuleNotFoundError as err:
+            if extra is None or (err.name or "e2e_gnn").split(".")[0] == "e2e_gnn":
+                raise
+            return _needs_extra(cmd_name, extra, err)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="e2e-gnn")
 def main() -> None:
     """e2e_gnn: HEP GNN taggers from PyTorch training to ONNX Runtime, C++ and Triton."""
@@ -288,17 +317,3 @@ def _needs_extra(name: str, extra: str, error: ModuleNotFoundError) -> click.Com
 
     command.help = f"(needs: pip install 'e2e-gnn[{extra}]')"
     return command
-
-
-# Commands whose code lives with their stage of the data flow.
-main.add_command(generate_command)
-main.add_command(frames_command)
-main.add_command(train_command)
-try:
-    from e2e_gnn.triton.cli import serve_command, triton_repo_command
-
-    main.add_command(triton_repo_command)
-    main.add_command(serve_command)
-except ModuleNotFoundError as err:  # tritonclient: the optional `triton` extra
-    main.add_command(_needs_extra("triton-repo", "triton", err))
-    main.add_command(_needs_extra("serve", "triton", err))

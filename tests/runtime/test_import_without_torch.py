@@ -87,3 +87,21 @@ def test_cli_train_without_torch_says_what_to_install() -> None:
     assert "`e2e-gnn train` needs torch: pip install 'e2e-gnn[train]'" in result.stdout, (
         result.stderr
     )
+
+
+def test_cli_imports_stage_commands_only_when_named() -> None:
+    code = """
+    import sys
+    from click.testing import CliRunner
+    from e2e_gnn.cli import main
+    lazy = ("e2e_gnn.generate", "e2e_gnn.frames", "e2e_gnn.train", "e2e_gnn.triton", "uproot")
+    assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
+    runner = CliRunner()
+    listing = runner.invoke(main, ["--help"]).output
+    for name in ("generate", "frames", "train", "export-onnx", "infer", "serve", "triton-repo"):
+        assert f"  {name} " in listing, name
+    print(runner.invoke(main, ["serve", "repo"]).output)
+    """
+    result = run_without_torch(code)
+    assert result.returncode == 0, result.stderr
+    assert "`e2e-gnn serve` needs 'tritonclient': pip install 'e2e-gnn[triton]'" in result.stdout
