@@ -1,9 +1,10 @@
 """The main job: the whole data flow on a small sample generated on the fly.
 
 Pythia8 hadronic-tau and QCD jets -> parametric detector -> ROOT file -> 125x125 jet
-frames (CMS E2E) -> kNN graphs of the non-zero pixels -> EdgeConv tagger trained in torch
--> export-onnx with the parity check -> scores from torch, Python ONNX Runtime and the
-native C++ runtime, compared, with the ROC curve and pictures of the frames.
+frames (CMS E2E) -> an EdgeConv tagger on kNN graphs of the non-zero pixels and a CNN on
+the frames themselves, trained in torch on the same jets -> export-onnx with the parity
+check -> scores from torch, Python ONNX Runtime and the native C++ runtime, compared, with
+the ROC curves of both taggers and pictures of the frames.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from e2e_gnn.export import default_example, export_onnx
 from e2e_gnn.frames.jet import JetFrameProducer
 from e2e_gnn.frames.plot import plot_frames
 from e2e_gnn.generate import generate
+from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.io import load_events
 from e2e_gnn.runtime import Tagger
 from e2e_gnn.train import load_checkpoint, roc_auc
@@ -29,8 +31,12 @@ from e2e_gnn.train.data import (
     write_labelled_graphs,
 )
 from e2e_gnn.train.plots import plot_roc
-from e2e_gnn.train.settings import VALIDATION_FRACTION, TrainSettings
+from e2e_gnn.train.settings import MODEL_KINDS, VALIDATION_FRACTION, TrainSettings
 from e2e_gnn.train.taggers import fit, prepare
+
+# the models trained, by kind, and the stem of their files (the GNN keeps the name
+# tagger.pt / tagger.onnx that the README and `infer`'s example use)
+MODELS = {"edgeconv": "tagger", "cnn": "cnn"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ def _labelled_jets(events_path: Path, out: Path) -> LabelledFrames:
     return jets
 
 
-def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
-    """Run the main job; returns the test ROC AUC of each backend."""
+def run_demo(config: DemoConfig, console: Console) -> dict[str, dict[str, float]]:
+    """Run the main job; returns the test ROC AUC of each model (``edgeconv``, ``cnn``) on
+    each backend."""
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     console.rule(f"1. generate: {config.events} Pythia8 events, task {config.task!r}")
@@ -74,41 +81,55 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, float]:
         _labelled_jets(events_path, out), VALIDATION_FRACTION, config.seed
     )
     settings = TrainSettings(epochs=config.epochs, seed=config.seed)
-    job = prepare("edgeconv", training, test, settings)
-    assert job.graph is not None
-    test_graphs = job.validation
-    write_labelled_graphs(out / "test_graphs.root", test_graphs, job.graph)
-    for name, graphs in (("training", job.training), ("test", test_graphs)):
+    jobs = {kind: prepare(kind, training, test, settings) for kind in MODELS}
+    graph_spec = jobs["edgeconv"].graph
+    test_graphs = jobs["edgeconv"].validation
+    assert graph_spec is not None and isinstance(test_graphs, GraphBatch)
+    write_labelled_graphs(out / "test_graphs.root", test_graphs, graph_spec)
+    for name, graphs in (("training", jobs["edgeconv"].training), ("test", test_graphs)):
+        assert isinstance(graphs, GraphBatch) and graphs.y is not None
         console.print(
             f"{name}: {graphs.num_graphs} jets ({int(graphs.y.sum())} signal), "
             f"{graphs.num_nodes / graphs.num_graphs:.0f} nodes per jet, k = {settings.knn}"
         )
 
-    console.rule("3. train the EdgeConv tagger (torch)")
-    trained = fit(job, settings)
+    console.rule("3. train the EdgeConv GNN and the CNN on the same jets (torch)")
+    torch_scores = {}
     provenance = {"data": f"{config.task}, {config.events} events, seed {config.seed}"}
-    trained.save(out / "tagger.pt", provenance)
+    for kind, job in jobs.items():
+        trained = fit(job, settings)
+        trained.save(out / f"{MODELS[kind]}.pt", provenance)
+        torch_scores[kind] = trained.scores[:, None]
 
     console.rule("4. export-onnx with the parity check")
-    model, spec = load_checkpoint(out / "tagger.pt", f"{config.task}_tagger")
-    report = export_onnx(model, spec, out / "tagger.onnx", default_example(spec))
-    console.print(report.table(), markup=False, soft_wrap=True)
+    for kind, stem in MODELS.items():
+        model, spec = load_checkpoint(out / f"{stem}.pt", f"{config.task}_{kind}")
+        report = export_onnx(model, spec, out / f"{stem}.onnx", default_example(spec))
+        console.print(f"{MODEL_KINDS[kind]}: {stem}.onnx")
+        console.print(report.table(), markup=False, soft_wrap=True)
 
     console.rule("5. inference: torch vs onnxruntime vs native")
-    torch_scores = trained.scores[:, None]
-    scores = {"torch": torch_scores}
-    for backend in ("onnxruntime", "native"):
-        with Tagger(out / "tagger.onnx", backend=backend) as tagger:
-            scores[backend] = tagger(test_graphs)
-    table = Table("backend", "ROC AUC (test)", "max |score - torch|")
-    aucs = {}
-    for backend, values in scores.items():
-        aucs[backend] = roc_auc(test_graphs.y, values)
-        table.add_row(backend, f"{aucs[backend]:.4f}", f"{np.abs(values - torch_scores).max():.2g}")
+    table = Table("model", "backend", "ROC AUC (test)", "max |score - torch|")
+    aucs: dict[str, dict[str, float]] = {}
+    native_scores = {}
+    inputs = {"edgeconv": test_graphs, "cnn": test.data}
+    for kind, stem in MODELS.items():
+        scores = {"torch": torch_scores[kind]}
+        for backend in ("onnxruntime", "native"):
+            with Tagger(out / f"{stem}.onnx", backend=backend) as tagger:
+                scores[backend] = tagger(inputs[kind])
+        aucs[kind] = {backend: roc_auc(test.label, values) for backend, values in scores.items()}
+        for backend, values in scores.items():
+            difference = np.abs(values - torch_scores[kind]).max()
+            table.add_row(
+                MODEL_KINDS[kind], backend, f"{aucs[kind][backend]:.4f}", f"{difference:.2g}"
+            )
+        native_scores[f"{MODEL_KINDS[kind]} (native)"] = scores["native"]
     console.print(table)
-    plot_roc(test_graphs.y, {"EdgeConv tagger (native)": scores["native"]}, out / "roc.png")
+    plot_roc(test.label, native_scores, out / "roc.png")
+    written = ", ".join(str(out / f"{stem}.onnx") for stem in MODELS.values())
     console.print(
-        f"wrote {out / 'tagger.onnx'}, ROC curve {out / 'roc.png'}, frames {out / 'frames.png'}",
+        f"wrote {written}, ROC curves {out / 'roc.png'}, frames {out / 'frames.png'}",
         soft_wrap=True,
     )
     console.print(
