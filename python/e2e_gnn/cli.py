@@ -13,6 +13,7 @@ import importlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -140,25 +141,63 @@ def _by_name(path: Path, what: str, names: list[str], wanted: list[str] | None) 
     return [names.index(name) for name in wanted]
 
 
-def _load_graphs(path: Path, feature_names: tuple[str, ...] | None) -> GraphBatch:
+def _row_columns(columns: dict[str, Any], rows: int) -> dict[str, np.ndarray]:
+    """The columns of an input file with one number per graph or frame (event, index,
+    label, ...): written next to the scores, so that they can be joined back."""
+    import awkward as ak
+
+    flat = {
+        name: ak.to_numpy(c)
+        for name, c in columns.items()
+        if c.ndim == 1 and len(c) == rows and name not in ("score", "scores")
+    }
+    return {name: values for name, values in flat.items() if values.dtype.kind in "biuf"}
+
+
+def _load_graphs(
+    path: Path, feature_names: tuple[str, ...] | None
+) -> tuple[GraphBatch, dict[str, np.ndarray]]:
     """A graph file: GraphBatch.save's .npz, or .root/.parquet written by e2e_gnn.io (whose
-    node features are named: they are put in the model's order, or refused if missing)."""
+    node features are named: they are put in the model's order, or refused if missing);
+    with its per-graph columns."""
     if path.suffix == ".npz":
-        return GraphBatch.load(path)
+        batch = GraphBatch.load(path)
+        return batch, {} if batch.y is None else {"label": batch.y}
     from e2e_gnn.io import read_graphs
 
-    x, edge_index, batch, num_graphs, names, _ = read_graphs(path)
+    x, edge_index, batch_index, num_graphs, names, rest = read_graphs(path)
     wanted = None if feature_names is None else list(feature_names)
     x = x[:, _by_name(path, "node features", names, wanted)]
-    return GraphBatch(np.ascontiguousarray(x), edge_index, batch, num_graphs)
+    batch = GraphBatch(np.ascontiguousarray(x), edge_index, batch_index, num_graphs)
+    return batch, _row_columns(rest, num_graphs)
 
 
-def _load_frames(path: Path, channels: list[str] | None) -> np.ndarray:
-    """Frames [B, C, H, W] of an `e2e-gnn frames` file, channels in the model's order."""
+def _load_frames(
+    path: Path, channels: list[str] | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Frames [B, C, H, W] of an `e2e-gnn frames` file, channels in the model's order; with
+    its per-frame columns."""
     from e2e_gnn.io import read_frames
 
-    frames, names, _ = read_frames(path)
-    return np.ascontiguousarray(frames[:, _by_name(path, "channels", names, channels)])
+    frames, names, rest = read_frames(path)
+    frames = np.ascontiguousarray(frames[:, _by_name(path, "channels", names, channels)])
+    return frames, _row_columns(rest, len(frames))
+
+
+def _write_scores(out: Path, scores: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        np.savez(out, scores=scores, **columns)
+    elif out.suffix == ".csv":
+        table = np.column_stack([scores, *columns.values()])
+        classes = scores.shape[1]
+        names = ["scores"] if classes == 1 else [f"scores_{k}" for k in range(classes)]
+        header = ",".join([*names, *columns])
+        np.savetxt(out, table, delimiter=",", header=header, comments="", fmt="%.9g")
+    else:
+        from e2e_gnn.io import write_scores
+
+        write_scores(out, scores, **columns)
 
 
 @main.command()
@@ -224,22 +263,14 @@ def infer(
             raise click.UsageError(msg)
         batch: GraphBatch | np.ndarray
         if graphs is not None:
-            batch = _load_graphs(graphs, spec.graph.feature_names if spec.graph else None)
+            batch, columns = _load_graphs(graphs, spec.graph.feature_names if spec.graph else None)
         else:
             assert frames is not None
-            batch = _load_frames(frames, (spec.frame or {}).get("channels"))
+            batch, columns = _load_frames(frames, (spec.frame or {}).get("channels"))
         start = time.perf_counter()
         scores = tagger.score(batch, per_call)
         elapsed = time.perf_counter() - start
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npz":
-        np.savez(out, scores=scores)
-    elif out.suffix == ".csv":
-        np.savetxt(out, scores, delimiter=",", header="scores", comments="")
-    else:
-        from e2e_gnn.io import write_scores
-
-        write_scores(out, scores)
+    _write_scores(out, scores, columns)
     what = "graphs" if graphs is not None else "frames"
     console.print(f"scored {len(scores)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}")
 

@@ -105,7 +105,25 @@ def test_infer_scores_a_frames_file_with_the_exported_cnn(trained, tmp_path) -> 
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"scored {len(frames)} frames" in result.output
-    np.testing.assert_allclose(np.load(tmp_path / "s.npz")["scores"], expected, atol=1e-5, rtol=0)
+    written = np.load(tmp_path / "s.npz")
+    np.testing.assert_allclose(written["scores"], expected, atol=1e-5, rtol=0)
+    columns = read_frames(frames_path)[2]
+    for name in ("event", "label"):  # to join the scores back to the frames
+        np.testing.assert_array_equal(written[name], np.asarray(columns[name]), err_msg=name)
+
+
+def test_infer_writes_the_graph_labels_next_to_the_scores(trained, tmp_path) -> None:
+    _, out, _ = trained
+    _export(out / "edgeconv.pt", tmp_path / "edgeconv.onnx")
+    graphs = out / "validation_graphs.root"
+    args = ["infer", "--model", str(tmp_path / "edgeconv.onnx"), "--graphs", str(graphs)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    header = (tmp_path / "s.csv").read_text().splitlines()[0].split(",")
+    labels = np.asarray(read_graphs(graphs)[5]["label"])
+    assert header[0] == "scores" and "label" in header
+    np.testing.assert_array_equal(table[:, header.index("label")], labels)
 
 
 @pytest.mark.parametrize(
