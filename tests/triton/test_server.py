@@ -52,9 +52,15 @@ def test_broken_model_fails_startup_with_log(repository: Path, server_binary: Pa
     assert server.pid is None  # stopped and cleaned up
 
 
-def test_serve_command_stops_on_ctrl_c(server_binary: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True])
+def test_serve_command_stops_on_ctrl_c(
+    server_binary: Path, tmp_path: Path, sigint_ignored: bool
+) -> None:
+    """Also when started with SIGINT ignored, as a background job of a script is."""
     shutil.copytree(TEMPLATES, tmp_path / "triton_models")  # the server writes __pycache__
     code = "from e2e_gnn.triton.cli import serve_command; serve_command(['triton_models'])"
+    if sigint_ignored:
+        code = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); " + code
     process = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=tmp_path,

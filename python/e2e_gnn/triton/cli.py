@@ -106,10 +106,12 @@ def serve_command(
 ) -> None:
     """Serve a Triton model REPOSITORY on 127.0.0.1 until Ctrl-C."""
 
-    def stop_on_term(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop_on_term)
+    # SIGINT too: a process started in the background of a non-interactive shell inherits
+    # SIGINT ignored, and Python then leaves it ignored (Ctrl-C would do nothing)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server = TritonServer(
             repository,
@@ -134,4 +136,5 @@ def serve_command(
     except (TritonServerError, ConfigError) as err:
         raise click.ClickException(str(err)) from err
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
