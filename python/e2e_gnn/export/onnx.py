@@ -16,8 +16,9 @@ import onnxruntime as ort
 import torch
 
 from e2e_gnn import __version__
+from e2e_gnn.batch import Batch
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
-from e2e_gnn.export.parity import Batch, ParityReport, check_parity, parity_cases
+from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases
 from e2e_gnn.nn.models import Scores
 from e2e_gnn.spec import CHECKSUM_KEY, DYNAMIC_AXES, SPEC_KEY, VERSION_KEY, ModelSpec
 

@@ -14,23 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from e2e_gnn.frames.batch import FrameBatch
+from e2e_gnn.batch import Batch, FrameBatch
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.synthetic import graphs_from_features, random_features
 from e2e_gnn.spec import GraphSpec, ModelSpec
 
-Batch = GraphBatch | FrameBatch
 Predict = Callable[[Batch], np.ndarray]
-
-
-def _size(batch: Batch) -> int:
-    return batch.num_graphs if isinstance(batch, GraphBatch) else batch.num_items
-
-
-def _describe(batch: Batch) -> str:
-    if isinstance(batch, FrameBatch):
-        return batch.describe()
-    return f"{batch.num_graphs} graphs, {batch.num_nodes} nodes, {batch.num_edges} edges"
 
 
 @dataclass(frozen=True)
@@ -136,11 +125,11 @@ def check_parity(
     for name, batch in cases.items():
         expected = reference(batch)
         runs = [(name, batch, expected)]
-        if _size(batch) > 1:
-            order = rng.permutation(_size(batch))
+        if len(batch) > 1:
+            order = rng.permutation(len(batch))
             runs.append((f"{name}, shuffled", batch.select(order.tolist()), expected[order]))
         for label, inputs, wanted in runs:
             got = candidate(inputs)
             diff = float(np.max(np.abs(wanted - got))) if got.shape == wanted.shape else np.inf
-            rows.append(ParityRow(label, _describe(inputs), diff, diff <= atol))
+            rows.append(ParityRow(label, inputs.describe(), diff, diff <= atol))
     return ParityReport(tuple(rows), atol)

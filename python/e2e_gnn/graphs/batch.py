@@ -63,6 +63,13 @@ class GraphBatch:
             labels,
         )
 
+    def __len__(self) -> int:
+        """The number of graphs."""
+        return self.num_graphs
+
+    def describe(self) -> str:
+        return f"{self.num_graphs} graphs, {self.num_nodes} nodes, {self.num_edges} edges"
+
     @property
     def num_nodes(self) -> int:
         return int(self.x.shape[0])

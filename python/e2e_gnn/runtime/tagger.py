@@ -99,7 +99,7 @@ class Tagger:
     def score(self, inputs: GraphBatch | np.ndarray, per_call: int = 1024) -> np.ndarray:
         """Scores of a large GraphBatch or frames array, ``per_call`` graphs or images per
         inference call."""
-        total = inputs.num_graphs if isinstance(inputs, GraphBatch) else len(inputs)
+        total = len(inputs)
         if total <= per_call:
             return self(inputs)
         chunks = (range(start, min(start + per_call, total)) for start in range(0, total, per_call))

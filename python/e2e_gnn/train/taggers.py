@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from e2e_gnn.frames.batch import FrameBatch
+from e2e_gnn.batch import Batch, FrameBatch
 from e2e_gnn.nn.models import EdgeConvTagger, FrameCNNTagger
 from e2e_gnn.spec import GraphSpec
 from e2e_gnn.train.checkpoint import save_checkpoint
 from e2e_gnn.train.data import LabelledFrames, TrainingDataError, frame_graph_spec, frame_graphs
 from e2e_gnn.train.settings import MODEL_KINDS, TrainSettings
-from e2e_gnn.train.trainer import Batch, History, train
+from e2e_gnn.train.trainer import History, train
 
 __all__ = ["TrainedModel", "TrainingJob", "fit", "prepare"]
 

@@ -10,11 +10,9 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from e2e_gnn.frames.batch import FrameBatch
-from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.batch import Batch
 from e2e_gnn.train.metrics import roc_auc
 
-Batch = GraphBatch | FrameBatch
 BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
 # BatchNorm statistics after each epoch come from this many training items (frames have
 # ~10^4 pixels each, so a few hundred give stable means and variances)
@@ -101,9 +99,8 @@ def train(
 
 
 def _chunks(batch: Batch, size: int) -> Iterator[Batch]:
-    total = batch.num_graphs if isinstance(batch, GraphBatch) else batch.num_items
-    for start in range(0, total, size):
-        yield batch.select(range(start, min(start + size, total)))
+    for start in range(0, len(batch), size):
+        yield batch.select(range(start, min(start + size, len(batch))))
 
 
 @torch.no_grad()

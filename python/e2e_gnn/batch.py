@@ -1,5 +1,6 @@
-"""FrameBatch: the input of a frame (CNN) model, with the GraphBatch-like API that training
-and the export parity check use."""
+"""What a model takes: ``Batch`` is a GraphBatch (graph models) or a FrameBatch (frame
+models), with the API training and the export parity check use. Kept out of the frames
+package, whose producers import awkward, uproot and matplotlib."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FrameBatch"]
+from e2e_gnn.graphs.batch import GraphBatch
+
+__all__ = ["Batch", "FrameBatch"]
 
 
 @dataclass(frozen=True)
@@ -18,8 +21,8 @@ class FrameBatch:
     frames: np.ndarray
     y: np.ndarray | None = None
 
-    @property
-    def num_items(self) -> int:
+    def __len__(self) -> int:
+        """The number of images."""
         return int(self.frames.shape[0])
 
     def inputs(self) -> dict[str, np.ndarray]:
@@ -31,4 +34,7 @@ class FrameBatch:
         return FrameBatch(self.frames[order], None if self.y is None else self.y[order])
 
     def describe(self) -> str:
-        return f"{self.num_items} images {list(self.frames.shape[1:])}"
+        return f"{len(self)} images {list(self.frames.shape[1:])}"
+
+
+Batch = GraphBatch | FrameBatch
