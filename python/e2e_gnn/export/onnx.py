@@ -164,7 +164,9 @@ def export_onnx(
     with torch.no_grad():
         onnx_model = _with_metadata(_to_onnx(scored, spec, example), spec)
     serialized = onnx_model.SerializeToString()
-    session = ort.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # see runtime.backends.threads_for: ScatterND races
+    session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     output = spec.outputs[0].name
 
     def run_torch(batch: Batch) -> np.ndarray:
