@@ -6,6 +6,7 @@ sys.path (tests/triton would then shadow the real ``triton`` package torch impor
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ def tagger_export(tmp_path_factory: pytest.TempPathFactory):
     )
     path = tmp_path_factory.mktemp("model") / "tagger.onnx"
     export_onnx(model, spec, path, default_example(spec))
-    return model, spec, path
+    # the spec as written into the file: the exporter sets thread_safe from the graph
+    return model, dataclasses.replace(spec, thread_safe=True), path
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +49,22 @@ def make_graphs():
         return graphs_from_features(random_features(rng, sizes, num_features), TOY_GRAPH_SPEC)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def changed_after_export():
+    """``changed_after_export(source, target)``: ``source`` saved to ``target`` with its
+    first float weight changed and its metadata (the export's checksum) kept, as if someone
+    edited the weights of an exported model."""
+    import onnx
+
+    def change(source: Path, target: Path) -> Path:
+        model = onnx.load(str(source))
+        weight = next(t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+        values = onnx.numpy_helper.to_array(weight).copy()
+        values.flat[0] += 1.0
+        weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+        onnx.save_model(model, str(target))
+        return target
+
+    return change

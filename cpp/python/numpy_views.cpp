@@ -8,12 +8,12 @@ namespace e2e_gnn::python {
 namespace {
 
 DType dtype_from_numpy(const py::dtype& dtype, const std::string& name) {
-  if (dtype.is(py::dtype::of<float>())) return DType::float32;
-  if (dtype.is(py::dtype::of<double>())) return DType::float64;
-  if (dtype.is(py::dtype::of<std::int32_t>())) return DType::int32;
-  if (dtype.is(py::dtype::of<std::int64_t>())) return DType::int64;
-  if (dtype.is(py::dtype::of<std::uint8_t>())) return DType::uint8;
-  if (dtype.is(py::dtype::of<bool>())) return DType::bool_;
+  if (is_dtype<float>(dtype)) return DType::float32;
+  if (is_dtype<double>(dtype)) return DType::float64;
+  if (is_dtype<std::int32_t>(dtype)) return DType::int32;
+  if (is_dtype<std::int64_t>(dtype)) return DType::int64;
+  if (is_dtype<std::uint8_t>(dtype)) return DType::uint8;
+  if (is_dtype<bool>(dtype)) return DType::bool_;
   throw std::invalid_argument("input '" + name + "' has unsupported dtype " +
                               std::string(py::str(dtype)));
 }
@@ -47,6 +47,12 @@ py::array to_numpy(Tensor&& tensor) {
   py::capsule free_when_done(owner, [](void* p) { delete static_cast<Tensor*>(p); });
   std::vector<py::ssize_t> shape(owner->shape.begin(), owner->shape.end());
   return py::array(dtype_to_numpy(owner->dtype), shape, owner->bytes.data(), free_when_done);
+}
+
+void warn(const std::vector<std::string>& notes) {
+  for (const auto& note : notes) {
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, note.c_str(), 1) != 0) throw py::error_already_set();
+  }
 }
 
 }  // namespace e2e_gnn::python

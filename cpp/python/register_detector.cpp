@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "e2e_gnn/detector.hpp"
+#include "numpy_views.hpp"
 #include "register.hpp"
 
 namespace py = pybind11;
@@ -135,7 +136,7 @@ py::array_t<T> column(const py::dict& columns, const char* name, py::ssize_t row
     throw py::type_error(std::string("particles['") + name + "'] must be a NumPy array");
   }
   const auto array = py::reinterpret_borrow<py::array>(value);
-  if (!array.dtype().is(py::dtype::of<T>()) || array.ndim() != 1 ||
+  if (!e2e_gnn::python::is_dtype<T>(array.dtype()) || array.ndim() != 1 ||
       !(array.flags() & py::array::c_style)) {
     throw py::type_error(std::string("particles['") + name + "'] must be a C-contiguous 1-D " +
                          std::string(py::str(py::dtype::of<T>())) + " array, got " +
@@ -199,6 +200,8 @@ det::DetectorParameters parameters(const py::dict& c) {
   d.hcal_layers = numbers(c, "hcal_layers");
   d.ecal = grid(c, "ecal", 0, static_cast<std::int64_t>(d.ecal_em_layers.size()));
   d.hcal = grid(c, "hcal", 1, static_cast<std::int64_t>(d.hcal_layers.size()));
+  d.ecal_layer_radii = numbers(c, "ecal_layer_radii");
+  d.hcal_layer_radii = numbers(c, "hcal_layer_radii");
   d.layer_concentration = number(c, "layer_concentration");
   d.hadron_ecal_fraction = number(c, "hadron_ecal_fraction");
   d.hadron_ecal_concentration = number(c, "hadron_ecal_concentration");

@@ -11,6 +11,7 @@
 #include "e2e_gnn/knn.hpp"
 #include "e2e_gnn/point_batch.hpp"
 #include "e2e_gnn/threshold_edges.hpp"
+#include "numpy_views.hpp"
 #include "register.hpp"
 
 namespace py = pybind11;
@@ -21,7 +22,7 @@ namespace {
 template <class T>
 py::array_t<T> checked(const py::array& a, const char* name, py::ssize_t ndim,
                        const char* dtype_name) {
-  if (!a.dtype().is(py::dtype::of<T>())) {
+  if (!e2e_gnn::python::is_dtype<T>(a.dtype())) {
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name + ", got " +
                          std::string(py::str(a.dtype())));
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "e2e_gnn/batching.hpp"
+#include "e2e_gnn/spec_graphs.hpp"
 #include "e2e_gnn/tagger.hpp"
 #include "numpy_views.hpp"
 #include "register.hpp"
@@ -18,7 +19,8 @@ using namespace e2e_gnn;
 
 namespace {
 
-// Copies a [N, F] float32 array and its graph offsets ptr [G + 1] into a NodeBatch.
+// A NodeBatch of x [N, F] float32 and its graph offsets ptr [G + 1]: every argument is
+// checked (by the NodeBatch constructor) before a row is copied.
 NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in) {
   const TensorView x = python::view_of(x_in, "x");
   const TensorView ptr = python::view_of(ptr_in, "ptr");
@@ -30,21 +32,7 @@ NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in) {
     throw py::value_error("input 'ptr' must be int64 [G + 1] with G >= 0, got " +
                           to_string(ptr.dtype) + " " + shape_to_string(ptr.shape));
   }
-  const std::int64_t* offsets = ptr.as<std::int64_t>();
-  if (offsets[0] != 0 || offsets[ptr.shape[0] - 1] != x.shape[0]) {
-    throw py::value_error("input 'ptr' must start at 0 and end at the number of nodes (" +
-                          std::to_string(x.shape[0]) + "), got " + std::to_string(offsets[0]) +
-                          " ... " + std::to_string(offsets[ptr.shape[0] - 1]));
-  }
-  NodeBatch nodes(x.shape[1]);
-  for (std::int64_t g = 0; g + 1 < ptr.shape[0]; ++g) {
-    if (offsets[g + 1] < offsets[g]) {
-      throw py::value_error("input 'ptr' decreases at " + std::to_string(g + 1) + ": " +
-                            std::to_string(offsets[g]) + " -> " + std::to_string(offsets[g + 1]));
-    }
-    nodes.add(x.as<float>() + offsets[g] * x.shape[1], offsets[g + 1] - offsets[g]);
-  }
-  return nodes;
+  return NodeBatch(x.shape[1], x.as<float>(), x.size(), ptr.as<std::int64_t>(), ptr.shape[0]);
 }
 
 py::tuple graph_arrays(GraphBatch&& graphs) {
@@ -113,16 +101,37 @@ void register_runtime(py::module_& m) {
         "Concatenate (x [n, F] float32, edge_index [2, e] int64) graphs with offset indices "
         "(C++ GraphBatch): returns (x, edge_index, batch).");
 
+  m.def(
+      "graphs_from_spec",
+      [](const std::string& graph_spec_json, const py::array& x, const py::array& ptr,
+         int threads) {
+        const GraphSpec spec = GraphSpec::from_json(graph_spec_json);
+        const NodeBatch nodes = node_batch(x, ptr);
+        GraphBatch graphs = [&] {
+          py::gil_scoped_release release;
+          return build_graphs(spec, nodes, threads);
+        }();
+        return graph_arrays(std::move(graphs));
+      },
+      py::arg("graph_spec_json"), py::arg("x"), py::arg("ptr"), py::arg("threads") = 1,
+      "The graphs a graph spec (JSON of GraphSpec) builds from raw node features x [N, F] "
+      "(graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger builds them.");
   py::class_<Tagger>(m, "Tagger")
       .def(py::init([](const std::string& model_path, const SessionOptions& session,
                        int knn_threads) {
              TaggerOptions options;
              options.session = session;
              options.knn_threads = knn_threads;
-             return std::make_unique<Tagger>(model_path, options);
+             std::unique_ptr<Tagger> tagger;
+             {
+               py::gil_scoped_release release;
+               tagger = std::make_unique<Tagger>(model_path, options);
+             }
+             python::warn(tagger->session().notes());
+             return tagger;
            }),
            py::arg("model_path"), py::arg("options") = SessionOptions{},
-           py::arg("knn_threads") = 1, py::call_guard<py::gil_scoped_release>())
+           py::arg("knn_threads") = 1)
       .def_property_readonly("session", &Tagger::session, py::return_value_policy::reference_internal)
       .def_property_readonly("is_graph_model", &Tagger::is_graph_model)
       .def_property_readonly("num_features", &Tagger::num_features)
@@ -161,12 +170,11 @@ void register_runtime(py::module_& m) {
       .def(
           "build_graphs",
           [](const Tagger& tagger, const py::array& x, const py::array& ptr) {
-            NodeBatch nodes = node_batch(x, ptr);
-            GraphBatch graphs(nodes.num_features());
-            {
+            const NodeBatch nodes = node_batch(x, ptr);
+            GraphBatch graphs = [&] {
               py::gil_scoped_release release;
-              graphs = tagger.build_graphs(nodes);
-            }
+              return tagger.build_graphs(nodes);
+            }();
             return graph_arrays(std::move(graphs));
           },
           py::arg("x"), py::arg("ptr"),
@@ -182,5 +190,17 @@ void register_runtime(py::module_& m) {
             }
             return python::to_numpy(std::move(scores));
           },
-          py::arg("frames"), "Scores [B, C] of a frame model's float32 [B, C, H, W] frames.");
+          py::arg("frames"), "Scores [B, C] of a frame model's float32 [B, C, H, W] frames.")
+      .def(
+          "run_frames",
+          [](const Tagger& tagger, const py::array& frames) {
+            const TensorView view = python::view_of(frames, "frames");
+            std::vector<Tensor> outputs;
+            {
+              py::gil_scoped_release release;
+              outputs = tagger.run_frames(view);
+            }
+            return outputs_dict(tagger, std::move(outputs));
+          },
+          py::arg("frames"), "Every output of a frame model for validated frames, as a dict.");
 }

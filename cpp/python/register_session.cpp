@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "e2e_gnn/graph_check.hpp"
+#include "e2e_gnn/model_spec.hpp"
 #include "e2e_gnn/session.hpp"
 #include "numpy_views.hpp"
 #include "register.hpp"
@@ -46,6 +47,16 @@ py::list describe(const std::vector<TensorInfo>& infos) {
 }  // namespace
 
 void register_session(py::module_& m) {
+  // A C++ SpecError is Python's e2e_gnn.SpecError (a ValueError), the one the spec reader
+  // of spec.py raises: the same exception type and message on every path.
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const SpecError& spec_error) {
+      const py::object type = py::module_::import("e2e_gnn.spec").attr("SpecError");
+      PyErr_SetString(type.ptr(), spec_error.what());
+    }
+  });
   py::enum_<Backend>(m, "Backend").value("cpu", Backend::cpu).value("cuda", Backend::cuda);
 
   py::class_<SessionOptions>(m, "SessionOptions")
@@ -54,11 +65,21 @@ void register_session(py::module_& m) {
       .def_readwrite("inter_op_threads", &SessionOptions::inter_op_threads)
       .def_readwrite("graph_optimization_level", &SessionOptions::graph_optimization_level)
       .def_readwrite("backend", &SessionOptions::backend)
-      .def_readwrite("cuda_device", &SessionOptions::cuda_device);
+      .def_readwrite("cuda_device", &SessionOptions::cuda_device)
+      .def_readwrite("verify_checksum", &SessionOptions::verify_checksum);
 
   py::class_<Session>(m, "Session")
-      .def(py::init<const std::string&, const SessionOptions&>(), py::arg("model_path"),
-           py::arg("options") = SessionOptions{})
+      .def(py::init([](const std::string& model_path, const SessionOptions& options) {
+             std::unique_ptr<Session> session;
+             {
+               py::gil_scoped_release release;
+               session = std::make_unique<Session>(model_path, options);
+             }
+             python::warn(session->notes());
+             return session;
+           }),
+           py::arg("model_path"), py::arg("options") = SessionOptions{})
+      .def_property_readonly("notes", &Session::notes)
       .def_property_readonly("model_path", &Session::model_path)
       .def_property_readonly("backend", &Session::backend)
       .def_property_readonly("inputs", [](const Session& s) { return describe(s.inputs()); })
@@ -76,4 +97,44 @@ void register_session(py::module_& m) {
       },
       py::arg("x"), py::arg("edge_index"), py::arg("batch"), py::arg("num_features") = -1,
       "Validate a graph batch; returns the number of graphs or raises ValueError.");
+  m.def(
+      "check_fixed_degree",
+      [](const py::array& edge_index, const py::array& batch, std::int64_t k, bool loop) {
+        check_fixed_degree(python::view_of(edge_index, "edge_index"),
+                           python::view_of(batch, "batch"), k, loop);
+      },
+      py::arg("edge_index"), py::arg("batch"), py::arg("k"), py::arg("loop"),
+      "Check the fixed-degree kNN edge layout of a batch check_graph_inputs accepted; raises "
+      "ValueError.");
+  m.def(
+      "check_frames",
+      [](const py::array& frames, const std::vector<std::int64_t>& item_shape) {
+        check_frames(python::view_of(frames, "frames"), item_shape);
+      },
+      py::arg("frames"), py::arg("item_shape") = std::vector<std::int64_t>{},
+      "Validate float32 frames [B, C, H, W] against the model's (C, H, W); raises ValueError.");
+  m.def(
+      "check_spec",
+      [](const std::map<std::string, std::string>& metadata, const std::string& source) {
+        ModelSpec::from_metadata(metadata, source);
+      },
+      py::arg("metadata"), py::arg("source") = "model",
+      "Check a model's e2e_gnn metadata (spec, format, version) as the C++ Tagger does; "
+      "raises ValueError.");
+  m.def(
+      "check_spec_json",
+      [](const std::string& text, const std::string& source) { ModelSpec::from_json(text, source); },
+      py::arg("text"), py::arg("source") = "model",
+      "Check the JSON of an e2e_gnn model spec; raises ValueError.");
+  m.def(
+      "intra_op_threads",
+      [](int requested, const std::map<std::string, std::string>& metadata,
+         const std::string& source) {
+        std::string note;
+        const int threads = intra_op_threads_for(requested, metadata, source, &note);
+        return py::make_tuple(threads, note);
+      },
+      py::arg("requested"), py::arg("metadata"), py::arg("source") = "model",
+      "(threads, note): the intra-op threads a model with this metadata runs with, and why "
+      "when that is not `requested` (the thread rule of every path).");
 }

@@ -30,10 +30,45 @@ NodeBatch::NodeBatch(std::int64_t num_features) : num_features_(num_features) {
   check_features(num_features, "NodeBatch");
 }
 
+NodeBatch::NodeBatch(std::int64_t num_features, const float* x, std::int64_t num_values,
+                     const std::int64_t* ptr, std::int64_t ptr_size)
+    : num_features_(num_features) {
+  check_features(num_features, "NodeBatch");
+  if (num_values < 0 || num_values % num_features != 0 || (num_values > 0 && x == nullptr)) {
+    throw std::invalid_argument("input 'x' has " + std::to_string(num_values) +
+                                " values, not a whole number of nodes of " +
+                                std::to_string(num_features) + " features");
+  }
+  const std::int64_t num_nodes = num_values / num_features;
+  if (ptr == nullptr || ptr_size < 1 || ptr[0] != 0 || ptr[ptr_size - 1] != num_nodes) {
+    throw std::invalid_argument(
+        "input 'ptr' must start at 0 and end at the number of nodes (" +
+        std::to_string(num_nodes) + "), got " +
+        (ptr == nullptr || ptr_size < 1
+             ? std::string("no entries")
+             : std::to_string(ptr[0]) + " ... " + std::to_string(ptr[ptr_size - 1])));
+  }
+  for (std::int64_t g = 0; g + 1 < ptr_size; ++g) check_nodes(g, ptr[g + 1] - ptr[g]);
+  x_.assign(x, x + num_values);
+  ptr_.assign(ptr, ptr + ptr_size);
+}
+
 void NodeBatch::add(const float* x, std::int64_t num_nodes) {
   check_nodes(num_graphs(), num_nodes);
   x_.insert(x_.end(), x, x + num_nodes * num_features_);
   ptr_.push_back(ptr_.back() + num_nodes);
+}
+
+void NodeBatch::add(const std::vector<float>& x, std::int64_t num_nodes) {
+  check_nodes(num_graphs(), num_nodes);
+  if (static_cast<std::int64_t>(x.size()) != num_nodes * num_features_) {
+    throw std::invalid_argument("graph " + std::to_string(num_graphs()) + " has " +
+                                std::to_string(x.size()) + " values, expected " +
+                                std::to_string(num_nodes) + " nodes x " +
+                                std::to_string(num_features_) + " features = " +
+                                std::to_string(num_nodes * num_features_));
+  }
+  add(x.data(), num_nodes);
 }
 
 void NodeBatch::clear() {

@@ -1,5 +1,7 @@
 #include "e2e_gnn/graph_check.hpp"
 
+#include "e2e_gnn/knn.hpp"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -96,6 +98,76 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
     }
   }
   return graph[n - 1] + 1;
+}
+
+void check_fixed_degree(const TensorView& edge_index, const TensorView& batch, std::int64_t k,
+                        bool loop) {
+  check_dtype_rank(edge_index, "edge_index", DType::int64, 2);
+  check_dtype_rank(batch, "batch", DType::int64, 1);
+  require(edge_index.shape[0] == 2, [&] {
+    return "input 'edge_index' has shape " + shape_to_string(edge_index.shape) +
+           ", expected [2, E]";
+  });
+  const std::int64_t num_edges = edge_index.shape[1];
+  const std::int64_t* targets = edge_index.as<std::int64_t>() + num_edges;
+  const std::int64_t* graph_of = batch.as<std::int64_t>();
+  const std::int64_t num_nodes = batch.shape[0];
+  std::int64_t e = 0;
+  for (std::int64_t first = 0, last = 0; first < num_nodes; first = last) {
+    while (last < num_nodes && graph_of[last] == graph_of[first]) ++last;
+    const std::int64_t degree = knn_degree(last - first, k, loop);
+    for (std::int64_t node = first; node < last; ++node) {
+      for (std::int64_t d = 0; d < degree; ++d, ++e) {
+        if (e >= num_edges || targets[e] != node) {
+          throw std::invalid_argument(
+              "input 'edge_index' does not have the fixed-degree layout this model needs: "
+              "edge " + std::to_string(e) + " should be edge " + std::to_string(d) + " of " +
+              std::to_string(degree) + " into node " + std::to_string(node) +
+              " (targets sorted, knn_degree(n, k=" + std::to_string(k) +
+              ") edges per node); build the graphs from the model's graph spec");
+        }
+      }
+    }
+  }
+  if (e != num_edges) {
+    throw std::invalid_argument("input 'edge_index' has " + std::to_string(num_edges) +
+                                " edges, the fixed-degree layout of this model has " +
+                                std::to_string(e));
+  }
+}
+
+void check_frames(const TensorView& frames, const std::vector<std::int64_t>& item_shape) {
+  std::vector<std::int64_t> expected{-1};
+  expected.insert(expected.end(), item_shape.begin(), item_shape.end());
+  bool shape_ok = frames.shape.size() == 4 && (item_shape.empty() || expected.size() == 4);
+  for (std::size_t d = 1; shape_ok && !item_shape.empty() && d < 4; ++d) {
+    shape_ok = frames.shape[d] == expected[d];
+  }
+  require(frames.dtype == DType::float32, [&] {
+    return "input 'frames' has dtype " + to_string(frames.dtype) + ", expected float32";
+  });
+  require(shape_ok, [&] {
+    std::string wanted = "[B";
+    for (std::size_t d = 1; d < 4; ++d) {
+      wanted += ", " + (item_shape.empty() ? std::string(d == 1 ? "C" : d == 2 ? "H" : "W")
+                                           : std::to_string(expected[d]));
+    }
+    return "input 'frames' has shape " + shape_to_string(frames.shape) +
+           ", the model expects " + wanted + "]";
+  });
+  const float* values = frames.as<float>();
+  const std::int64_t count = frames.size();
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (!std::isfinite(values[i])) {
+      const std::int64_t h = frames.shape[2], w = frames.shape[3];
+      const std::int64_t per_image = frames.shape[1] * h * w;
+      const std::int64_t at = i % per_image;
+      throw std::invalid_argument(
+          "input 'frames' has non-finite values in image " + std::to_string(i / per_image) +
+          ": " + std::to_string(values[i]) + " at [" + std::to_string(at / (h * w)) + ", " +
+          std::to_string(at / w % h) + ", " + std::to_string(at % w) + "]");
+    }
+  }
 }
 
 }  // namespace e2e_gnn

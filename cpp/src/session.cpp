@@ -1,5 +1,7 @@
 #include "e2e_gnn/session.hpp"
 
+#include "e2e_gnn/model_spec.hpp"
+
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
@@ -7,6 +9,8 @@
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
+
+#include "e2e_gnn/checksum.hpp"
 
 namespace e2e_gnn {
 namespace {
@@ -80,6 +84,14 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
   if (!std::filesystem::is_regular_file(model_path)) {
     throw std::invalid_argument("model file '" + model_path + "' does not exist");
   }
+  if (options.verify_checksum) verify_model_checksum(model_path);
+  // Before anything is loaded: the thread rule refuses a negative count (its metadata
+  // argument does not matter then).
+  if (options.intra_op_threads < 0) intra_op_threads_for(options.intra_op_threads, {}, "", nullptr);
+  if (options.inter_op_threads < 0) {
+    throw std::invalid_argument("inter-op threads is " + std::to_string(options.inter_op_threads) +
+                                ", expected >= 1 (or 0: ONNX Runtime's default)");
+  }
   Ort::SessionOptions ort_options;
   ort_options.SetIntraOpNumThreads(options.intra_op_threads);
   ort_options.SetInterOpNumThreads(options.inter_op_threads);
@@ -88,12 +100,15 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
   if (options.backend == Backend::cuda && try_cuda(ort_options, options.cuda_device)) {
     backend_ = Backend::cuda;
   }
-  try {
-    session_ = std::make_unique<Ort::Session>(environment(), model_path.c_str(), ort_options);
-  } catch (const Ort::Exception& error) {
-    throw std::invalid_argument("cannot load '" + model_path +
-                                "' as an ONNX model: " + error.what());
-  }
+  auto load = [&] {
+    try {
+      session_ = std::make_unique<Ort::Session>(environment(), model_path.c_str(), ort_options);
+    } catch (const Ort::Exception& error) {
+      throw std::invalid_argument("cannot load '" + model_path +
+                                  "' as an ONNX model: " + error.what());
+    }
+  };
+  load();
 
   Ort::AllocatorWithDefaultOptions allocator;
   for (std::size_t i = 0; i < session_->GetInputCount(); ++i) {
@@ -111,6 +126,16 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
   for (const auto& key : model_metadata.GetCustomMetadataMapKeysAllocated(allocator)) {
     metadata_[key.get()] =
         model_metadata.LookupCustomMetadataMapAllocated(key.get(), allocator).get();
+  }
+  // The thread rule needs the spec, which is read from the loaded model: a model that is
+  // not thread-safe is loaded again on one thread (the note says why).
+  std::string note;
+  const int threads =
+      intra_op_threads_for(options.intra_op_threads, metadata_, "model '" + model_path + "'", &note);
+  if (threads != options.intra_op_threads) {
+    ort_options.SetIntraOpNumThreads(threads);
+    load();
+    notes_.push_back(note);
   }
 }
 

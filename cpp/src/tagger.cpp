@@ -1,12 +1,10 @@
 #include "e2e_gnn/tagger.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 
 #include "e2e_gnn/graph_check.hpp"
-#include "e2e_gnn/knn.hpp"
-#include "e2e_gnn/point_batch.hpp"
+#include "e2e_gnn/spec_graphs.hpp"
 
 namespace e2e_gnn {
 namespace {
@@ -49,12 +47,6 @@ Tagger::Tagger(const std::string& model_path, const TaggerOptions& options)
                                   " features per node but its spec names " +
                                   std::to_string(num_features()));
     }
-    const GraphSpec& graph = graph_spec();
-    coordinate_columns_ = graph.coordinate_columns();
-    for (std::size_t c = 0; c < coordinate_columns_.size(); ++c) {
-      coordinate_scale_.push_back(
-          graph.coordinate_scale.empty() ? 1.0f : static_cast<float>(graph.coordinate_scale[c]));
-    }
   }
   const std::string scores = spec_.outputs.empty() ? "scores" : spec_.outputs.front().name;
   const TensorInfo* output = find_info(session_.outputs(), scores);
@@ -92,74 +84,7 @@ void Tagger::check_frame_model(const std::string& source) const {
 }
 
 GraphBatch Tagger::build_graphs(const NodeBatch& nodes) const {
-  const GraphSpec& graph = graph_spec();
-  if (graph.builder != "knn" || graph.k < 1) {
-    throw std::invalid_argument("model '" + session_.model_path() + "' builds graphs with '" +
-                                graph.builder +
-                                "' edges, which the C++ Tagger does not build: pass a "
-                                "GraphBatch with its edges to tag()");
-  }
-  if (nodes.num_features() != num_features()) {
-    throw std::invalid_argument("input 'x' has " + std::to_string(nodes.num_features()) +
-                                " features per node, the model expects " +
-                                std::to_string(num_features()));
-  }
-  GraphBatch graphs(num_features());
-  if (nodes.num_graphs() == 0) return graphs;
-
-  // Positions as Python builds them: x[:, columns] * scale, in float32.
-  const std::size_t n = static_cast<std::size_t>(nodes.num_nodes());
-  const std::size_t dims = coordinate_columns_.size();
-  const std::size_t width = static_cast<std::size_t>(num_features());
-  std::vector<float> pos(n * dims);
-  const float* x = nodes.x().data();
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t c = 0; c < dims; ++c) {
-      pos[i * dims + c] = x[i * width + coordinate_columns_[c]] * coordinate_scale_[c];
-    }
-  }
-  PointBatch points;
-  points.pos = pos.data();
-  points.num_nodes = n;
-  points.dim = dims;
-  points.ptr = nodes.ptr().data();
-  points.num_graphs = static_cast<std::size_t>(nodes.num_graphs());
-  KnnOptions knn;
-  knn.k = graph.k;
-  knn.loop = graph.loop;
-  knn.threads = options_.knn_threads;
-  graphs.assign(nodes, knn_graph(points, knn).data);
-  return graphs;
-}
-
-void Tagger::check_fixed_degree(const TensorView& edge_index, const TensorView& batch) const {
-  const GraphSpec& graph = graph_spec();
-  const std::int64_t num_edges = edge_index.shape[1];
-  const std::int64_t* targets = edge_index.as<std::int64_t>() + num_edges;
-  const std::int64_t* graph_of = batch.as<std::int64_t>();
-  const std::int64_t num_nodes = batch.shape[0];
-  std::int64_t e = 0;
-  for (std::int64_t first = 0, last = 0; first < num_nodes; first = last) {
-    while (last < num_nodes && graph_of[last] == graph_of[first]) ++last;
-    const std::int64_t degree = knn_degree(last - first, graph.k, graph.loop);
-    for (std::int64_t node = first; node < last; ++node) {
-      for (std::int64_t d = 0; d < degree; ++d, ++e) {
-        if (e >= num_edges || targets[e] != node) {
-          throw std::invalid_argument(
-              "input 'edge_index' does not have the fixed-degree layout this model needs: "
-              "edge " + std::to_string(e) + " should be edge " + std::to_string(d) + " of " +
-              std::to_string(degree) + " into node " + std::to_string(node) +
-              " (targets sorted, knn_degree(n, k=" + std::to_string(graph.k) +
-              ") edges per node); build the graphs with Tagger::build_graphs");
-        }
-      }
-    }
-  }
-  if (e != num_edges) {
-    throw std::invalid_argument("input 'edge_index' has " + std::to_string(num_edges) +
-                                " edges, the fixed-degree layout of this model has " +
-                                std::to_string(e));
-  }
+  return e2e_gnn::build_graphs(graph_spec(), nodes, options_.knn_threads);
 }
 
 std::vector<Tensor> Tagger::run(const GraphBatch& graphs) const {
@@ -169,7 +94,8 @@ std::vector<Tensor> Tagger::run(const GraphBatch& graphs) const {
 std::vector<Tensor> Tagger::run(const TensorView& x, const TensorView& edge_index,
                                 const TensorView& batch) const {
   check_graph_inputs(x, edge_index, batch, num_features());
-  if (graph_spec().fixed_degree) check_fixed_degree(edge_index, batch);
+  const GraphSpec& graph = graph_spec();
+  if (graph.fixed_degree) check_fixed_degree(edge_index, batch, graph.k, graph.loop);
   return session_.run({{"x", x}, {"edge_index", edge_index}, {"batch", batch}});
 }
 
@@ -183,30 +109,24 @@ Tensor Tagger::tag(const NodeBatch& nodes) const { return tag(build_graphs(nodes
 
 Tensor Tagger::tag(const ImageBatch& frames) const { return tag_frames(frames.view()); }
 
-Tensor Tagger::tag_frames(const TensorView& frames) const {
+void Tagger::check_frame_input(const TensorView& frames) const {
   if (is_graph_model()) {
     throw std::invalid_argument("model '" + session_.model_path() +
                                 "' is a graph model: tag it with a GraphBatch or NodeBatch");
   }
-  if (frames.dtype != DType::float32 || frames.shape.size() != 4) {
-    throw std::invalid_argument("input 'frames' has dtype " + to_string(frames.dtype) +
-                                " and shape " + shape_to_string(frames.shape) +
-                                ", expected float32 [B, C, H, W]");
-  }
+  check_frames(frames, spec_.frame_shape);
+}
+
+Tensor Tagger::tag_frames(const TensorView& frames) const {
+  check_frame_input(frames);
   if (frames.shape[0] == 0) return empty_scores();
-  const float* values = frames.as<float>();
-  const std::int64_t count = frames.size();
-  const std::int64_t per_image = count / frames.shape[0];
-  for (std::int64_t i = 0; i < count; ++i) {
-    if (!std::isfinite(values[i])) {
-      throw std::invalid_argument("input 'frames' has a non-finite value " +
-                                  std::to_string(values[i]) + " in image " +
-                                  std::to_string(i / per_image) + " at flat position " +
-                                  std::to_string(i % per_image));
-    }
-  }
   auto outputs = session_.run({{"frames", frames}});
   return std::move(outputs[scores_index_]);
+}
+
+std::vector<Tensor> Tagger::run_frames(const TensorView& frames) const {
+  check_frame_input(frames);
+  return session_.run({{"frames", frames}});
 }
 
 }  // namespace e2e_gnn

@@ -5,11 +5,13 @@ graphs_*.bin/.shape: a batch of graphs and torch's scores for it, as raw little-
 arrays with their shapes in text, so the C++ tests compare against torch, not against
 ONNX Runtime itself. nodes_*: node features of jets with the edges the NumPy reference kNN
 builds from the spec and torch's scores (for the Tagger's own graph building);
-spec_format_2.onnx, spec_version_9.onnx, no_spec.onnx: the tagger with wrong metadata.
+spec_format_2.onnx, spec_version_9.onnx, no_spec.onnx: the tagger with wrong metadata;
+thread_safe.onnx, not_thread_safe.onnx: the tagger marked thread-safe or not.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,12 +77,19 @@ def write_node_jets(directory: Path, model: torch.nn.Module, rng: np.random.Gene
         write_array(directory, f"nodes_{name}", array)
 
 
+def with_thread_safe(spec: str, value: bool) -> str:
+    return json.dumps({**json.loads(spec), "thread_safe": value})
+
+
 def write_bad_metadata(directory: Path) -> None:
-    """Copies of the tagger whose metadata this library must refuse."""
+    """Copies of the tagger whose metadata this library must refuse, and copies marked
+    thread-safe or not (the thread rule)."""
     for name, key, change in (
         ("spec_format_2", SPEC_KEY, lambda v: v.replace('"format": 1', '"format": 2')),
         ("spec_version_9", VERSION_KEY, lambda v: "9.0.0"),
         ("no_spec", SPEC_KEY, None),
+        ("thread_safe", SPEC_KEY, lambda v: with_thread_safe(v, True)),
+        ("not_thread_safe", SPEC_KEY, lambda v: with_thread_safe(v, False)),
     ):
         model = onnx.load(directory / "tagger.onnx")
         props = [p for p in model.metadata_props if change is not None or p.key != key]

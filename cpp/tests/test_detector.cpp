@@ -320,6 +320,8 @@ DetectorParameters quiet_detector() {
   d.ecal_em_layers = {0.25, 0.6, 0.15};
   d.ecal_hadron_layers = {0.3, 0.4, 0.3};
   d.hcal_layers = {0.45, 0.35, 0.2};
+  d.ecal_layer_radii = {131.5, 140.0, 149.0};
+  d.hcal_layer_radii = {195.0, 235.0, 275.0};
   d.layer_concentration = 30.0;
   d.hadron_ecal_fraction = 0.3;
   d.hadron_ecal_concentration = 4.0;
@@ -431,6 +433,12 @@ TEST_CASE("the chunk refuses bad parameters and particles") {
   detector.hcal_layers = {0.5, 0.5};
   CHECK_THROWS_AS(simulate(particles.view(), 1, detector, rng), std::invalid_argument);
   detector = quiet_detector();
+  detector.ecal_layer_radii = {131.5, 140.0};
+  CHECK_THROWS_AS(simulate(particles.view(), 1, detector, rng), std::invalid_argument);
+  detector = quiet_detector();
+  detector.hcal_layer_radii = {145.0, 235.0, 275.0};  // inside the ECAL's last layer
+  CHECK_THROWS_AS(simulate(particles.view(), 1, detector, rng), std::invalid_argument);
+  detector = quiet_detector();
   detector.pixel_radii = {};
   CHECK_THROWS_AS(simulate(particles.view(), 1, detector, rng), std::invalid_argument);
   detector = quiet_detector();
@@ -440,4 +448,43 @@ TEST_CASE("the chunk refuses bad parameters and particles") {
   Particles missing = particles.view();
   missing.vz = nullptr;
   CHECK_THROWS_AS(simulate(missing, 1, detector, rng), std::invalid_argument);
+}
+
+TEST_CASE("a displaced photon showers where its line from the vertex crosses each layer") {
+  // made at (100, 0, 20) cm flying along +y (phi = pi / 2) with pz / pT = sinh(0.3): at layer
+  // radius r it is at (100, sqrt(r^2 - 100^2), 20 + sqrt(r^2 - 100^2) sinh(0.3))
+  constexpr double kHalfPi = 1.5707963267948966;
+  ParticleData particles;
+  particles.add(0, 22, 0.0, 50.0, 0.3, kHalfPi, 100.0, 0.0, 20.0);
+  particles.add(1, 22, 0.0, 50.0, 0.3, kHalfPi);  // the same photon from the origin
+  const DetectorParameters detector = quiet_detector();  // no noise, no threshold
+  TestRandom rng(3);
+  const Response response = simulate(particles.view(), 2, detector, rng);
+  const CaloHits& hits = response.hits;
+  for (std::int32_t layer = 0; layer < 3; ++layer) {
+    const double r = detector.ecal_layer_radii[static_cast<std::size_t>(layer)];
+    const double s = std::sqrt(r * r - 100.0 * 100.0);
+    const double want_eta = std::asinh((20.0 + s * std::sinh(0.3)) / r);
+    const double want_phi = std::atan2(s, 100.0);
+    for (std::int64_t ev = 0; ev < 2; ++ev) {
+      double energy = 0.0;
+      double eta = 0.0;
+      double phi = 0.0;
+      std::size_t first = 0;
+      for (std::int64_t e = 0; e < ev; ++e) {
+        first += static_cast<std::size_t>(hits.counts[static_cast<std::size_t>(e)]);
+      }
+      for (std::size_t h = first; h < first + static_cast<std::size_t>(hits.counts[ev]); ++h) {
+        if (hits.subdet[h] == 0 && hits.layer[h] == layer) {
+          energy += hits.energy[h];
+          eta += hits.energy[h] * hits.eta[h];
+          phi += hits.energy[h] * hits.phi[h];
+        }
+      }
+      REQUIRE(energy > 0.0);
+      // within a third of a crystal (0.0174) of the crossing; from the origin at eta, phi
+      CHECK(std::fabs(eta / energy - (ev == 0 ? want_eta : 0.3)) < 0.006);
+      CHECK(std::fabs(phi / energy - (ev == 0 ? want_phi : kHalfPi)) < 0.006);
+    }
+  }
 }

@@ -36,9 +36,17 @@ def onnxruntime_library() -> Path:
 
 
 @cache
+def preload_onnxruntime() -> None:
+    """Load the wheel's ONNX Runtime library (once) so that the dynamic loader resolves the
+    native module's ``libonnxruntime.so.1`` to it (``e2e_gnn/__init__.py`` calls this, which
+    makes ``import e2e_gnn._native`` work directly; it costs about 2 ms)."""
+    ctypes.CDLL(str(onnxruntime_library()), mode=ctypes.RTLD_GLOBAL)
+
+
+@cache
 def load_native() -> ModuleType:
     """Import ``e2e_gnn._native`` (once), with a rebuild hint when it is missing."""
-    ctypes.CDLL(str(onnxruntime_library()), mode=ctypes.RTLD_GLOBAL)
+    preload_onnxruntime()
     import e2e_gnn
 
     native_dir = os.environ.get("E2E_GNN_NATIVE_DIR")

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.runtime.backends import BACKENDS
 from e2e_gnn.runtime.tagger import Tagger
 
@@ -107,7 +105,7 @@ def export_onnx_command(
             raise click.UsageError(msg)
         model, spec = load_checkpoint(checkpoint, name or out.stem)
     except (FileNotFoundError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
+        raise click.ClickException(_one_line(err)) from err
     try:
         report = export_onnx(model, spec, out, default_example(spec, seed, sizes), atol=atol)
     except ParityError as err:
@@ -124,113 +122,148 @@ def export_onnx_command(
         print_repository(write_repository(out, triton_repo))
 
 
-GRAPH_FILES = (".npz", ".root", ".parquet")
-FRAME_FILES = (".root", ".parquet")
-SCORE_FILES = (".npz", ".csv", ".root", ".parquet")
+def _one_line(err: BaseException) -> str:
+    """An error message on one line (uproot and onnxruntime messages span several)."""
+    return " ".join(str(err).split())
 
 
-def _by_name(path: Path, what: str, names: list[str], wanted: list[str] | None) -> list[int]:
-    """Positions of the model's ``wanted`` columns among a file's ``names`` (its own order
-    when the model names none); refuses a file lacking any."""
-    if wanted is None:
-        return list(range(len(names)))
-    missing = [name for name in wanted if name not in names]
-    if missing:
-        msg = f"{str(path)!r} lacks {what} {missing} the model needs (it has {names})"
-        raise click.ClickException(msg)
-    return [names.index(name) for name in wanted]
-
-
-def _row_columns(columns: dict[str, Any], rows: int) -> dict[str, np.ndarray]:
-    """The columns of an input file with one number per graph or frame (event, index,
-    label, ...): written next to the scores, so that they can be joined back."""
-    import awkward as ak
-
-    flat = {
-        name: ak.to_numpy(c)
-        for name, c in columns.items()
-        if c.ndim == 1 and len(c) == rows and name not in ("score", "scores")
-    }
-    return {name: values for name, values in flat.items() if values.dtype.kind in "biuf"}
-
-
-def _load_graphs(
-    path: Path, feature_names: tuple[str, ...] | None
-) -> tuple[GraphBatch, dict[str, np.ndarray]]:
-    """A graph file: GraphBatch.save's .npz, or .root/.parquet written by e2e_gnn.io (whose
-    node features are named: they are put in the model's order, or refused if missing);
-    with its per-graph columns."""
-    if path.suffix == ".npz":
-        batch = GraphBatch.load(path)
-        return batch, {} if batch.y is None else {"label": batch.y}
-    from e2e_gnn.io import read_graphs
-
-    x, edge_index, batch_index, num_graphs, names, rest = read_graphs(path)
-    wanted = None if feature_names is None else list(feature_names)
-    x = x[:, _by_name(path, "node features", names, wanted)]
-    batch = GraphBatch(np.ascontiguousarray(x), edge_index, batch_index, num_graphs)
-    return batch, _row_columns(rest, num_graphs)
-
-
-def _load_frames(
-    path: Path, channels: list[str] | None
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Frames [B, C, H, W] of an `e2e-gnn frames` file, channels in the model's order; with
-    its per-frame columns."""
-    from e2e_gnn.io import read_frames
-
-    frames, names, rest = read_frames(path)
-    frames = np.ascontiguousarray(frames[:, _by_name(path, "channels", names, channels)])
-    return frames, _row_columns(rest, len(frames))
-
-
-def _write_scores(out: Path, scores: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npz":
-        np.savez(out, scores=scores, **columns)
-    elif out.suffix == ".csv":
-        table = np.column_stack([scores, *columns.values()])
-        classes = scores.shape[1]
-        names = ["scores"] if classes == 1 else [f"scores_{k}" for k in range(classes)]
-        header = ",".join([*names, *columns])
-        np.savetxt(out, table, delimiter=",", header=header, comments="", fmt="%.9g")
-    else:
-        from e2e_gnn.io import write_scores
-
-        write_scores(out, scores, **columns)
+# what `infer` reports as one line: bad files (e2e_gnn.io's errors are OSError, ValueError
+# or KeyError subclasses), models (ValueError, SpecError), inputs (TypeError) and servers
+# (the Triton client's RuntimeError subclasses)
+INFER_ERRORS = (OSError, ValueError, TypeError, KeyError, RuntimeError)
 
 
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.argument("inputs", nargs=-1)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="An ONNX file written by `e2e-gnn export-onnx`.",
+)
 @click.option(
     "--graphs",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Graph file (graph models): .npz (GraphBatch.save) or .root/.parquet "
-    "(e2e_gnn.io.write_graphs, `e2e-gnn train`'s validation_graphs.root).",
+    help="One graph file (graph models): .root/.parquet/.npz written by e2e_gnn.io.write_graphs "
+    "(`e2e-gnn train`'s validation_graphs.root, `e2e-gnn frames --kind objects`).",
 )
 @click.option(
     "--frames",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Frames file (frame models, e.g. `e2e-gnn train --model cnn`): .root/.parquet "
+    help="One frames file (frame models, e.g. `e2e-gnn train --model cnn`): .root/.parquet "
     "written by `e2e-gnn frames`.",
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     required=True,
-    help="Scores file: .npz, .csv, .root or .parquet.",
+    help="With --graphs/--frames: the scores file (.npz, .csv, .root or .parquet; columns "
+    "`score` or `score_<k>`, then the input's per-row columns: event, index, label). With "
+    "INPUTS: a directory getting one <input stem>.parquet (or --format root) per input, with "
+    "the columns `file` and `row` too.",
 )
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="native", show_default=True)
-@click.option("--threads", default=1, show_default=True)
+@click.option(
+    "--url",
+    help="With --backend triton: the server's host:port (default: the Triton client's, "
+    "127.0.0.1:8000).",
+)
+@click.option("--threads", default=1, show_default=True, help="ONNX Runtime threads per process.")
 @click.option(
     "--per-call",
     "--graphs-per-call",
     "per_call",
+    type=click.IntRange(min=1),
     default=1024,
     show_default=True,
     help="Graphs or frames per inference call.",
 )
+@click.option(
+    "--skip-checksum",
+    is_flag=True,
+    help="Do not verify the model's checksum at load (it costs ~2 ms per 10 MB of model).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="With INPUTS: processes on this machine, or a dask.distributed cluster.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="With INPUTS: worker processes (local, or the LocalCluster of --executor dask "
+    "without --scheduler); default: the cores of this machine.",
+)
+@click.option(
+    "--scheduler",
+    help="With --executor dask: a running scheduler's address (tcp://host:8786); without "
+    "it a LocalCluster is started for the run.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["parquet", "root"]),
+    default="parquet",
+    show_default=True,
+    help="With INPUTS: the format of the score files.",
+)
 def infer(
+    inputs: tuple[str, ...],
+    model: Path,
+    graphs: Path | None,
+    frames: Path | None,
+    out: Path,
+    backend: str,
+    url: str | None,
+    threads: int,
+    per_call: int,
+    skip_checksum: bool,
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+    out_format: str,
+) -> None:
+    """Score the graphs of graph files (graph models) or the frames of frames files (frame
+    models) with an exported model.
+
+    One file: --graphs or --frames, and --out FILE. Many files: INPUTS (files, glob
+    patterns such as 'data/*.root', or .txt files listing them) and --out DIR, scored in
+    parallel (--executor, --workers); a re-run skips the inputs whose outputs are complete.
+    A file that cannot be read is reported and the others complete; the command then exits
+    non-zero.
+    """
+    if url is not None and backend != "triton":
+        msg = f"--url is for --backend triton, not {backend}"
+        raise click.UsageError(msg)
+    options: dict[str, Any] = {} if url is None else {"url": url}
+    if inputs:
+        if graphs is not None or frames is not None:
+            msg = "give INPUTS (many files) or one of --graphs/--frames (one file), not both"
+            raise click.UsageError(msg)
+        if scheduler is not None and executor != "dask":
+            msg = "--scheduler is for --executor dask"
+            raise click.UsageError(msg)
+        _infer_many(
+            model,
+            inputs,
+            out,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            backend=backend,
+            threads=threads,
+            per_call=per_call,
+            suffix=f".{out_format}",
+            verify_checksum=not skip_checksum,
+            **options,
+        )
+        return
+    _infer_one(model, graphs, frames, out, backend, threads, per_call, skip_checksum, options)
+
+
+def _infer_one(
     model: Path,
     graphs: Path | None,
     frames: Path | None,
@@ -238,41 +271,87 @@ def infer(
     backend: str,
     threads: int,
     per_call: int,
+    skip_checksum: bool,
+    options: dict[str, Any],
 ) -> None:
-    """Score every graph of a graph file, or every frame of a frames file, with an exported
-    model."""
+    from e2e_gnn.io import FRAME_FILES, GRAPH_FILES, SCORE_FILES, write_scores
+    from e2e_gnn.runtime.many_files import model_inputs
+
     if (graphs is None) == (frames is None):
-        msg = "give exactly one of --graphs (graph models) and --frames (frame models)"
+        msg = (
+            "give exactly one of --graphs (graph models) and --frames (frame models), or "
+            "INPUTS (many files)"
+        )
         raise click.UsageError(msg)
-    inputs = graphs if graphs is not None else frames
-    assert inputs is not None
-    for path, formats in (
-        (inputs, GRAPH_FILES if frames is None else FRAME_FILES),
-        (out, SCORE_FILES),
+    for path, formats, option in (
+        (graphs, GRAPH_FILES, "--graphs"),
+        (frames, FRAME_FILES, "--frames"),
+        (out, SCORE_FILES, "--out"),
     ):
-        if path.suffix not in formats:
+        if path is not None and path.suffix.lower() not in formats:
             msg = f"unsupported file type {path.suffix!r} for {str(path)!r}; use one of {formats}"
-            raise click.BadParameter(msg)
-    with Tagger(model, backend=backend, threads=threads) as tagger:
-        spec = tagger.spec
-        if spec.is_graph_model != (graphs is not None):
-            kind, option = (
-                ("a graph", "--graphs") if spec.is_graph_model else ("a frame", "--frames")
-            )
-            msg = f"{str(model)!r} is {kind} model: give its inputs with {option}"
-            raise click.UsageError(msg)
-        batch: GraphBatch | np.ndarray
-        if graphs is not None:
-            batch, columns = _load_graphs(graphs, spec.graph.feature_names if spec.graph else None)
-        else:
-            assert frames is not None
-            batch, columns = _load_frames(frames, (spec.frame or {}).get("channels"))
-        start = time.perf_counter()
-        scores = tagger.score(batch, per_call)
-        elapsed = time.perf_counter() - start
-    _write_scores(out, scores, columns)
+            raise click.BadParameter(msg, param_hint=option)
+    source = graphs if graphs is not None else frames
+    assert source is not None
+    try:
+        with Tagger(
+            model, backend=backend, threads=threads, verify_checksum=not skip_checksum, **options
+        ) as tagger:
+            spec = tagger.spec
+            if spec.is_graph_model != (graphs is not None):
+                kind, option = (
+                    ("a graph", "--graphs") if spec.is_graph_model else ("a frame", "--frames")
+                )
+                msg = f"{str(model)!r} is {kind} model: give its inputs with {option}"
+                raise click.UsageError(msg)
+            inputs, columns = model_inputs(spec, source)
+            start = time.perf_counter()
+            scores = tagger.score(inputs, per_call)
+            elapsed = time.perf_counter() - start
+        write_scores(out, scores, **columns)
+    except INFER_ERRORS as err:
+        raise click.ClickException(_one_line(err)) from err
     what = "graphs" if graphs is not None else "frames"
-    console.print(f"scored {len(scores)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}")
+    console.print(
+        f"scored {len(scores)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from e2e_gnn.runtime.many_files import FileResult, expand_inputs, infer_files
+
+    try:
+        paths = expand_inputs(inputs)
+    except ValueError as err:
+        raise click.UsageError(_one_line(err)) from err
+    columns = (
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "files, {task.fields[rows]} rows",
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=len(paths), rows=0)
+        rows = 0
+
+        def advance(result: FileResult) -> None:
+            nonlocal rows
+            rows += result.rows
+            bar.update(task, advance=1, rows=rows)
+
+        try:
+            summary = infer_files(model, paths, out, progress=advance, **settings)
+        except INFER_ERRORS as err:
+            raise click.ClickException(_one_line(err)) from err
+    for line in summary.lines():
+        console.print(line, soft_wrap=True, markup=False)
+    if not summary.ok:
+        raise SystemExit(1)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -301,18 +380,16 @@ def bench(name: str, args: tuple[str, ...]) -> None:
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def inspect(model: Path) -> None:
     """Print the metadata an exported model carries."""
-    import onnx
+    from e2e_gnn.model_file import ModelFile
+    from e2e_gnn.spec import SPEC_KEY
 
-    from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY, ModelSpec
-
-    proto = onnx.load(str(model), load_external_data=False)
-    metadata = {p.key: p.value for p in proto.metadata_props}
-    spec = ModelSpec.from_metadata(metadata, source=str(model))
-    console.print(
-        f"[bold]{model}[/]  e2e_gnn {metadata.get(VERSION_KEY)}  opset "
-        f"{max(o.version for o in proto.opset_import)}"
-    )
-    console.print(f"checksum {metadata.get(CHECKSUM_KEY)}")
+    try:
+        model_file = ModelFile.read(model)
+    except (OSError, ValueError) as err:  # SpecError and ChecksumError are ValueErrors
+        raise click.ClickException(_one_line(err)) from err
+    spec, metadata = model_file.spec, model_file.metadata
+    console.print(f"[bold]{model}[/]  e2e_gnn {model_file.version}  opset {model_file.opset}")
+    console.print(f"checksum {model_file.checksum}")
     table = Table("tensor", "dtype", "shape", "meaning")
     for tensor in (*spec.inputs, *spec.outputs):
         table.add_row(tensor.name, tensor.dtype, str(list(tensor.shape)), tensor.meaning)

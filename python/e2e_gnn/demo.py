@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich import filesize
 from rich.console import Console
 from rich.table import Table
 
 from e2e_gnn.export import default_example, export_onnx
-from e2e_gnn.frames.jet import JetFrameProducer
+from e2e_gnn.frames.jet import JET_CHANNEL_UNITS, JetFrameProducer
 from e2e_gnn.frames.plot import plot_frames
 from e2e_gnn.generate import generate
 from e2e_gnn.graphs.batch import GraphBatch
@@ -39,6 +40,20 @@ from e2e_gnn.train.taggers import fit, prepare
 MODELS = {"edgeconv": "tagger", "cnn": "cnn"}
 
 
+def written_files() -> list[tuple[str, str]]:
+    """Every file the main job writes into its output directory, with what it holds."""
+    files = [
+        ("events.root", "generated events (generator schema v1)"),
+        ("frames.png", "a few jet frames per class"),
+        ("test_graphs.root", "the test jets' kNN graphs, input of `e2e-gnn infer`"),
+    ]
+    for kind, stem in MODELS.items():
+        files.append((f"{stem}.pt", f"{MODEL_KINDS[kind]} checkpoint (torch)"))
+        files.append((f"{stem}.onnx", f"{MODEL_KINDS[kind]} exported, parity-checked"))
+    files.append(("roc.png", "ROC curves of both taggers (native runtime)"))
+    return files
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     out: Path = Path("runs/demo")
@@ -53,7 +68,12 @@ def _labelled_jets(events_path: Path, out: Path) -> LabelledFrames:
     """Frames of the labelled jets of the events, pictured in ``out/frames.png``."""
     frames = JetFrameProducer()(load_events(events_path, "e2e_gnn"))
     jets, _ = labelled_frames(
-        frames.data, frames.channel_names, frames.label, frames.event, repr(str(events_path))
+        frames.data,
+        frames.channel_names,
+        frames.label,
+        frames.event,
+        repr(str(events_path)),
+        ids={"event": frames.event, "index": frames.index},
     )
     plot_frames(
         jets.data,
@@ -61,6 +81,7 @@ def _labelled_jets(events_path: Path, out: Path) -> LabelledFrames:
         jets.channel_names,
         out / "frames.png",
         class_names={0: "QCD jet", 1: "hadronic tau"},
+        units=JET_CHANNEL_UNITS,
     )
     return jets
 
@@ -85,7 +106,7 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, dict[str, float]
     graph_spec = jobs["edgeconv"].graph
     test_graphs = jobs["edgeconv"].validation
     assert graph_spec is not None and isinstance(test_graphs, GraphBatch)
-    write_labelled_graphs(out / "test_graphs.root", test_graphs, graph_spec)
+    write_labelled_graphs(out / "test_graphs.root", test_graphs, graph_spec, test.ids)
     for name, graphs in (("training", jobs["edgeconv"].training), ("test", test_graphs)):
         assert isinstance(graphs, GraphBatch) and graphs.y is not None
         console.print(
@@ -127,11 +148,11 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, dict[str, float]
         native_scores[f"{MODEL_KINDS[kind]} (native)"] = scores["native"]
     console.print(table)
     plot_roc(test.label, native_scores, out / "roc.png")
-    written = ", ".join(str(out / f"{stem}.onnx") for stem in MODELS.values())
-    console.print(
-        f"wrote {written}, ROC curves {out / 'roc.png'}, frames {out / 'frames.png'}",
-        soft_wrap=True,
-    )
+    console.print(f"wrote {out}/:", soft_wrap=True, markup=False)
+    for name, what in written_files():
+        path = out / name
+        size = filesize.decimal(path.stat().st_size)
+        console.print(f"  {name:<16} {size:>9}  {what}", soft_wrap=True, markup=False)
     console.print(
         f"score them again: e2e-gnn infer --model {out / 'tagger.onnx'} "
         f"--graphs {out / 'test_graphs.root'} --out {out / 'scores.root'}",

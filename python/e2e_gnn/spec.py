@@ -8,7 +8,7 @@ alone. Imported by graphs, export and runtime; imports neither torch nor onnx.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 SPEC_KEY = "e2e_gnn.spec"
@@ -55,10 +55,15 @@ class GraphSpec:
     coordinate_scale: tuple[float, ...] = ()
     fixed_degree: bool = False
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
         tuples = ("feature_names", "coordinates", "coordinate_scale")
-        return cls(**{key: tuple(v) if key in tuples else v for key, v in data.items()})
+        return cls(
+            **{key: tuple(v) if key in tuples else v for key, v in _known(cls, data).items()}
+        )
 
 
 # Axes whose size changes from call to call; other named axes are fixed by the model.
@@ -95,6 +100,10 @@ class ModelSpec:
     frame: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     format: int = SPEC_FORMAT
+    # True when every aggregation of the exported graph is exact under any ONNX Runtime
+    # session options (thread count, optimisation level). Models exported before this
+    # field existed read as False: the runtimes run them on one intra-op thread.
+    thread_safe: bool = False
 
     @property
     def num_features(self) -> int | None:
@@ -102,49 +111,55 @@ class ModelSpec:
 
     @property
     def is_graph_model(self) -> bool:
-        return self.inputs == GRAPH_INPUTS
+        """A model with a graph spec (the C++ Tagger's rule): it takes x, edge_index, batch."""
+        return self.graph is not None
 
     @property
     def frame_shape(self) -> tuple[int, ...] | None:
         """(channels, height, width) of a frame model's input, from the frame spec."""
-        return tuple(self.frame["shape"]) if self.frame else None
+        shape = (self.frame or {}).get("shape")
+        return None if shape is None else tuple(shape)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> ModelSpec:
-        try:
-            data = json.loads(text)
-            if data.get("format") != SPEC_FORMAT:
-                msg = (
-                    f"model spec format {data.get('format')!r} is not supported by this "
-                    f"e2e_gnn (format {SPEC_FORMAT}): re-export the model with this version"
-                )
-                raise SpecError(msg)
-            graph = data.pop("graph")
-            return cls(
-                **{
-                    **data,
-                    "inputs": tuple(_tensor_spec(t) for t in data["inputs"]),
-                    "outputs": tuple(_tensor_spec(t) for t in data["outputs"]),
-                    "graph": GraphSpec.from_dict(graph) if graph else None,
-                }
-            )
-        except (KeyError, TypeError, json.JSONDecodeError) as err:
-            msg = f"malformed e2e_gnn model spec: {err}"
-            raise SpecError(msg) from err
+    def from_json(cls, text: str, source: str = "model") -> ModelSpec:
+        """The spec of JSON ``text``; raises SpecError naming ``source`` and the field when it
+        is malformed. The check is the C++ reader's (one rule for every path): a field of the
+        wrong type is refused, never converted; unknown keys are ignored."""
+        from e2e_gnn._native_loader import load_native
+
+        load_native().check_spec_json(text, source)  # raises SpecError
+        return cls._from_checked(json.loads(text))
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str], source: str = "model") -> ModelSpec:
-        if SPEC_KEY not in metadata:
-            msg = (
-                f"{source} has no {SPEC_KEY!r} metadata: it was not exported by "
-                f"`e2e-gnn export-onnx` (metadata keys: {sorted(metadata)})"
-            )
-            raise SpecError(msg)
-        return cls.from_json(metadata[SPEC_KEY])
+        """The spec of a model's ONNX metadata_props, checked as the C++ Tagger checks it: the
+        spec present and well formed, its format this library's and the exporting e2e_gnn of
+        this major version. Raises SpecError with the C++ message."""
+        from e2e_gnn._native_loader import load_native
+
+        load_native().check_spec(metadata, source)  # raises SpecError
+        return cls._from_checked(json.loads(metadata[SPEC_KEY]))
+
+    @classmethod
+    def _from_checked(cls, data: dict[str, Any]) -> ModelSpec:
+        graph = data.get("graph")
+        return cls(
+            **{
+                **_known(cls, data),
+                "inputs": tuple(_tensor_spec(t) for t in data["inputs"]),
+                "outputs": tuple(_tensor_spec(t) for t in data["outputs"]),
+                "graph": GraphSpec.from_dict(graph) if graph is not None else None,
+            }
+        )
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def _tensor_spec(data: dict[str, Any]) -> TensorSpec:
-    return TensorSpec(**{**data, "shape": tuple(data["shape"])})
+    return TensorSpec(**{**_known(TensorSpec, data), "shape": tuple(data["shape"])})

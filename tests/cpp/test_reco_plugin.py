@@ -4,15 +4,18 @@ scores of Python onnxruntime and of torch on the graphs Python builds from the s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
 from e2e_gnn.graphs.synthetic import graphs_from_features, toy_jets
+from e2e_gnn.spec import SPEC_KEY
 
 ATOL = 1e-5
 # Extra and reordered columns: the plugin finds the model's features by name.
@@ -124,4 +127,36 @@ def test_installed_package_layout(install_prefix: Path) -> None:
     assert os.readlink(lib / "libonnxruntime.so") == "libonnxruntime.so.1"
     for header in ("tagger.hpp", "batching.hpp", "model_spec.hpp", "session.hpp", "knn.hpp"):
         assert (install_prefix / "include" / "e2e_gnn" / header).is_file()
+    # The generator's detector response is not part of the runtime plugins link.
+    assert not (install_prefix / "include" / "e2e_gnn" / "detector.hpp").exists()
+    members = subprocess.run(
+        ["ar", "t", str(lib / "libe2e_gnn.a")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "tagger.cpp.o" in members and not [m for m in members if "detector" in m]
     assert (install_prefix / "include" / "onnxruntime" / "onnxruntime_cxx_api.h").is_file()
+
+
+def test_plugin_runs_unsafe_models_on_one_thread_and_says_so(
+    reco_plugin: Path, tagger_export, tmp_path: Path
+) -> None:
+    _, spec, model_path = tagger_export
+    model = onnx.load(model_path)
+    for prop in model.metadata_props:
+        if prop.key == SPEC_KEY:
+            prop.value = json.dumps({**json.loads(prop.value), "thread_safe": False})
+    onnx.save(model, tmp_path / "unsafe.onnx")
+    write_events(
+        tmp_path / "events.csv", make_events(spec.graph.feature_names), spec.graph.feature_names
+    )
+    one = run_plugin(
+        reco_plugin, tmp_path / "unsafe.onnx", tmp_path / "events.csv", tmp_path / "1.csv"
+    )
+    two = run_plugin(
+        reco_plugin, tmp_path / "unsafe.onnx", tmp_path / "events.csv", tmp_path / "2.csv",
+        "--intra-op-threads", "2",
+    )  # fmt: skip
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert "warning" not in one.stderr
+    assert "is not marked thread_safe" in two.stderr
+    assert "running it on 1 intra-op thread, not 2" in two.stderr
+    assert (tmp_path / "1.csv").read_text() == (tmp_path / "2.csv").read_text()

@@ -4,6 +4,7 @@ promises is written, and the three backends give the same scores for both tagger
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -18,14 +19,18 @@ def test_main_job_runs_on_a_small_sample(tmp_path) -> None:
     out = tmp_path / "demo"
     aucs = run_demo(DemoConfig(out=out, events=300, epochs=1), Console(file=output, width=200))
 
-    for name in (
+    promised = {
         "events.root",
+        "frames.png",
+        "test_graphs.root",
         "tagger.pt",
         "tagger.onnx",
         "cnn.pt",
         "cnn.onnx",
-        "test_graphs.root",
-    ):
+        "roc.png",
+    }
+    assert {p.name for p in out.iterdir()} == promised
+    for name in promised:
         assert (out / name).stat().st_size > 0, name
     for plot in ("frames.png", "roc.png"):
         assert (out / plot).read_bytes()[:8] == PNG_SIGNATURE, plot
@@ -38,5 +43,11 @@ def test_main_job_runs_on_a_small_sample(tmp_path) -> None:
         for backend in ("onnxruntime", "native"):
             assert by_backend[backend] == pytest.approx(by_backend["torch"], abs=0.01), model
     text = output.getvalue()
+    listing = text[text.index(f"wrote {out}/:") :]
+    for name in promised:  # every file written is listed with its size
+        shown = re.search(rf"^  {re.escape(name)} +([0-9.]+) (bytes|kB|MB) ", listing, re.M)
+        assert shown, name
+        scale = {"bytes": 1, "kB": 1e3, "MB": 1e6}[shown[2]]
+        assert float(shown[1]) * scale == pytest.approx((out / name).stat().st_size, rel=0.05)
     assert "many graphs, shuffled" in text  # the parity table was printed
     assert f"e2e-gnn infer --model {out / 'tagger.onnx'}" in text

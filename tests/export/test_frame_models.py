@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from e2e_gnn import Tagger
-from e2e_gnn.batch import FrameBatch
 from e2e_gnn.export import default_example, export_onnx
+from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.nn.models import FrameCNNTagger
 from e2e_gnn.spec import FRAME_INPUTS, FRAME_OUTPUTS, ModelSpec
 

@@ -15,7 +15,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from e2e_gnn.io import load_events
+from e2e_gnn.io import load_events, load_schema
 
 NANOAOD = (
     Path(__file__).resolve().parents[2]
@@ -92,10 +92,14 @@ def hcal_hit(ieta: int, iphi: int, energy: float, layer: int = 0, **kw: float) -
     }
 
 
-def write_and_read(path: Path, events: list[dict[str, list[dict[str, Any]]]]) -> ak.Array:
-    """Each event maps a collection ("Hit", "Jet", ...) to a list of objects (dicts)."""
-    data: dict[str, Any] = {"event": np.arange(1000, 1000 + len(events), dtype=np.int64)}
-    data["task"] = np.zeros(len(events), dtype=np.int32)
+def write_and_read(
+    path: Path, events: list[dict[str, list[dict[str, Any]]]], *, with_event: bool = True
+) -> ak.Array:
+    """Each event maps a collection ("Hit", "Jet", ...) to a list of objects (dicts). Events
+    are numbered 1000, 1001, ... in branch ``event``, or carry no event number."""
+    data: dict[str, Any] = {"task": np.zeros(len(events), dtype=np.int32)}
+    if with_event:
+        data["event"] = np.arange(1000, 1000 + len(events), dtype=np.int64)
     for coll, fields in FIELDS.items():
         counts = np.array([len(ev.get(coll, [])) for ev in events], dtype=np.int64)
         cols = {}
@@ -107,4 +111,7 @@ def write_and_read(path: Path, events: list[dict[str, list[dict[str, Any]]]]) ->
         data[coll] = ak.zip(cols)
     with uproot.recreate(path) as f:
         f.mktree("Events", data)
-    return load_events(path, "e2e_gnn")
+    schema = load_schema("e2e_gnn")
+    if not with_event:
+        schema = schema.select(scalars=["task"])
+    return load_events(path, schema)

@@ -44,10 +44,11 @@ def test_jet_frames_in_chunks_equal_one_producer_call(tmp_path: Path, suffix: st
     assert (run.events, run.produced) == (8, 7)
     assert run.dropped == {"outside_acceptance": 1}
     assert run.plot is not None and run.plot.read_bytes()[:4] == b"\x89PNG"
-    frames, names, cols = read_frames(run.output)
+    read = read_frames(run.output)
+    cols = read.columns
     direct = JetFrameProducer(channels=("ECAL", "HCAL"))(load_events(src, "e2e_gnn"))
-    assert names == ["ECAL", "HCAL"]
-    np.testing.assert_array_equal(frames, direct.data)
+    assert read.channel_names == ("ECAL", "HCAL")
+    np.testing.assert_array_equal(read.frames.frames, direct.data)
     assert cols["label"].tolist() == direct.label.tolist()
     assert cols["event"].tolist() == direct.event.tolist()
     assert cols["center_row"].tolist() == direct.center[:, 0].tolist()
@@ -56,10 +57,10 @@ def test_jet_frames_in_chunks_equal_one_producer_call(tmp_path: Path, suffix: st
 def test_layered_frames_with_plot(tmp_path: Path) -> None:
     src = _sample(tmp_path / "in.root")
     run = make_frames([src], tmp_path / "lay.root", kind="layered", plot=tmp_path / "l.png")
-    frames, names, _ = read_frames(run.output)
+    read = read_frames(run.output)
     direct = LayeredCaloProducer()(load_events(src, "e2e_gnn"))
-    assert names == ["CALO"]
-    np.testing.assert_array_equal(frames, direct.data)
+    assert read.channel_names == ("CALO",)
+    np.testing.assert_array_equal(read.frames.frames, direct.data)
 
 
 def test_point_clouds_are_written_ragged(tmp_path: Path) -> None:
@@ -85,15 +86,16 @@ def test_object_graphs_from_real_nanoaod(tmp_path: Path) -> None:
     run = make_frames(
         [NANOAOD], tmp_path / "g.parquet", kind="objects", step_size=64, options={"k": 3}
     )
-    x, edge_index, batch, num_graphs, names, cols = read_graphs(run.output)
+    read = read_graphs(run.output)
+    graphs = read.graphs
     direct = ObjectGraphProducer(k=3)(load_events(NANOAOD, "nanoaod"))
-    assert num_graphs == run.produced == direct.num_graphs
+    assert graphs.num_graphs == run.produced == direct.num_graphs
     assert run.dropped == direct.dropped
-    np.testing.assert_array_equal(x, direct.x)
-    np.testing.assert_array_equal(edge_index, direct.edge_index)
-    np.testing.assert_array_equal(batch, direct.batch)
-    assert tuple(names) == direct.feature_names
-    assert cols["event"].tolist() == direct.event.tolist()
+    np.testing.assert_array_equal(graphs.x, direct.x)
+    np.testing.assert_array_equal(graphs.edge_index, direct.edge_index)
+    np.testing.assert_array_equal(graphs.batch, direct.batch)
+    assert read.feature_names == direct.feature_names
+    assert read.columns["event"].tolist() == direct.event.tolist()
 
 
 def test_refusals(tmp_path: Path) -> None:
@@ -120,7 +122,7 @@ def test_frames_command(tmp_path: Path) -> None:
     assert "wrote 5 jet outputs from 8 events" in result.output
     assert "outside_acceptance: 1, frame_beyond_acceptance: 2" in result.output
     assert png.is_file()
-    assert read_frames(out)[0].shape == (5, 9, 125, 125)
+    assert read_frames(out).frames.frames.shape == (5, 9, 125, 125)
     missing = CliRunner().invoke(frames_command, [str(tmp_path / "nope.root"), "--out", str(out)])
     assert missing.exit_code == 1
     assert "nope.root' does not exist" in missing.output

@@ -1,8 +1,10 @@
 """The former NumPy implementation of the detector response, for tests only.
 
-``e2e_gnn.generate.detector.simulate`` now runs in C++ (``cpp/src/detector.cpp``),
+``e2e_gnn.generate.detector.simulate`` now runs in C++ (``cpp/detector/src/detector.cpp``),
 drawing through NumPy's own distribution functions. This module keeps the NumPy code it
-replaced, unchanged but for names: :func:`simulate_reference` draws the same random
+replaced, unchanged but for names and for the showers of particles made away from the
+origin (one per depth layer, where the line from the vertex crosses the layer radius),
+added to both: :func:`simulate_reference` draws the same random
 numbers in the same order, so the tests compare the two output by output.
 """
 
@@ -450,8 +452,9 @@ def _cells(
         at = np.minimum(np.searchsorted(pair_key, key), pair_key.size - 1)
         found = pair_key[at] == key
         rows, at = lookup[found], at[found]
-        share = pair_energy[at, layer[rows]] / true_energy[cell_row[rows], layer[rows]]
-        fraction[rows] = np.minimum(share, 1.0)
+        own = pair_energy[at, layer[rows]]
+        rows, own = rows[own > 0], own[own > 0]
+        fraction[rows] = np.minimum(own / true_energy[cell_row[rows], layer[rows]], 1.0)
     return {
         "event": event_out,
         "eta": eta_out,
@@ -463,6 +466,24 @@ def _cells(
         "iphi": iphi_out.astype(np.int32),
         "truth_fraction": fraction.astype(np.float32),
     }
+
+
+def _cross_cylinders(
+    flat: dict[str, np.ndarray], kin: dict[str, np.ndarray], radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[P, R]: whether each particle's straight line from its vertex crosses each radius
+    (the vertex lies inside it), and eta, phi of the crossing seen from the origin."""
+    vx, vy = flat["vx"][:, None], flat["vy"][:, None]
+    r = radii[None, :]
+    r_vertex2 = vx * vx + vy * vy
+    crossed = r_vertex2 < r * r
+    cos0, sin0 = np.cos(kin["phi"])[:, None], np.sin(kin["phi"])[:, None]
+    along = vx * cos0 + vy * sin0
+    s = -along + np.sqrt(np.maximum(along * along - r_vertex2 + r * r, 0.0))
+    z = flat["vz"][:, None] + s * flat["pz"][:, None] / np.maximum(kin["pt"], 1e-12)[:, None]
+    with np.errstate(invalid="ignore"):
+        eta = np.arcsinh(z / r)
+    return crossed, eta, np.arctan2(vy + s * sin0, vx + s * cos0)
 
 
 def _calorimeter(
@@ -479,12 +500,24 @@ def _calorimeter(
     charge = flat["charge"]
     bend_arg = _LOOPER_CONSTANT * config.magnetic_field_t * config.calo_radius_m / (2.0 * pt)
     reaches = (charge == 0) | (bend_arg < 1.0)
-    inside = reaches & (np.abs(eta) < config.barrel_eta_max)
+    # particles made away from the origin: where their lines cross each layer radius;
+    # the acceptance is that of the first layer reached
+    at_origin = (flat["vx"] == 0) & (flat["vy"] == 0) & (flat["vz"] == 0)
+    radii = np.asarray(config.ecal_layer_radii + config.hcal_layer_radii)
+    crossed, cross_eta, cross_phi = _cross_cylinders(flat, kin, radii)
+    first = np.argmax(crossed, axis=1)
+    eta_front = np.where(at_origin, eta, cross_eta[np.arange(eta.size), first])
+    inside = (
+        reaches & (at_origin | crossed.any(axis=1)) & (np.abs(eta_front) < config.barrel_eta_max)
+    )
     index = np.flatnonzero(inside)
     track_of = np.full(flat["e"].size, -1, dtype=np.int64)
     track_of[track_particle] = np.arange(track_particle.size)
     track_id = track_of[index]
-    phi_calo = phi[index] - np.sign(charge[index]) * np.arcsin(np.minimum(bend_arg[index], 1.0))
+    phi_bend = np.sign(charge[index]) * np.arcsin(np.minimum(bend_arg[index], 1.0))
+    phi_calo = phi[index] - phi_bend
+    at_origin, crossed = at_origin[index], crossed[index]
+    cross_eta, cross_phi = cross_eta[index], cross_phi[index] - phi_bend[:, None]
     eta, energy, event = eta[index], flat["e"][index], flat["event"][index]
     pdg = np.abs(flat["pdg"][index])
     em = (pdg == 11) | (pdg == 22)
@@ -492,7 +525,9 @@ def _calorimeter(
     hadron = ~(em | muon)
 
     m, k = config.hadron_ecal_fraction, config.hadron_ecal_concentration
-    f_ecal = np.where(em, 1.0, 0.0)
+    # an electron or photon made beyond the last ECAL layer showers in the HCAL
+    n_ecal = len(config.ecal_layer_radii)
+    f_ecal = np.where(em & crossed[:, n_ecal - 1], 1.0, 0.0)
     if hadron.any():
         f_ecal[hadron] = rng.beta(k * m, k * (1 - m), int(hadron.sum())) if 0 < m < 1 else m
     e_ecal = energy * f_ecal
@@ -538,20 +573,32 @@ def _calorimeter(
     ecal_spread = np.where(e_ecal < soft, 0.0, ecal_spread)
     hcal_spread = np.where(e_hcal < soft, 0.0, config.hcal_spread)
     parts = []
-    for grid, e_part, layers, spread in (
-        (ecal, e_ecal, ecal_layers, ecal_spread),
-        (hcal, e_hcal, hcal_layers, hcal_spread),
+    for grid, e_part, layers, spread, columns in (
+        (ecal, e_ecal, ecal_layers, ecal_spread, slice(0, n_ecal)),
+        (hcal, e_hcal, hcal_layers, hcal_spread, slice(n_ecal, None)),
     ):
         sel = np.flatnonzero(e_part > 0)
+        # one shower per particle made at the origin, else one per layer it reaches
+        # holding that layer's share only
+        n_layers = layers.shape[1]
+        emit = crossed[sel, columns] & ~at_origin[sel, None]
+        emit[:, 0] |= at_origin[sel]
+        row, k = np.nonzero(emit)
+        particle = sel[row]
+        prompt = at_origin[particle]
+        one_hot = np.eye(n_layers)[k]
+        shower_layers = np.where(prompt[:, None], layers[particle], layers[particle] * one_hot)
+        shower_eta = np.where(prompt, eta[particle], cross_eta[:, columns][particle, k])
+        shower_phi = np.where(prompt, phi_calo[particle], cross_phi[:, columns][particle, k])
         parts.append(
             _cells(
-                event[sel],
-                e_part[sel],
-                eta[sel],
-                phi_calo[sel],
-                layers[sel],
-                spread[sel],
-                track_id[sel],
+                event[particle],
+                e_part[particle],
+                shower_eta,
+                shower_phi,
+                shower_layers,
+                spread[particle],
+                track_id[particle],
                 tracks,
                 config.truth_radius,
                 grid,

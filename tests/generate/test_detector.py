@@ -148,6 +148,128 @@ def test_pixel_hits_of_a_track_from_a_vertex_beyond_the_pixel_length() -> None:
     np.testing.assert_allclose(np.sinh(pixel["eta"]) * radius, 30.0 - 0.5 * radius, rtol=1e-5)
 
 
+def _line_meets_cylinder(
+    vertex: np.ndarray, direction: np.ndarray, radius: float
+) -> tuple[float, float]:
+    """eta, phi (seen from the origin) where the line vertex + t direction, t > 0, meets
+    the cylinder x^2 + y^2 = radius^2: the positive root of a t^2 + b t + c = 0."""
+    a = direction[0] ** 2 + direction[1] ** 2
+    b = 2 * (vertex[0] * direction[0] + vertex[1] * direction[1])
+    c = vertex[0] ** 2 + vertex[1] ** 2 - radius**2
+    t = (-b + np.sqrt(b**2 - 4 * a * c)) / (2 * a)
+    x, y, z = vertex + t * direction
+    return float(np.arcsinh(z / np.hypot(x, y))), float(np.arctan2(y, x))
+
+
+def _layer_centroids(response, event: int, subdet: int, layer: int) -> tuple[float, float, float]:
+    """Energy, energy-weighted eta and phi of the cells of one layer of one event."""
+    hits = response.hits
+    event_of = np.repeat(np.arange(hits.counts.size), hits.counts)
+    keep = (event_of == event) & (hits["subdet"] == subdet) & (hits["layer"] == layer)
+    energy = hits["energy"][keep].astype(np.float64)
+    total = energy.sum()
+    if total == 0:
+        return 0.0, np.nan, np.nan
+    eta = float(energy @ hits["eta"][keep] / total)
+    return float(total), eta, float(energy @ hits["phi"][keep] / total)
+
+
+# the vertex (cm) and the direction of neutral particles; the ALP decays of the
+# displaced-photon task happen anywhere up to the calorimeter
+DISPLACED = [
+    ((0.0, 0.0, 0.0), 0.4, 0.7),
+    ((30.0, -10.0, 5.0), 0.4, 0.7),
+    ((60.0, 20.0, -40.0), -0.8, 1.2),
+    ((-90.0, 50.0, 30.0), 0.2, 2.4),
+    ((100.0, 0.0, 0.0), 0.5, 1.0),
+    ((0.0, 120.0, 60.0), -0.3, 0.9),
+    ((120.0, 40.0, 0.0), 0.1, -0.6),  # L_xy = 126 cm: beyond the first ECAL layer radius
+]
+
+
+@pytest.mark.parametrize(
+    ("pdg", "subdet"), [(22, 0), (130, 1)], ids=["photon_ecal", "neutral_hadron_hcal"]
+)
+def test_showers_of_displaced_neutral_particles_start_at_their_vertex(
+    pdg: int, subdet: int
+) -> None:
+    """Each layer's deposits sit where the straight line from the production vertex crosses
+    that layer's radius (eta, phi seen from the origin, as the cells are), so they move
+    with L_xy and, off the origin, differ from layer to layer; layers the vertex lies
+    beyond get nothing. The lateral spread (1 cell) is integrated over cells, so the
+    energy-weighted centroid of the cells finds the crossing to a small fraction of a cell."""
+    config = dataclasses.replace(
+        QUIET,
+        ecal_em_spread=1.0,
+        ecal_hadron_spread=1.0,
+        hcal_spread=1.0,
+        hadron_ecal_fraction=0.0 if subdet else 0.3,
+    )
+    radii = config.hcal_layer_radii if subdet else config.ecal_layer_radii
+    cell_eta = config.hcal_cell_eta if subdet else config.ecal_cell_eta
+    cell_phi = 2 * np.pi / (config.hcal_n_phi if subdet else config.ecal_n_phi)
+    n = len(DISPLACED)
+    vertices = np.array([case[0] for case in DISPLACED])
+    eta = np.array([case[1] for case in DISPLACED])
+    phi = np.array([case[2] for case in DISPLACED])
+    energy, mass = 80.0, (0.0 if pdg == 22 else 0.5)
+    pt = np.sqrt(energy**2 - mass**2) / np.cosh(eta)
+    events = ak.zip(
+        {
+            name: ak.unflatten(values, np.ones(n, dtype=np.int64))
+            for name, values in {
+                "px": pt * np.cos(phi),
+                "py": pt * np.sin(phi),
+                "pz": pt * np.sinh(eta),
+                "e": np.full(n, energy),
+                "pdg": np.full(n, pdg, dtype=np.int32),
+                "charge": np.zeros(n),
+                "vx": vertices[:, 0],
+                "vy": vertices[:, 1],
+                "vz": vertices[:, 2],
+            }.items()
+        }
+    )
+    response = simulate(events, config, np.random.default_rng(5))
+    moved = 0
+    for event, (vertex, _, _) in enumerate(DISPLACED):
+        direction = np.array([np.cos(phi[event]), np.sin(phi[event]), np.sinh(eta[event])])
+        for layer, radius in enumerate(radii):
+            deposited, got_eta, got_phi = _layer_centroids(response, event, subdet, layer)
+            if np.hypot(vertex[0], vertex[1]) >= radius:
+                assert deposited == 0, (vertex, layer)
+                continue
+            want_eta, want_phi = _line_meets_cylinder(np.array(vertex), direction, radius)
+            assert deposited > 0, (vertex, layer)
+            assert got_eta == pytest.approx(want_eta, abs=0.15 * cell_eta), (vertex, layer)
+            assert got_phi == pytest.approx(want_phi, abs=0.15 * cell_phi), (vertex, layer)
+            # off the origin the cells do not point back along the particle's direction
+            far = max(abs(want_eta - eta[event]) / cell_eta, abs(want_phi - phi[event]) / cell_phi)
+            moved += far > 2
+    assert moved >= 10  # most displaced cases move by several cells
+
+
+def test_photons_made_beyond_the_ecal_shower_in_the_hcal_and_beyond_it_nowhere() -> None:
+    """L_xy = 160 cm (between the last ECAL layer at 149 cm and the HCAL at 195 cm): all the
+    energy in the HCAL, at the layers' crossings; L_xy = 300 cm: beyond every layer."""
+    config = dataclasses.replace(QUIET, hcal_spread=1.0)
+    n = 200
+    photons = particles(1, n, pdg=22, energy=50.0, eta=0.2, phi=1.0, vertex=(160.0, 0.0, 0.0))
+    response = simulate(photons, config, np.random.default_rng(6))
+    assert np.all(response.hits["subdet"] == 1)
+    sums = _event_sums(response, subdet=1)
+    expected = np.hypot(config.hcal_stochastic / np.sqrt(50.0), config.hcal_constant)
+    assert sums.mean() == pytest.approx(50.0, rel=5 * expected / np.sqrt(n))
+    direction = np.array([np.cos(1.0), np.sin(1.0), np.sinh(0.2)])
+    for layer, radius in enumerate(config.hcal_layer_radii):
+        _, eta, phi = _layer_centroids(response, 0, 1, layer)
+        want_eta, want_phi = _line_meets_cylinder(np.array([160.0, 0.0, 0.0]), direction, radius)
+        assert eta == pytest.approx(want_eta, abs=0.15 * config.hcal_cell_eta)
+        assert phi == pytest.approx(want_phi, abs=0.15 * 2 * np.pi / config.hcal_n_phi)
+    far = particles(1, 5, pdg=22, energy=50.0, eta=0.2, phi=1.0, vertex=(300.0, 0.0, 0.0))
+    assert simulate(far, config, np.random.default_rng(6)).hits["energy"].size == 0
+
+
 def test_loopers_do_not_reach_the_calorimeter_and_leave_inner_pixel_hits_only() -> None:
     """pT = 0.05 GeV in 3.8 T: the helix diameter is 8.8 cm, so only pixel layers at
     2.9 and 6.8 cm are crossed and the calorimeter is never reached."""
@@ -303,7 +425,8 @@ def assert_same_response(native, reference) -> None:
 def mixed_particles(n_events: int, seed: int) -> ak.Array:
     """Hand-made events that reach every corner of the response: photons, electrons, muons,
     charged and neutral hadrons, around the phi seam and the barrel edges, soft and hard,
-    loopers, displaced and far-forward vertices."""
+    loopers, displaced and far-forward vertices, vertices inside and beyond the
+    calorimeter."""
     rng = np.random.default_rng(seed)
     kinds = [(22, 0.0, 0.0), (11, -1.0, 0.0), (13, 1.0, 0.106), (211, 1.0, 0.14)]
     kinds += [(-211, -1.0, 0.14), (2112, 0.0, 0.94), (130, 0.0, 0.5), (321, 1.0, 0.49)]
@@ -317,6 +440,10 @@ def mixed_particles(n_events: int, seed: int) -> ak.Array:
     displaced = rng.random(n) < 0.3
     vertex = np.where(displaced[:, None], rng.normal(0, 5, (n, 3)), 0.0)
     vertex[:, 2] += np.where(rng.random(n) < 0.1, 35.0, 0.0)
+    # decays in and beyond the calorimeter, as the displaced-photon task's
+    far = rng.random(n) < 0.1
+    radius, angle = rng.uniform(100.0, 320.0, far.sum()), rng.uniform(-np.pi, np.pi, far.sum())
+    vertex[far, 0], vertex[far, 1] = radius * np.cos(angle), radius * np.sin(angle)
     p = pt * np.cosh(eta)
     columns = {
         "px": pt * np.cos(phi),
@@ -369,7 +496,12 @@ def test_native_response_equals_the_numpy_reference(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("task", "mpi", "pileup_mean"),
-    [("quark_gluon", False, 0.0), ("quark_gluon", True, 0.0), ("top", False, 3.0)],
+    [
+        ("quark_gluon", False, 0.0),
+        ("quark_gluon", True, 0.0),
+        ("top", False, 3.0),
+        ("displaced_photon", False, 0.0),
+    ],
 )
 def test_native_response_equals_the_numpy_reference_on_pythia_events(
     task: str, mpi: bool, pileup_mean: float

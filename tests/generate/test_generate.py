@@ -48,8 +48,19 @@ COLLECTIONS = {
         "mass": np.float32,
         "label": np.int32,
     },
-    "Photon": {"pt": np.float32, "eta": np.float32, "phi": np.float32, "label": np.int32},
+    "Photon": {
+        "pt": np.float32,
+        "eta": np.float32,
+        "phi": np.float32,
+        "label": np.int32,
+        "vx": np.float32,
+        "vy": np.float32,
+        "vz": np.float32,
+        "lxy": np.float32,
+    },
 }
+DISPLACED_JET = {"lxy": np.float32}
+"""The displaced-photon task's jets also carry the L_xy of their truth photon."""
 N_EVENTS = 40
 
 
@@ -68,7 +79,10 @@ def test_schema_branches_and_dtypes(sample) -> None:
     task, title, branches, arrays = sample
     assert title == SCHEMA_VERSION
     expected = dict(SCALARS)
-    for coll, members in COLLECTIONS.items():
+    collections = dict(COLLECTIONS)
+    if task == "displaced_photon":
+        collections["Jet"] = COLLECTIONS["Jet"] | DISPLACED_JET
+    for coll, members in collections.items():
         expected[f"n{coll}"] = np.int32
         expected.update({f"{coll}_{name}": dtype for name, dtype in members.items()})
     assert set(branches) == set(expected)
@@ -78,7 +92,7 @@ def test_schema_branches_and_dtypes(sample) -> None:
     assert len(arrays) == N_EVENTS
     assert arrays.event.tolist() == list(range(N_EVENTS))
     assert set(arrays.task.tolist()) == {TASKS[task].task_id}
-    for coll, members in COLLECTIONS.items():
+    for coll, members in collections.items():
         for name in members:
             assert ak.all(arrays[f"n{coll}"] == ak.num(arrays[f"{coll}_{name}"])), (coll, name)
 
@@ -121,6 +135,22 @@ def test_labels_per_task_have_both_classes(sample) -> None:
         # prompt photons come from the signal (even) events only
         prompt_events = ak.any(a.Photon_label == 1, axis=1).to_numpy()
         assert not prompt_events[1::2].any()
+    elif task == "displaced_photon":
+        assert photon_labels == {0, 1} and {0, 1} <= jet_labels
+        # decay photons of the long-lived scalar come from the signal (even) events only,
+        # from vertices spread over the tracker and calorimeter; prompt ones from the origin
+        signal = ak.flatten(a.Photon_label == 1).to_numpy()
+        assert not ak.any(a.Photon_label == 1, axis=1).to_numpy()[1::2].any()
+        lxy = ak.flatten(a.Photon_lxy).to_numpy()
+        np.testing.assert_allclose(
+            lxy, np.hypot(ak.flatten(a.Photon_vx), ak.flatten(a.Photon_vy)), rtol=1e-6
+        )
+        assert np.all(lxy[~signal] == 0)
+        assert lxy[signal].min() < 10 and lxy[signal].max() > 100
+        # a jet carries the L_xy of its truth photon: 0 for prompt, > 0 for signal
+        jet_label, jet_lxy = ak.flatten(a.Jet_label).to_numpy(), ak.flatten(a.Jet_lxy).to_numpy()
+        assert np.all(jet_lxy[jet_label == -1] == -1) and np.all(jet_lxy[jet_label == 0] == 0)
+        assert np.all(jet_lxy[jet_label == 1] > 0)
     else:
         assert {0, 1} <= jet_labels
     if task in ("top", "tau"):
@@ -208,3 +238,48 @@ def test_cli_rejects_unknown_task(tmp_path: Path) -> None:
     result = CliRunner().invoke(generate_command, args)
     assert result.exit_code == 2
     assert "'higgs' is not one of" in result.output
+
+
+def test_displaced_photon_cli_and_layered_frames(tmp_path: Path) -> None:
+    """``generate --task displaced_photon`` with its scalar options, then the layered
+    frames of its jets and the threshold graphs of those frames."""
+    from e2e_gnn.frames.cli import frames_command
+    from e2e_gnn.graphs.from_frames import graphs_from_frames
+    from e2e_gnn.io.frame_files import read_frames
+
+    out = tmp_path / "displaced.root"
+    args = ["--task", "displaced_photon", "--events", "20", "--workers", "1", "--no-mpi"]
+    args += ["--alp-ctau", "150", "--out", str(out)]
+    result = CliRunner().invoke(generate_command, args)
+    assert result.exit_code == 0, result.output
+    a = _read(out)
+    lxy = ak.flatten(a.Photon_lxy[a.Photon_label == 1]).to_numpy()
+    assert lxy.size >= 8 and np.std(lxy) > 20  # cm
+    frames_out = tmp_path / "layered.root"
+    result = CliRunner().invoke(
+        frames_command, [str(out), "--kind", "layered", "--out", str(frames_out)]
+    )
+    assert result.exit_code == 0, result.output
+    frames = read_frames(frames_out)
+    assert {0, 1} <= set(frames.columns["label"].tolist())
+    data = frames.frames.frames
+    assert data.ndim == 5 and data.shape[2] == 6  # [B, 1, ECAL 0-2 + HCAL 0-2, 15, 15]
+    graphs = graphs_from_frames(data, edges="threshold", same_layer=0.2, adjacent_layer=0.3)
+    assert graphs.num_graphs == data.shape[0] and graphs.edge_index.shape[1] > 0
+
+
+def test_alp_options_belong_to_the_displaced_photon_task(tmp_path: Path) -> None:
+    out = str(tmp_path / "x.root")
+    result = CliRunner().invoke(
+        generate_command, ["--task", "photon", "--alp-mass", "5", "--events", "2", "--out", out]
+    )
+    assert result.exit_code == 2
+    assert "--alp-mass and --alp-ctau apply to --task displaced_photon, not 'photon'" in (
+        result.output
+    )
+    result = CliRunner().invoke(
+        generate_command,
+        ["--task", "displaced_photon", "--alp-mass", "70", "--events", "2", "--out", out],
+    )
+    assert result.exit_code == 2
+    assert "ALP mass must be in (0, 62.5) GeV (H -> a a), got 70.0" in result.output

@@ -38,15 +38,6 @@ def test_graph_without_edges_is_legal() -> None:
     batch.validate()
 
 
-def test_save_and_load(tmp_path) -> None:
-    batch = two_graphs()
-    batch.save(tmp_path / "g.npz")
-    loaded = GraphBatch.load(tmp_path / "g.npz")
-    for name in ("x", "edge_index", "batch", "y"):
-        np.testing.assert_array_equal(getattr(loaded, name), getattr(batch, name))
-    assert loaded.num_graphs == 2
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -71,11 +62,3 @@ def test_validate_names_the_problem(change: dict, message: str) -> None:
 def test_validate_checks_feature_width() -> None:
     with pytest.raises(ValueError, match="2 features per node, the model expects 4"):
         two_graphs().validate(num_features=4)
-
-
-def test_load_errors(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        GraphBatch.load(tmp_path / "missing.npz")
-    (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="cannot read graph file"):
-        GraphBatch.load(tmp_path / "bad.npz")

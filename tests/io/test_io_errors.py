@@ -209,6 +209,6 @@ def test_user_schema_file_maps_a_new_format(tmp_path: Path) -> None:
         '[collections.cells]\ne = { branch = "Hit_energy", dtype = "float64" }\n'
     )
     ev = load_events(tmp_path / "copy.root", toml)
-    assert ev.fields == ["evt", "cells"]
+    assert ev.fields == ["entry", "evt", "cells"]
     assert ev.evt.tolist() == [100.0, 101.0, 102.0]
     assert ak.sum(ev.cells.e) == pytest.approx(16.0)

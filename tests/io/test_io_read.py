@@ -21,7 +21,16 @@ needs_nanoaod = pytest.mark.skipif(
 def test_contract_file_maps_every_branch_to_our_fields(tmp_path: Path) -> None:
     ev = load_events(write_contract(tmp_path / "gen.root"), "e2e_gnn")
     assert len(ev) == 3
-    assert set(ev.fields) == {"event", "task", "hits", "tracks", "pixel_hits", "jets", "photons"}
+    assert set(ev.fields) == {
+        "entry",
+        "event",
+        "task",
+        "hits",
+        "tracks",
+        "pixel_hits",
+        "jets",
+        "photons",
+    }
     assert ev.event.tolist() == [100, 101, 102]
     assert ev.hits.energy.tolist() == [[5.0, 2.5], [], [1.0, 0.5, 7.0]]
     assert ev.hits.truth_fraction.tolist() == [[0.5, -1.0], [], [1.0, 0.0, 0.25]]
@@ -50,14 +59,14 @@ def test_all_optional_absent_collection_is_left_out(tmp_path: Path) -> None:
         },
     }
     ev = load_events(write_contract(tmp_path / "gen.root"), Schema.from_dict(data))
-    assert ev.fields == ["event", "jets"]
+    assert ev.fields == ["entry", "event", "jets"]
     assert schema.collection("jets").field("label").optional
 
 
 def test_collections_subset_reads_only_those(tmp_path: Path) -> None:
     path = write_contract(tmp_path / "gen.root")
     ev = load_events(path, "e2e_gnn", collections=["jets"], scalars=["event"])
-    assert ev.fields == ["event", "jets"]
+    assert ev.fields == ["entry", "event", "jets"]
 
 
 def test_step_size_chunks_cover_every_event_once(tmp_path: Path) -> None:

@@ -65,8 +65,9 @@ def test_cli_infer_without_torch(tagger_export, tmp_path) -> None:
     import numpy as np
     from e2e_gnn import GraphBatch
     from e2e_gnn.cli import main
+    from e2e_gnn.io import write_graphs
     x = np.ones((3, 4), np.float32)
-    GraphBatch.from_graphs([(x, [[0, 1], [1, 2]])]).save({str(tmp_path / "g.npz")!r})
+    write_graphs({str(tmp_path / "g.npz")!r}, GraphBatch.from_graphs([(x, [[0, 1], [1, 2]])]))
     main(["infer", "--model", {str(model_path)!r}, "--graphs", {str(tmp_path / "g.npz")!r},
           "--out", {str(tmp_path / "s.npz")!r}])
     """

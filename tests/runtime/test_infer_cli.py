@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from e2e_gnn import Tagger
+from e2e_gnn import GraphBatch, Tagger
 from e2e_gnn.cli import main
 from e2e_gnn.io import read_columns, write_graphs
 
@@ -19,19 +19,11 @@ def test_infer_round_trip(tagger_export, make_graphs, tmp_path, graph_file, scor
     batch = make_graphs([3, 12, 1, 40], spec.num_features, seed=7)
     expected = Tagger(path)(batch)
     names = list(spec.graph.feature_names)
-    if graph_file.endswith(".npz"):
-        batch.save(tmp_path / graph_file)
-    else:  # columns stored in another order: infer must put them back by name
-        order = names[::-1]
-        x = batch.x[:, [names.index(n) for n in order]]
-        write_graphs(
-            tmp_path / graph_file,
-            x,
-            batch.edge_index,
-            batch.batch,
-            batch.num_graphs,
-            feature_names=order,
-        )
+    # columns stored in another order: infer must put them back by name
+    order = names[::-1]
+    x = batch.x[:, [names.index(n) for n in order]]
+    shuffled = GraphBatch(x, batch.edge_index, batch.batch, batch.num_graphs)
+    write_graphs(tmp_path / graph_file, shuffled, feature_names=order)
     args = [
         "infer",
         "--model",
@@ -48,7 +40,7 @@ def test_infer_round_trip(tagger_export, make_graphs, tmp_path, graph_file, scor
     assert "scored 4 graphs" in result.output
     out = tmp_path / score_file
     if out.suffix == ".npz":
-        scores = np.load(out)["scores"]
+        scores = np.load(out)["score"].reshape(-1, 1)
     elif out.suffix == ".csv":
         scores = np.loadtxt(out, delimiter=",", skiprows=1).reshape(-1, 1)
     else:
@@ -61,10 +53,7 @@ def test_infer_refuses_graphs_missing_a_feature(tagger_export, make_graphs, tmp_
     batch = make_graphs([5, 6], spec.num_features)
     write_graphs(
         tmp_path / "g.root",
-        batch.x[:, :3],
-        batch.edge_index,
-        batch.batch,
-        2,
+        GraphBatch(batch.x[:, :3], batch.edge_index, batch.batch, 2),
         feature_names=list(spec.graph.feature_names[:3]),
     )
     result = CliRunner().invoke(

@@ -153,20 +153,3 @@ def test_tag_nodes_builds_the_spec_graphs_like_the_cpp_tagger(tagger_export, bac
         np.testing.assert_allclose(tagger.tag_nodes(x, ptr), expected, atol=ATOL, rtol=0)
     cpp = load_native().Tagger(str(path)).tag_nodes(x, ptr)
     np.testing.assert_allclose(cpp, expected, atol=ATOL, rtol=0)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_more_threads_fall_back_to_one_for_scatter_models(
-    tagger_export, make_graphs, backend: str
-) -> None:
-    """ONNX Runtime's multithreaded ScatterND reductions lose updates: a tagger asked for 2
-    threads warns and runs on 1, with the numbers of torch."""
-    model, spec, path = tagger_export
-    batch = make_graphs([int(n) for n in np.arange(20, 400, 15)], spec.num_features, seed=5)
-    order = np.random.default_rng(0).permutation(batch.num_edges)  # targets interleaved
-    batch = GraphBatch(batch.x, batch.edge_index[:, order], batch.batch, batch.num_graphs)
-    with pytest.warns(RuntimeWarning, match="running it on 1 thread, not 2"):
-        tagger = Tagger(path, backend=backend, threads=2)
-    with tagger:
-        for _ in range(5):
-            np.testing.assert_allclose(tagger(batch), torch_scores(model, batch), atol=ATOL, rtol=0)

@@ -37,4 +37,5 @@ def toy_frames(num_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
 
 def write_toy_frames(path: Path, num_frames: int = 200, seed: int = 0) -> Path:
     frames, label, event = toy_frames(num_frames, seed)
-    return write_frames(path, frames, CHANNELS, label=label, event=event)
+    index = np.arange(num_frames) % 2  # the jet's index in its event
+    return write_frames(path, frames, CHANNELS, label=label, event=event, index=index)

@@ -11,7 +11,7 @@ import torch
 from _train_frames import CHANNELS, write_toy_frames
 from click.testing import CliRunner
 
-from e2e_gnn import GraphBatch, Tagger
+from e2e_gnn import Tagger
 from e2e_gnn.cli import main
 from e2e_gnn.io import read_frames, read_graphs
 from e2e_gnn.train import load_checkpoint
@@ -69,9 +69,9 @@ def test_edgeconv_exports_and_scores_like_torch(trained, tmp_path) -> None:
     _, out, _ = trained
     _export(out / "edgeconv.pt", tmp_path / "edgeconv.onnx")
     model, spec = load_checkpoint(out / "edgeconv.pt")
-    x, edge_index, batch, num_graphs, names, _ = read_graphs(out / "validation_graphs.root")
-    assert tuple(names) == spec.graph.feature_names == ("row", "col", *CHANNELS)
-    graphs = GraphBatch(x, edge_index, batch, num_graphs)
+    read = read_graphs(out / "validation_graphs.root")
+    assert read.feature_names == spec.graph.feature_names == ("row", "col", *CHANNELS)
+    graphs = read.graphs
     with torch.no_grad():
         expected = torch.sigmoid(model(*map(torch.from_numpy, graphs.inputs().values())))
     with Tagger(tmp_path / "edgeconv.onnx", backend="onnxruntime") as tagger:
@@ -85,7 +85,7 @@ def test_cnn_exports_and_scores_raw_frames_like_torch(trained, tmp_path) -> None
     model, spec = load_checkpoint(out / "cnn.pt")
     assert spec.frame == {"shape": [3, 32, 32], "channels": list(CHANNELS)}
     assert not torch.equal(model.channel_scale, torch.ones(3))  # set from the training frames
-    frames = read_frames(frames_path)[0][:40]
+    frames = read_frames(frames_path).frames.frames[:40]
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.from_numpy(frames))).numpy()
     with Tagger(tmp_path / "cnn.onnx", backend="onnxruntime") as tagger:
@@ -97,7 +97,7 @@ def test_infer_scores_a_frames_file_with_the_exported_cnn(trained, tmp_path) -> 
     _, out, frames_path = trained
     _export(out / "cnn.pt", tmp_path / "cnn.onnx")
     model, _ = load_checkpoint(out / "cnn.pt")
-    frames = read_frames(frames_path)[0]
+    frames = read_frames(frames_path).frames.frames
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.from_numpy(frames))).numpy()
     args = ["infer", "--model", str(tmp_path / "cnn.onnx"), "--frames", str(frames_path)]
@@ -105,10 +105,11 @@ def test_infer_scores_a_frames_file_with_the_exported_cnn(trained, tmp_path) -> 
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"scored {len(frames)} frames" in result.output
-    written = np.load(tmp_path / "s.npz")
-    np.testing.assert_allclose(written["scores"], expected, atol=1e-5, rtol=0)
-    columns = read_frames(frames_path)[2]
-    for name in ("event", "label"):  # to join the scores back to the frames
+    with np.load(tmp_path / "s.npz") as npz:
+        written = dict(npz)
+    np.testing.assert_allclose(written["score"], expected[:, 0], atol=1e-5, rtol=0)
+    columns = read_frames(frames_path).columns
+    for name in ("event", "index", "label"):  # to join the scores back to the frames
         np.testing.assert_array_equal(written[name], np.asarray(columns[name]), err_msg=name)
 
 
@@ -121,9 +122,30 @@ def test_infer_writes_the_graph_labels_next_to_the_scores(trained, tmp_path) -> 
     assert result.exit_code == 0, result.output
     table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     header = (tmp_path / "s.csv").read_text().splitlines()[0].split(",")
-    labels = np.asarray(read_graphs(graphs)[5]["label"])
-    assert header[0] == "scores" and "label" in header
+    labels = read_graphs(graphs).columns["label"]
+    assert header == ["score", "event", "index", "label"]
     np.testing.assert_array_equal(table[:, header.index("label")], labels)
+
+
+def test_validation_graphs_keep_the_ids_of_their_frames(trained) -> None:
+    """Each validation graph names its frame (event, index): the frame with those ids has
+    as many non-zero pixels as the graph has nodes, and the same label."""
+    _, out, frames_path = trained
+    graphs = read_graphs(out / "validation_graphs.root")
+    frames = read_frames(frames_path)
+    row = {
+        (e, i): r
+        for r, (e, i) in enumerate(
+            zip(frames.columns["event"], frames.columns["index"], strict=True)
+        )
+    }
+    pixels = (frames.frames.frames != 0).any(axis=1).sum(axis=(1, 2))
+    nodes = np.diff(graphs.graphs.node_ptr)
+    ids = zip(graphs.columns["event"], graphs.columns["index"], strict=True)
+    rows = np.array([row[(e, i)] for e, i in ids])
+    assert len(rows) == graphs.graphs.num_graphs == len(set(rows.tolist()))
+    np.testing.assert_array_equal(nodes, pixels[rows])
+    np.testing.assert_array_equal(graphs.columns["label"], frames.columns["label"][rows])
 
 
 @pytest.mark.parametrize(

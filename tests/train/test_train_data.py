@@ -10,6 +10,7 @@ from _train_frames import CHANNELS, toy_frames, write_toy_frames
 from click.testing import CliRunner
 
 from e2e_gnn.cli import main
+from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.io import write_columns, write_frames, write_graphs
 from e2e_gnn.train.data import read_labelled_frames, split_by_event
 
@@ -62,7 +63,7 @@ def test_missing_file(tmp_path) -> None:
 def test_graph_file_is_not_a_frames_file(tmp_path) -> None:
     x = np.ones((5, 4), np.float32)
     edge_index = np.array([[0, 1, 2], [1, 2, 3]])
-    graphs = write_graphs(tmp_path / "graphs.root", x, edge_index, np.zeros(5, np.int64), 1)
+    graphs = write_graphs(tmp_path / "graphs.root", GraphBatch(x, edge_index, np.zeros(5, "i8"), 1))
     result = _train(str(graphs), "--out", str(tmp_path / "run"))
     assert result.exit_code != 0
     assert "graphs.root' is not a frames file" in result.output

@@ -8,6 +8,7 @@ binary can be found. Everything listens on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,10 @@ from e2e_gnn.triton import (
     TritonServer,
     TritonServerError,
     find_tritonserver,
+    read_config,
     write_repository,
 )
+from e2e_gnn.triton.config import to_pbtxt
 
 MODEL = Path(__file__).with_name("data") / "tiny_gnn.onnx"
 
@@ -39,6 +42,40 @@ def repository(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Pa
     """A model repository with every variant of the tiny GNN, named ``tiny``."""
     root = tmp_path_factory.mktemp("triton_repo")
     write_repository(model_path, root, name="tiny")
+    return root
+
+
+LIAR = """import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            batch = pb_utils.get_input_tensor_by_name(request, "batch").as_numpy()
+            scores = np.zeros((int(batch.max()) + 2, 1), dtype=np.float32)
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("scores", scores)]))
+        return responses
+"""
+
+
+@pytest.fixture(scope="session")
+def served_repository(tmp_path_factory: pytest.TempPathFactory, repository: Path) -> Path:
+    """The written repository plus what the session's server must be caught at:
+    ``tiny_python`` hand-edited to 2 intra-op threads (its template keeps the model, which
+    is not thread-safe, on one) and ``tiny_liar``, a server-side model answering with one
+    row of scores too many (its config carries no checksum: it is never discovered)."""
+    root = tmp_path_factory.mktemp("served_repo")
+    shutil.copytree(repository, root, dirs_exist_ok=True)
+    config = read_config(root / "tiny_python" / "config.pbtxt")
+    config.parameters["intra_op_threads"].string_value = "2"
+    (root / "tiny_python" / "config.pbtxt").write_text(to_pbtxt(config))
+    config.name = "tiny_liar"
+    del config.parameters["e2e_gnn.checksum"]
+    (root / "tiny_liar" / "1").mkdir(parents=True)
+    (root / "tiny_liar" / "1" / "model.py").write_text(LIAR)
+    (root / "tiny_liar" / "config.pbtxt").write_text(to_pbtxt(config))
     return root
 
 
@@ -75,9 +112,9 @@ def _start(repository: Path, binary: Path) -> TritonServer:
 
 
 @pytest.fixture(scope="session")
-def server(repository: Path, server_binary: Path) -> Iterator[TritonServer]:
+def server(served_repository: Path, server_binary: Path) -> Iterator[TritonServer]:
     """One server for the session's read-only tests; stopped at the end whatever happens."""
-    running = _start(repository, server_binary)
+    running = _start(served_repository, server_binary)
     try:
         yield running
     finally:

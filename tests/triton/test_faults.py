@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import mixed_graphs, random_graph, reference
+from _helpers import mixed_graphs, packed, random_graph, reference
 
 from e2e_gnn.runtime.triton_backend import (
     TritonBackend,
     TritonTimeoutError,
     TritonUnavailableError,
-    pack_graphs,
 )
 from e2e_gnn.triton.server import free_port
 
@@ -42,7 +41,7 @@ def test_killed_mid_stream_retries_then_falls_back(
     for i, graph in enumerate(graphs):
         if i == 40:
             os.kill(own_server.pid, signal.SIGKILL)
-        answers.append(client.run(pack_graphs([graph]))["scores"][0])
+        answers.append(client.run(packed([graph]))["scores"][0])
     client.close()
     assert len(answers) == len(graphs)  # nothing lost, nothing duplicated, in order
     np.testing.assert_allclose(np.stack(answers), reference(local, graphs), rtol=0, atol=1e-5)
@@ -66,7 +65,7 @@ def test_slow_server_times_out_in_time(own_server, model_path: Path, protocol: s
     client = TritonBackend(
         model_path, url=url, protocol=protocol, timeout_s=1.0, retries=1, backoff_s=0.1
     )
-    inputs = pack_graphs([random_graph(np.random.default_rng(1), 6, 9)])
+    inputs = packed([random_graph(np.random.default_rng(1), 6, 9)])
     client.run(inputs)  # connected and verified while the server is healthy
     os.kill(own_server.pid, signal.SIGSTOP)  # the server stops answering: "slow"
     try:
@@ -90,7 +89,7 @@ def test_server_not_started(model_path: Path, protocol: str) -> None:
     )
     start = time.monotonic()
     with pytest.raises(TritonUnavailableError, match=f"on {protocol}://{url} unreachable after 2"):
-        client.run(pack_graphs([random_graph(np.random.default_rng(1), 3, 2)]))
+        client.run(packed([random_graph(np.random.default_rng(1), 3, 2)]))
     assert time.monotonic() - start < 2 * 1.0 + 0.1 + 1.0
     assert not client.is_live()
     client.close()

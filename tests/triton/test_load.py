@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import mixed_graphs, reference
+from _helpers import mixed_graphs, packed, reference
 
-from e2e_gnn.runtime.triton_backend import TritonBackend, pack_graphs
+from e2e_gnn.runtime.triton_backend import TritonBackend
 
 pytestmark = pytest.mark.triton
 CLIENTS, REQUESTS = 8, 500
@@ -26,7 +26,7 @@ def test_eight_clients_500_requests(server, model_path: Path, local, rng, record
         with TritonBackend(model_path, url=url, protocol=protocol, model_name="tiny_python") as c:
             for i in range(REQUESTS):
                 g = (worker * 7 + i) % len(graphs)
-                scores = c.run(pack_graphs([graphs[g]]))["scores"]
+                scores = c.run(packed([graphs[g]]))["scores"]
                 np.testing.assert_allclose(scores[0], expected[g], rtol=0, atol=1e-5)
         return REQUESTS
 

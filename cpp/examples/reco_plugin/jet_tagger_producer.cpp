@@ -11,6 +11,10 @@ void JetTaggerProducer::beginJob(const ProducerConfig& config) {
   options.session.intra_op_threads = config.intra_op_threads;
   options.session.backend = config.cuda ? e2e_gnn::Backend::cuda : e2e_gnn::Backend::cpu;
   tagger_ = std::make_unique<e2e_gnn::Tagger>(config.model_path, options);
+  // e.g. a model not marked thread_safe runs on one intra-op thread, not the threads asked
+  for (const auto& note : tagger_->session().notes()) {
+    std::cerr << "JetTaggerProducer: warning: " << note << "\n";
+  }
 
   // The model says which node features it needs, in which order: find them by name.
   file_width_ = config.hit_columns.size();
@@ -41,7 +45,7 @@ void JetTaggerProducer::produce(Event& event) const {
         features.push_back(jet.hits[static_cast<std::size_t>(hit) * file_width_ + columns_[f]]);
       }
     }
-    nodes.add(features.data(), jet.num_hits);
+    nodes.add(features, jet.num_hits);
     if (per_jet_) {  // the unbatched way, kept to measure what batching saves
       store(tagger_->tag(nodes), event);
       nodes.clear();

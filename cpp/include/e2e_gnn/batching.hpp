@@ -16,10 +16,20 @@ namespace e2e_gnn {
 class NodeBatch {
  public:
   explicit NodeBatch(std::int64_t num_features);
+  /// Every graph at once from caller-owned arrays: x holds `num_values` floats
+  /// [N, num_features] and ptr its `ptr_size` = G + 1 offsets. Checks everything before
+  /// copying: throws std::invalid_argument naming the entry unless ptr starts at 0, never
+  /// decreases, gives every graph a node and ends at N = num_values / num_features.
+  NodeBatch(std::int64_t num_features, const float* x, std::int64_t num_values,
+            const std::int64_t* ptr, std::int64_t ptr_size);
 
-  /// Appends a graph of `num_nodes` rows of `num_features` floats (copied).
-  /// Throws std::invalid_argument for num_nodes < 1 (a jet without hits has no graph).
+  /// Appends a graph of `num_nodes` rows of `num_features` floats (copied): `x` must hold
+  /// num_nodes * num_features floats. Throws std::invalid_argument for num_nodes < 1 (a jet
+  /// without hits has no graph).
   void add(const float* x, std::int64_t num_nodes);
+  /// The same from a vector, which must hold exactly num_nodes * num_features floats
+  /// (std::invalid_argument otherwise, before anything is read).
+  void add(const std::vector<float>& x, std::int64_t num_nodes);
   /// Forgets every graph, keeping the allocated memory for the next event.
   void clear();
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@ inline const char* const kSpecKey = "e2e_gnn.spec";
 inline const char* const kChecksumKey = "e2e_gnn.checksum";
 inline const char* const kVersionKey = "e2e_gnn.version";
 
+/// A model's spec metadata is missing, malformed, or from another format or major version
+/// (the Python bindings raise it as e2e_gnn.SpecError, a ValueError).
+class SpecError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 /// The version of this library ("major.minor.patch").
 const char* library_version();
 
@@ -26,7 +34,7 @@ const char* library_version();
 struct GraphSpec {
   std::vector<std::string> feature_names;  // one per column of x
   std::string builder = "knn";             // "knn", "threshold", "delaunay" or "given"
-  std::int64_t k = -1;                     // neighbours per node for "knn" (-1: none)
+  std::int64_t k = 16;                     // neighbours per node for "knn" (-1: none, null)
   bool loop = false;                       // every node is its own neighbour
   std::vector<std::string> coordinates;    // columns of x the edges are built from
   std::vector<double> coordinate_scale;    // per coordinate, applied before distances
@@ -35,6 +43,10 @@ struct GraphSpec {
   std::int64_t num_features() const { return static_cast<std::int64_t>(feature_names.size()); }
   /// Column of x of each coordinate; throws std::invalid_argument for an unknown name.
   std::vector<std::size_t> coordinate_columns() const;
+
+  /// Parses a graph spec (the "graph" object of a model spec, Python's
+  /// `dataclasses.asdict(GraphSpec)`), checked like ModelSpec::from_json.
+  static GraphSpec from_json(const std::string& json, const std::string& source = "graph spec");
 };
 
 /// One named model input or output as the spec describes it.
@@ -54,16 +66,31 @@ struct ModelSpec {
   std::vector<std::int64_t> frame_shape;  // (channels, height, width) of a frame model
   std::string checksum;  // sha256 of the ONNX graph, from e2e_gnn.checksum
   std::string version;   // e2e_gnn version that exported the model, from e2e_gnn.version
+  // Every aggregation of the exported graph is exact under any ONNX Runtime session options;
+  // false (models exported before the field existed): run it on one intra-op thread.
+  bool thread_safe = false;
 
-  /// Parses the spec JSON. Throws std::invalid_argument naming `source` when the JSON is
-  /// malformed or its format is not kSpecFormat.
+  /// Parses the spec JSON. Throws SpecError naming `source` and the field when
+  /// the JSON is malformed (a field of the wrong type, a missing field, a non-integer k, a
+  /// coordinate that is not a feature) or its format is not kSpecFormat. Unknown keys are
+  /// ignored. The Python reader (e2e_gnn.spec.ModelSpec) runs this same check.
   static ModelSpec from_json(const std::string& json, const std::string& source = "model");
 
   /// Reads and checks the spec of a model's metadata_props: the spec must be present and
   /// well formed, its format must be kSpecFormat and the exporting e2e_gnn version must
-  /// have this library's major version. Throws std::invalid_argument with what to do.
+  /// have this library's major version. Throws SpecError with what to do.
   static ModelSpec from_metadata(const std::map<std::string, std::string>& metadata,
                                  const std::string& source = "model");
 };
+
+/// True when the metadata's e2e_gnn spec says thread_safe (false without a readable spec).
+bool is_thread_safe(const std::map<std::string, std::string>& metadata);
+
+/// The thread rule of every path: the intra-op threads a model with `metadata` runs with
+/// when `requested` are asked for. `requested` (>= 1, or 0 = ONNX Runtime's default of all
+/// cores) for a thread-safe model, else 1, with `*note` saying why when that differs from
+/// the request. Throws std::invalid_argument for requested < 0.
+int intra_op_threads_for(int requested, const std::map<std::string, std::string>& metadata,
+                         const std::string& source, std::string* note);
 
 }  // namespace e2e_gnn

@@ -20,12 +20,18 @@ namespace e2e_gnn {
 enum class Backend { cpu, cuda };
 
 struct SessionOptions {
-  int intra_op_threads = 1;  // 1 like CMSSW/Athena: frameworks parallelise over events
-  int inter_op_threads = 1;
+  // Threads inside one call: 1 like CMSSW/Athena (frameworks parallelise over events); more,
+  // or 0 (ONNX Runtime's default: all cores), only for a model whose e2e_gnn spec says
+  // thread_safe: any other model runs on 1 thread and Session::notes() says so. < 0: error.
+  int intra_op_threads = 1;
+  int inter_op_threads = 1;  // threads across independent operators (>= 0)
   // ONNX Runtime's GraphOptimizationLevel: 0 disable, 1 basic, 2 extended, 99 all.
   int graph_optimization_level = 99;
   Backend backend = Backend::cpu;
   int cuda_device = 0;
+  // Refuse a model whose graph does not hash to its e2e_gnn.checksum (changed after export,
+  // or no checksum). Costs one read and SHA-256 of the file; false skips it (huge models).
+  bool verify_checksum = true;
 };
 
 struct TensorInfo {
@@ -50,6 +56,10 @@ class Session {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // The execution provider actually in use (CUDA requested but unavailable gives cpu).
   Backend backend() const { return backend_; }
+  // Warnings of the construction, e.g. that a model not marked thread_safe runs on one
+  // intra-op thread instead of the threads asked for. Print them (the bindings raise each
+  // as a Python RuntimeWarning).
+  const std::vector<std::string>& notes() const { return notes_; }
 
   // Checks names, dtypes, ranks and fixed dimensions of `inputs` against the model and
   // throws std::invalid_argument naming the input before anything reaches ONNX Runtime.
@@ -68,6 +78,7 @@ class Session {
   std::vector<TensorInfo> outputs_;
   std::vector<const char*> output_names_;  // into outputs_, for Ort::Session::Run
   std::map<std::string, std::string> metadata_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace e2e_gnn

@@ -1,7 +1,7 @@
 // Tagger: the object a reconstruction plugin holds for the whole job. It loads an exported
 // model once, reads and checks the spec in its metadata, builds the graphs the model was
 // trained on from raw node features (kNN with the spec's k, self loops, coordinates and
-// scale, through e2e_gnn::knn_graph), validates every input and scores many graphs (or
+// scale, through e2e_gnn::build_graphs), validates every input and scores many graphs (or
 // frames [B, C, H, W] of a CNN) in ONE ONNX Runtime call. tag() is const and safe to call
 // from many threads at once.
 #pragma once
@@ -27,7 +27,8 @@ class Tagger {
   /// (inputs x, edge_index, batch) or a frame model (input frames [B, C, H, W]). Throws
   /// std::invalid_argument when the file is missing or not ONNX, when its metadata has no
   /// spec, a spec of another format or from another major e2e_gnn version, or when the
-  /// spec disagrees with the model's inputs.
+  /// spec disagrees with the model's inputs. A model whose spec is not thread_safe runs on
+  /// one intra-op thread whatever options.session asks (session().notes() says so).
   explicit Tagger(const std::string& model_path, const TaggerOptions& options = {});
 
   const ModelSpec& spec() const { return spec_; }
@@ -37,9 +38,9 @@ class Tagger {
   const GraphSpec& graph_spec() const;
   std::int64_t num_features() const { return graph_spec().num_features(); }
 
-  /// Builds the graphs of `nodes` as the model's spec says (kNN edges, target-sorted).
-  /// Throws std::invalid_argument for another builder, a feature width other than the
-  /// spec's or non-finite coordinates.
+  /// Builds the graphs of `nodes` as the model's spec says (e2e_gnn::build_graphs of
+  /// spec_graphs.hpp: kNN edges, target-sorted). Throws std::invalid_argument for another
+  /// builder, a feature width other than the spec's or non-finite coordinates.
   GraphBatch build_graphs(const NodeBatch& nodes) const;
 
   /// Scores [G, C] of every graph of `graphs` in one inference call. Validates the batch
@@ -61,17 +62,17 @@ class Tagger {
   Tensor tag(const ImageBatch& frames) const;
   /// The same on caller-owned frames float32 [B, C, H, W] (zero-copy).
   Tensor tag_frames(const TensorView& frames) const;
+  /// Every model output for caller-owned frames, in the model's order (checked likewise).
+  std::vector<Tensor> run_frames(const TensorView& frames) const;
 
  private:
-  void check_fixed_degree(const TensorView& edge_index, const TensorView& batch) const;
   void check_frame_model(const std::string& source) const;
+  void check_frame_input(const TensorView& frames) const;
   Tensor empty_scores() const { return Tensor{DType::float32, {0, num_classes_}, {}}; }
 
   Session session_;
   ModelSpec spec_;
   TaggerOptions options_;
-  std::vector<std::size_t> coordinate_columns_;
-  std::vector<float> coordinate_scale_;
   std::size_t scores_index_ = 0;
   std::int64_t num_classes_ = -1;
 };

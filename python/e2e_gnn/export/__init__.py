@@ -1,9 +1,9 @@
 """torch -> ONNX export with metadata and a parity check (needs torch)."""
 
-from e2e_gnn.batch import FrameBatch
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
-from e2e_gnn.export.onnx import ParityError, export_onnx, graph_checksum
+from e2e_gnn.export.onnx import ParityError, export_onnx, graph_checksum, racy_reductions
 from e2e_gnn.export.parity import ParityReport, default_example
+from e2e_gnn.frames.batch import FrameBatch
 
 __all__ = [
     "FrameBatch",
@@ -14,4 +14,5 @@ __all__ = [
     "export_onnx",
     "find_unsupported_operations",
     "graph_checksum",
+    "racy_reductions",
 ]

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from e2e_gnn.batch import Batch, FrameBatch
+from e2e_gnn.batch import Batch
+from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.synthetic import graphs_from_features, random_features
 from e2e_gnn.spec import GraphSpec, ModelSpec
@@ -43,11 +44,23 @@ class ParityReport:
     def max_abs_diff(self) -> float:
         return max(row.max_abs_diff for row in self.rows)
 
+    def labelled(self, label: str) -> ParityReport:
+        """The same rows with ``[label]`` after each case name (e.g. a thread count)."""
+        rows = tuple(
+            ParityRow(f"{row.case} [{label}]", row.inputs, row.max_abs_diff, row.passed)
+            for row in self.rows
+        )
+        return ParityReport(rows, self.atol)
+
+    def merged(self, other: ParityReport) -> ParityReport:
+        return ParityReport(self.rows + other.rows, self.atol)
+
     def table(self) -> str:
-        lines = [f"{'case':<26}{'inputs':<35}max |torch - onnx|"]
+        width = max([26, *(len(row.case) + 2 for row in self.rows)])
+        lines = [f"{'case':<{width}}{'inputs':<35}max |torch - onnx|"]
         for row in self.rows:
             verdict = "ok" if row.passed else f"FAIL (> {self.atol:g})"
-            lines.append(f"{row.case:<26}{row.inputs:<35}{row.max_abs_diff:<10.3g}{verdict}")
+            lines.append(f"{row.case:<{width}}{row.inputs:<35}{row.max_abs_diff:<10.3g}{verdict}")
         return "\n".join(lines)
 
 

@@ -9,43 +9,49 @@
 - :func:`plot_frames`: PNG grids of frames;
 - :func:`make_frames`: ROOT files in, a producer over every chunk, ROOT/parquet out.
 
+- :class:`FrameBatch`: frames as a frame model takes them (training, export, ``infer``).
+
 Producers take one chunk of events from :func:`e2e_gnn.io.read_events` and never import torch.
+The names are imported when first used: ``from e2e_gnn.frames import FrameBatch`` does not
+import the producers' awkward, uproot and matplotlib.
 """
 
-from e2e_gnn.frames.base import Frames
-from e2e_gnn.frames.eg import EGFrameProducer
-from e2e_gnn.frames.jet import JET_CHANNELS, JetFrameProducer
-from e2e_gnn.frames.layered import LAYER_NAMES, LayeredCaloProducer
-from e2e_gnn.frames.objects import OBJECT_TYPES, ObjectGraphProducer, ObjectGraphs, knn_eta_phi
-from e2e_gnn.frames.plot import plot_frames
-from e2e_gnn.frames.pointcloud import (
-    POINT_FEATURES,
-    TRACK_FEATURES,
-    PointCloudProducer,
-    PointClouds,
-)
-from e2e_gnn.frames.run import PRODUCERS, FrameRun, make_frames
+from __future__ import annotations
 
-__all__ = [
-    "JET_CHANNELS",
-    "LAYER_NAMES",
-    "OBJECT_TYPES",
-    "POINT_FEATURES",
-    "PRODUCERS",
-    "TRACK_FEATURES",
-    "EGFrameProducer",
-    "FrameRun",
-    "Frames",
-    "JetFrameProducer",
-    "LayeredCaloProducer",
-    "ObjectGraphProducer",
-    "ObjectGraphs",
-    "PointCloudProducer",
-    "PointClouds",
-    "knn_eta_phi",
-    "make_frames",
-    "plot_frames",
-]
+import importlib
+from typing import Any
+
+# public name -> the module of this package that defines it
+_MODULES = {
+    "FrameBatch": "batch",
+    "Frames": "base",
+    "EGFrameProducer": "eg",
+    "JET_CHANNELS": "jet",
+    "JetFrameProducer": "jet",
+    "LAYER_NAMES": "layered",
+    "LayeredCaloProducer": "layered",
+    "OBJECT_TYPES": "objects",
+    "ObjectGraphProducer": "objects",
+    "ObjectGraphs": "objects",
+    "knn_eta_phi": "objects",
+    "plot_frames": "plot",
+    "POINT_FEATURES": "pointcloud",
+    "TRACK_FEATURES": "pointcloud",
+    "PointCloudProducer": "pointcloud",
+    "PointClouds": "pointcloud",
+    "PRODUCERS": "run",
+    "FrameRun": "run",
+    "make_frames": "run",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        msg = f"module 'e2e_gnn.frames' has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(f"e2e_gnn.frames.{_MODULES[name]}"), name)
 
 
 def __dir__() -> list[str]:

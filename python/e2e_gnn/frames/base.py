@@ -21,6 +21,7 @@ __all__ = [
     "accumulate_crops",
     "crop_points",
     "event_numbers",
+    "file_entry",
     "flat_collection",
     "flat_hits",
     "pair_ranges",
@@ -35,7 +36,7 @@ class Frames:
 
     ``data`` is float32 ``[B, C, H, W]`` (``[B, C, L, H, W]`` for layered images: C channels,
     L depth layers named by ``layer_names``). ``event`` holds the event number (the events'
-    ``event`` field, else the entry index in the chunk), ``index`` the object's index in its
+    ``event`` field, else the entry number in the file), ``index`` the object's index in its
     collection, ``label`` its truth label (-1 when unknown), ``center`` the frame centre in
     ECAL units (row, col). ``dropped`` counts objects that got no frame, by reason.
     """
@@ -111,10 +112,24 @@ def require_fields(events: ak.Array, collection: str, fields: Sequence[str], who
 
 
 def event_numbers(events: ak.Array) -> np.ndarray:
-    """The ``event`` field as int64, or the entry index when the events carry none."""
-    if "event" in events.fields:
-        return np.asarray(ak.to_numpy(events["event"]), dtype=np.int64)
-    return np.arange(len(events), dtype=np.int64)
+    """The ``event`` field as int64, else the entry number in the file (``entry``, which
+    :func:`e2e_gnn.io.read_events` adds to every event)."""
+    for name in ("event", "entry"):
+        if name in events.fields:
+            return np.asarray(ak.to_numpy(events[name]), dtype=np.int64)
+    # numbering by position would repeat the same ids in every chunk
+    msg = (
+        f"events with fields {events.fields} carry neither 'event' nor 'entry' to number the "
+        "frames by; read them with e2e_gnn.io.read_events, or add an 'event' field"
+    )
+    raise KeyError(msg)
+
+
+def file_entry(events: ak.Array, position: int) -> int:
+    """The entry number in its file of ``events[position]`` (for error messages)."""
+    if "entry" in events.fields:
+        return int(events["entry"][position])
+    return position
 
 
 def flat_collection(
@@ -134,7 +149,7 @@ def flat_collection(
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             i = int(np.flatnonzero(~np.isfinite(values))[0])
             msg = (
-                f"{collection}.{f} of event entry {int(entry[i])} (element "
+                f"{collection}.{f} of event entry {file_entry(events, int(entry[i]))} (element "
                 f"{i - int(offsets[entry[i]])}) is {float(values[i])!r}; frames need finite "
                 "values: fix or filter the input"
             )

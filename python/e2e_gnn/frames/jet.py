@@ -38,7 +38,7 @@ from e2e_gnn.frames.base import (
     require_fields,
 )
 
-__all__ = ["JET_CHANNELS", "JetFrameProducer", "channel_points"]
+__all__ = ["JET_CHANNELS", "JET_CHANNEL_UNITS", "JetFrameProducer", "channel_points"]
 
 JET_CHANNELS: tuple[str, ...] = (
     "ECAL",
@@ -51,6 +51,15 @@ JET_CHANNELS: tuple[str, ...] = (
     "BPIX3",
     "BPIX4",
 )
+#: the unit of each channel's values (generator schema v1 units: GeV, cm)
+JET_CHANNEL_UNITS: dict[str, str] = {
+    "ECAL": "GeV",
+    "HCAL": "GeV",
+    "TRK_PT": "GeV",
+    "TRK_D0": "cm",
+    "TRK_DZ": "cm",
+    **{f"BPIX{i}": "hits" for i in range(1, geo.PIXEL_LAYERS + 1)},
+}
 
 
 def channel_points(events: ak.Array, channel: str, who: str) -> Points:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import awkward as ak
 import numpy as np
 
-from e2e_gnn.frames.base import event_numbers, require_fields
+from e2e_gnn.frames.base import event_numbers, file_entry, require_fields
 from e2e_gnn.graphs.builders import knn_graph
 
 __all__ = ["OBJECT_TYPES", "ObjectGraphProducer", "ObjectGraphs", "knn_eta_phi"]
@@ -110,7 +110,17 @@ class ObjectGraphProducer:
         counts = ak.to_numpy(ak.num(nodes, axis=1)).astype(np.int64)
         flat = ak.flatten(nodes, axis=1)
         kin = np.stack([ak.to_numpy(flat[f]) for f in KINEMATICS], axis=1).astype(np.float32)
-        onehot = np.eye(len(OBJECT_TYPES), dtype=np.float32)[ak.to_numpy(flat["type"])]
+        node_type = ak.to_numpy(flat["type"])
+        if not np.isfinite(kin).all():
+            node, col = (int(v[0]) for v in np.nonzero(~np.isfinite(kin)))
+            entry = file_entry(events, int(np.repeat(np.arange(len(counts)), counts)[node]))
+            msg = (
+                f"{who}: {OBJECT_TYPES[node_type[node]]}.{KINEMATICS[col]} of event entry "
+                f"{entry} is {float(kin[node, col])!r}; graphs need finite values: fix or "
+                "filter the input"
+            )
+            raise ValueError(msg)
+        onehot = np.eye(len(OBJECT_TYPES), dtype=np.float32)[node_type]
         x = np.concatenate([kin, onehot], axis=1)
         has = counts > 0
         num_graphs = int(has.sum())

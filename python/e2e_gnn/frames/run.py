@@ -1,7 +1,8 @@
 """Run one producer over ROOT files chunk by chunk and write its output (``e2e-gnn frames``).
 
-Output layouts (see :mod:`e2e_gnn.io.writers`): dense frames as ``frame_<channel>`` columns
-plus ``label``, ``event``, ``index``, ``center_row``, ``center_col``; point clouds as the
+Output layouts (see :mod:`e2e_gnn.io.frame_files` and :mod:`e2e_gnn.io.graph_files`): dense
+frames as ``frame_<channel>`` columns plus ``label``, ``event``, ``index``, ``center_row``,
+``center_col``; point clouds as the
 ``PointClouds.data`` records; object graphs as ``Node``/``Edge`` records plus ``event``.
 Chunks are written as they are produced, so memory holds one chunk at a time (plus the few
 frames kept for ``plot``).
@@ -19,7 +20,7 @@ import numpy as np
 
 from e2e_gnn.frames.base import Frames
 from e2e_gnn.frames.eg import EGFrameProducer
-from e2e_gnn.frames.jet import JetFrameProducer
+from e2e_gnn.frames.jet import JET_CHANNEL_UNITS, JetFrameProducer
 from e2e_gnn.frames.layered import LayeredCaloProducer
 from e2e_gnn.frames.objects import ObjectGraphProducer, ObjectGraphs
 from e2e_gnn.frames.plot import plot_frames
@@ -145,8 +146,27 @@ def make_frames(
                 for c in names
                 for layer in frames.layer_names
             ]
-        run.plot = plot_frames(frames.data, frames.label, names, plot, per_class=plot_per_class)
+        run.plot = plot_frames(
+            frames.data,
+            frames.label,
+            names,
+            plot,
+            per_class=plot_per_class,
+            **_plot_geometry(producer, names),
+        )
     return run
+
+
+def _plot_geometry(producer: Any, names: Sequence[str]) -> dict[str, Any]:
+    """``plot_frames``' units, cell size and centre pixel for the frames of ``producer``."""
+    if isinstance(producer, LayeredCaloProducer):
+        return {
+            "units": dict.fromkeys(names, "fraction of the image"),
+            "cell": (producer.bin_eta, producer.bin_phi),
+            "centre": producer.bins // 2,
+        }
+    # jet and e/gamma frames: ECAL crystals around pixel (size - 1) // 2, plot_frames' default
+    return {"units": JET_CHANNEL_UNITS}
 
 
 def _first_per_label(frames: Frames, n: int) -> Frames:

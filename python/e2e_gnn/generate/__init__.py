@@ -13,7 +13,7 @@ package does not, only generating does.
 """
 
 from .detector import DetectorConfig, DetectorResponse, simulate
-from .tasks import TASKS, TaskSpec, get_task
+from .tasks import TASKS, TaskSpec, displaced_photon_task, get_task
 from .writer import SCHEMA_VERSION, generate
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "DetectorConfig",
     "DetectorResponse",
     "TaskSpec",
+    "displaced_photon_task",
     "generate",
     "get_task",
     "simulate",

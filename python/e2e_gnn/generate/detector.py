@@ -7,7 +7,7 @@ resolutions, and four barrel pixel layers. Every parameter lives in one
 :class:`DetectorConfig`; ``docs/generator.md`` tabulates them.
 
 The response of a chunk of events is computed in one C++ call
-(``e2e_gnn._native.detector_response``, ``cpp/src/detector.cpp``). Its random numbers
+(``e2e_gnn._native.detector_response``, ``cpp/detector/src/detector.cpp``). Its random numbers
 come from the caller's ``numpy.random.Generator``, through NumPy's own C distribution
 functions, and its arithmetic repeats the former NumPy implementation operation by
 operation (``tests/generate/_detector_reference.py`` keeps that NumPy version, and the
@@ -20,6 +20,11 @@ asin(0.3 B R / (2 pT))):
 - photons and electrons deposit all their energy in the ECAL; hadrons share it between
   ECAL and HCAL with an ECAL fraction drawn from a Beta distribution; muons leave fixed
   minimum-ionising deposits; neutrinos are not seen (they never reach this module);
+- a particle made at the origin deposits all depth layers at its own eta, phi; one made
+  elsewhere deposits each layer's share where its straight line from the vertex crosses
+  that layer's radius (``ecal_layer_radii``, ``hcal_layer_radii``; eta, phi of that point
+  seen from the origin), nothing in layers behind its vertex, and a photon or electron
+  made beyond the last ECAL layer showers in the HCAL;
 - each calorimeter part is smeared with sigma/E = stochastic/sqrt(E) (+) constant
   (Gamma-distributed: unbiased and positive);
 - the energy is split over the depth layers with a Dirichlet-fluctuating longitudinal
@@ -37,6 +42,7 @@ asin(0.3 B R / (2 pT))):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
@@ -101,6 +107,13 @@ class DetectorConfig:
     """Mean depth profile of the ECAL part of hadron showers."""
     hcal_layers: tuple[float, ...] = (0.45, 0.35, 0.20)
     """Mean depth profile of hadron showers in the HCAL layers."""
+    ecal_layer_radii: tuple[float, ...] = (131.5, 140.0, 149.0)
+    """Radius (cm) where showers cross each ECAL depth layer (the 23 cm crystals from the
+    front face at 129 cm, split as the EM depth profile). A particle made away from the
+    origin deposits each layer's share where its straight line from the vertex crosses
+    that radius; a particle made at the origin deposits all layers at its own eta, phi."""
+    hcal_layer_radii: tuple[float, ...] = (195.0, 235.0, 275.0)
+    """Radius (cm) where showers cross each HCAL depth layer (CMS HCAL barrel: 177-295 cm)."""
     layer_concentration: float = 30.0
     """Dirichlet concentration of the depth profiles: larger means smaller fluctuations."""
     hadron_ecal_fraction: float = 0.3
@@ -180,6 +193,23 @@ class DetectorConfig:
             msg = (
                 "DetectorConfig.ecal_em_layers and ecal_hadron_layers need the same number "
                 f"of layers, got {self.ecal_em_layers!r} and {self.ecal_hadron_layers!r}"
+            )
+            raise ValueError(msg)
+        for name, profile in (
+            ("ecal_layer_radii", "ecal_em_layers"),
+            ("hcal_layer_radii", "hcal_layers"),
+        ):
+            if len(getattr(self, name)) != len(getattr(self, profile)):
+                msg = (
+                    f"DetectorConfig.{name} needs one radius per layer of {profile}, got "
+                    f"{getattr(self, name)!r}"
+                )
+                raise ValueError(msg)
+        radii = self.ecal_layer_radii + self.hcal_layer_radii
+        if any(b <= a for a, b in itertools.pairwise(radii)):
+            msg = (
+                "DetectorConfig.ecal_layer_radii then hcal_layer_radii must increase, got "
+                f"{self.ecal_layer_radii!r} and {self.hcal_layer_radii!r}"
             )
             raise ValueError(msg)
         for name in ("track_efficiency", "pixel_efficiency", "hadron_ecal_fraction"):

@@ -11,7 +11,16 @@ from .collection import Collection
 from .pythia import import_optional
 from .truth import kinematics
 
-__all__ = ["JET_ETA_MAX", "JET_PT_MIN", "JET_R", "MATCH_DR", "cluster_jets", "label_jets"]
+__all__ = [
+    "JET_ETA_MAX",
+    "JET_PT_MIN",
+    "JET_R",
+    "MATCH_DR",
+    "cluster_jets",
+    "label_jets",
+    "match_jets",
+    "matched_values",
+]
 
 JET_R = 0.4
 """Anti-kT distance parameter."""
@@ -70,15 +79,13 @@ def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
-def label_jets(jets: Collection, truth: Collection) -> np.ndarray:
-    """Label of each jet: that of the closest truth object within :data:`MATCH_DR`, else -1.
+def match_jets(jets: Collection, truth: Collection) -> np.ndarray:
+    """Index (into ``truth``) of the closest truth object within :data:`MATCH_DR` of each
+    jet (minimal Delta R), -1 when there is none.
 
     Args:
         jets: jets with ``eta, phi``.
-        truth: truth objects with ``eta, phi, label`` (same events).
-
-    Returns:
-        int32 labels, one per jet.
+        truth: truth objects with ``eta, phi`` (same events).
     """
     jet_event = jets.event
     obj_start = np.concatenate([[0], np.cumsum(truth.counts)[:-1]])
@@ -93,7 +100,27 @@ def label_jets(jets: Collection, truth: Collection) -> np.ndarray:
     first = np.ones(order.size, dtype=bool)
     first[1:] = pair_jet[order][1:] != pair_jet[order][:-1]
     best = order[first]
-    labels = np.full(jet_event.size, -1, dtype=np.int32)
+    index = np.full(jet_event.size, -1, dtype=np.int64)
     matched = best[dr[best] < MATCH_DR]
-    labels[pair_jet[matched]] = truth["label"][pair_obj[matched]]
-    return labels
+    index[pair_jet[matched]] = pair_obj[matched]
+    return index
+
+
+def label_jets(jets: Collection, truth: Collection) -> np.ndarray:
+    """Label of each jet: that of the closest truth object within :data:`MATCH_DR`, else -1.
+
+    Args:
+        jets: jets with ``eta, phi``.
+        truth: truth objects with ``eta, phi, label`` (same events).
+
+    Returns:
+        int32 labels, one per jet.
+    """
+    return matched_values(match_jets(jets, truth), truth["label"], -1).astype(np.int32)
+
+
+def matched_values(index: np.ndarray, values: np.ndarray, missing: float) -> np.ndarray:
+    """``values[index]``, ``missing`` where ``index`` is -1 (see :func:`match_jets`)."""
+    if values.size == 0:
+        return np.full(index.size, missing)
+    return np.where(index >= 0, values[np.maximum(index, 0)], missing)

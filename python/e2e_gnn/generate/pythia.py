@@ -19,7 +19,14 @@ import numpy as np
 
 from .collection import Collection
 from .tasks import TaskSpec
-from .truth import PdgLookup, Record, final_particles, jet_truth_objects, photon_candidates
+from .truth import (
+    PdgLookup,
+    Record,
+    displaced_photons,
+    final_particles,
+    jet_truth_objects,
+    photon_candidates,
+)
 
 __all__ = ["GeneratedEvents", "PythiaSource", "import_optional"]
 
@@ -56,8 +63,10 @@ class GeneratedEvents:
             ``final_particles``).
         pileup: visible final-state pile-up particles per event (same fields, vertex z
             already shifted to their pile-up vertex), or ``None`` without pile-up.
-        jet_truth: per event, the objects that label jets (eta, phi, label).
-        photons: per event, the photon candidates (pt, eta, phi, label).
+        jet_truth: per event, the objects that label jets (eta, phi, label; for the
+            displaced-photon task the truth photons, with their vertex and lxy).
+        photons: per event, the photon candidates or truth photons (pt, eta, phi,
+            label, production vertex vx, vy, vz and lxy in cm).
         is_signal: bool per event, True for events of the signal process.
     """
 
@@ -166,11 +175,20 @@ class PythiaSource:
         self, record: Record, is_signal: np.ndarray, pileup: Collection | None = None
     ) -> GeneratedEvents:
         """Truth-level events from flattened Pythia event records."""
+        task = self.task
+        if task.long_lived is None:
+            photons = photon_candidates(record)
+        else:
+            photons = displaced_photons(record, task.long_lived)
+        if task.signal_jets == "photon":
+            jet_truth = photons
+        else:
+            jet_truth = jet_truth_objects(record, task.signal_jets, is_signal)
         return GeneratedEvents(
-            particles=final_particles(record, self._charges),
+            particles=final_particles(record, self._charges, task.long_lived),
             pileup=pileup,
-            jet_truth=jet_truth_objects(record, self.task.signal_jets, is_signal),
-            photons=photon_candidates(record),
+            jet_truth=jet_truth,
+            photons=photons,
             is_signal=np.asarray(is_signal, dtype=bool),
         )
 

@@ -13,9 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TASKS", "TaskSpec", "get_task"]
+__all__ = [
+    "ALP_CTAU_MM",
+    "ALP_ID",
+    "ALP_MASS_GEV",
+    "TASKS",
+    "TaskSpec",
+    "displaced_photon_task",
+    "get_task",
+]
 
 _QCD = ("HardQCD:all = on",)
+
+ALP_ID = 9000005
+"""PDG id given to the long-lived scalar of the displaced-photon task (a new particle)."""
+ALP_MASS_GEV = 10.0
+"""Default mass of that scalar."""
+ALP_CTAU_MM = 100.0
+"""Default proper decay length c tau (Pythia's ``tau0``, mm)."""
+_HIGGS_MASS_GEV = 125.0
 
 
 @dataclass(frozen=True)
@@ -29,8 +45,12 @@ class TaskSpec:
         background: Pythia settings of the background process, or ``None`` when the
             signal process alone yields both classes.
         signal_jets: which truth objects label jets 1 in signal events: ``"quark"``
-            (hard-process quarks, with gluons labelled 0), ``"top"``, ``"tau"`` or
-            ``None`` (jets are not labelled in this task: label -1).
+            (hard-process quarks, with gluons labelled 0), ``"top"``, ``"tau"``,
+            ``"photon"`` (the task's truth photons with their labels, see
+            ``long_lived``) or ``None`` (jets are not labelled in this task: label -1).
+        long_lived: the PDG id of the long-lived particle whose decay photons are the
+            signal photons (label 1, prompt photons 0), or ``None``: prompt photons
+            (label 1) against neutral pions (label 0).
     """
 
     name: str
@@ -38,6 +58,7 @@ class TaskSpec:
     signal: tuple[str, ...]
     background: tuple[str, ...] | None
     signal_jets: str | None
+    long_lived: int | None = None
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -87,6 +108,47 @@ TASKS: dict[str, TaskSpec] = {
         ),
     )
 }
+
+
+def displaced_photon_task(mass_gev: float = ALP_MASS_GEV, ctau_mm: float = ALP_CTAU_MM) -> TaskSpec:
+    """The displaced-photon task (ATLAS long-lived ALP study): gg -> H -> a a with a
+    long-lived scalar ``a`` -> gamma gamma of mass ``mass_gev`` and proper decay length
+    ``ctau_mm``, against prompt photons (qg -> q gamma, qqbar -> g gamma).
+
+    The scalar is a new Pythia particle (id :data:`ALP_ID`, spin 0, neutral, no width)
+    decayed by Pythia's particle decays after ``tau0 = ctau_mm``, so its photons start
+    at the decay vertex: the transverse distance L_xy = c tau pT / m of an exponential
+    proper time.
+    """
+    mass_gev, ctau_mm = float(mass_gev), float(ctau_mm)
+    if not (0.0 < mass_gev < _HIGGS_MASS_GEV / 2):
+        msg = f"ALP mass must be in (0, {_HIGGS_MASS_GEV / 2}) GeV (H -> a a), got {mass_gev!r}"
+        raise ValueError(msg)
+    if not (0.0 < ctau_mm < float("inf")):
+        msg = f"ALP c tau must be finite and > 0 mm, got {ctau_mm!r}"
+        raise ValueError(msg)
+    a = ALP_ID
+    return TaskSpec(
+        name="displaced_photon",
+        task_id=4,
+        signal=(
+            "HiggsSM:gg2H = on",
+            # id:new = name antiName spinType chargeType colType m0 mWidth mMin mMax tau0
+            f"{a}:new = alp void 1 0 0 {mass_gev!r} 0.0 0.0 0.0 {ctau_mm!r}",
+            f"{a}:isResonance = off",
+            f"{a}:mayDecay = on",
+            f"{a}:addChannel = 1 1.0 0 22 22",
+            "25:onMode = off",
+            # meMode 100: the branching ratio as given (here the only open channel)
+            f"25:addChannel = 1 1.0 100 {a} {a}",
+        ),
+        background=("PromptPhoton:all = on", "PhaseSpace:pTHatMin = 25"),
+        signal_jets="photon",
+        long_lived=a,
+    )
+
+
+TASKS["displaced_photon"] = displaced_photon_task()
 
 
 def get_task(task: str) -> TaskSpec:

@@ -20,9 +20,12 @@ from .collection import Collection
 
 __all__ = [
     "BARREL_ETA_MAX",
+    "DECAY_HALF_LENGTH_CM",
+    "DECAY_RADIUS_CM",
     "PHOTON_PT_MIN",
     "PdgLookup",
     "Record",
+    "displaced_photons",
     "final_particles",
     "jet_truth_objects",
     "kinematics",
@@ -34,6 +37,14 @@ BARREL_ETA_MAX = 1.479
 
 PHOTON_PT_MIN = 20.0
 """GeV; the pT above which prompt photons and neutral pions become photon candidates."""
+
+DECAY_RADIUS_CM = 129.0
+DECAY_HALF_LENGTH_CM = 300.0
+"""The volume (transverse radius and half length, cm: inside the ECAL barrel's front face)
+in which particle decays count. Pythia decays particles in vacuum, also long-lived hadrons
+(K0S, Lambda, ...) of hard jets, metres away; a real one would have reached the
+calorimeter and showered there, so a particle that decays outside this volume is kept
+in place of its decay products."""
 
 _NEUTRINOS = (12, 14, 16)
 
@@ -86,10 +97,11 @@ class PdgLookup:
 class Record:
     """Pythia event records of a batch as flat NumPy columns, grouped by event.
 
-    ``event`` is the event index of each entry and ``daughter1`` the global index of
-    its first daughter (-1 when it has none). Production vertices (mm) are stored as
-    Pythia does, only where set: ``vertex_index`` points into ``vertices`` [V, 3]
-    (-1 for particles made at the origin); :meth:`vertex` reads them.
+    ``event`` is the event index of each entry, ``daughter1`` and ``mother1`` the global
+    indices of its first daughter and first mother (-1 when it has none). Production
+    vertices (mm) are stored as Pythia does, only where set: ``vertex_index`` points
+    into ``vertices`` [V, 3] (-1 for particles made at the origin); :meth:`vertex` reads
+    them.
     """
 
     n_events: int
@@ -97,6 +109,7 @@ class Record:
     id: np.ndarray
     status: np.ndarray
     daughter1: np.ndarray
+    mother1: np.ndarray
     px: np.ndarray
     py: np.ndarray
     pz: np.ndarray
@@ -124,6 +137,7 @@ class Record:
         event = np.repeat(np.arange(counts.size), counts)
         start = offsets[:-1] - offsets[0]
         daughter1 = column("daughter1").astype(np.int64)
+        mother1 = column("mother1").astype(np.int64)
         vertex = content.content("vProd")
         vertices = np.stack(
             [np.asarray(vertex.content.content(name).data) for name in ("px", "py", "pz")], axis=1
@@ -134,6 +148,7 @@ class Record:
             id=column("id"),
             status=column("status"),
             daughter1=np.where(daughter1 > 0, daughter1 + start[event], -1),
+            mother1=np.where(mother1 > 0, mother1 + start[event], -1),
             px=column("p", "px"),
             py=column("p", "py"),
             pz=column("p", "pz"),
@@ -150,16 +165,20 @@ class Record:
         offset = np.cumsum([0] + [r.event.size for r in records])[:-1]
         event = np.concatenate([pos[r.event] for r, pos in zip(records, positions, strict=True)])
         order = np.argsort(event, kind="stable")
-        # global daughter indices: shift into the concatenation, then follow the reorder
+        # global daughter and mother indices: shift into the concatenation, then follow
+        # the reorder
         where = np.empty(order.size, dtype=np.int64)
         where[order] = np.arange(order.size)
-        daughter = np.concatenate(
-            [
-                np.where(r.daughter1 >= 0, r.daughter1 + o, -1)
-                for r, o in zip(records, offset, strict=True)
-            ]
-        )
-        daughter = np.where(daughter >= 0, where[np.maximum(daughter, 0)], -1)
+
+        def relinked(name: str) -> np.ndarray:
+            link = np.concatenate(
+                [
+                    np.where(getattr(r, name) >= 0, getattr(r, name) + o, -1)
+                    for r, o in zip(records, offset, strict=True)
+                ]
+            )
+            return np.where(link >= 0, where[np.maximum(link, 0)], -1)[order]
+
         vertex_offset = np.cumsum([0] + [len(r.vertices) for r in records])[:-1]
         vertex_index = np.concatenate(
             [
@@ -176,7 +195,8 @@ class Record:
             event=event[order],
             id=merged("id"),
             status=merged("status"),
-            daughter1=daughter[order],
+            daughter1=relinked("daughter1"),
+            mother1=relinked("mother1"),
             px=merged("px"),
             py=merged("py"),
             pz=merged("pz"),
@@ -209,8 +229,40 @@ class Record:
         return Collection.from_event_index(self.event[index], columns, self.n_events)
 
 
+def _decayed_inside(record: Record, index: np.ndarray, long_lived: int | None) -> np.ndarray:
+    """``index`` with every particle made outside the decay volume (see
+    :data:`DECAY_RADIUS_CM`) replaced by its ancestor that was made inside, once per
+    ancestor, in record order. Decay products of ``long_lived`` stay: that particle
+    does not interact, its decay point is the physics."""
+    index = np.asarray(index, dtype=np.int64)
+    vertices = record.vertices  # mm
+    far = (np.hypot(vertices[:, 0], vertices[:, 1]) >= 10 * DECAY_RADIUS_CM) | (
+        np.abs(vertices[:, 2]) >= 10 * DECAY_HALF_LENGTH_CM
+    )
+    # per vertex slot, slot -1 (made at the origin) first
+    far = np.concatenate([[False], far])
+    start = index
+    while True:
+        outside = far[record.vertex_index[index] + 1]
+        mother = record.mother1[index]
+        climb = outside & (mother >= 0)
+        if long_lived is not None:
+            climb &= record.id[np.maximum(mother, 0)] != long_lived
+        if not climb.any():
+            break
+        index = np.where(climb, mother, index)
+    moved = index != start
+    if not moved.any():
+        return start
+    # the ancestors (decayed, so none of the final particles) merged in record order
+    stay, ancestors = start[~moved], np.unique(index[moved])
+    return np.insert(stay, np.searchsorted(stay, ancestors), ancestors)
+
+
 def final_particles(
-    record: Record, charge_of: Callable[[np.ndarray], np.ndarray] | Callable[[int], float]
+    record: Record,
+    charge_of: Callable[[np.ndarray], np.ndarray] | Callable[[int], float],
+    long_lived: int | None = None,
 ) -> Collection:
     """Visible final-state particles of each event as one record per particle.
 
@@ -218,19 +270,26 @@ def final_particles(
         record: the flattened event records.
         charge_of: PDG id -> electric charge in units of e (``ParticleData.charge``),
             either a :class:`PdgLookup` (arrays of ids) or a function of one id.
+        long_lived: the PDG id of a particle that may decay anywhere (the displaced-photon
+            task's scalar); it is never visible itself.
 
     Returns:
         Columns ``px, py, pz, e`` (GeV), ``pdg`` (int32), ``charge`` (float64),
         ``vx, vy, vz`` (production vertex, cm) and ``pt, eta, phi`` per particle.
-        Neutrinos are dropped.
+        Neutrinos (and ``long_lived``) are dropped; a particle decaying outside the decay
+        volume (:data:`DECAY_RADIUS_CM`, :data:`DECAY_HALF_LENGTH_CM`) stands for its
+        decay products.
     """
     abs_id = np.abs(record.id)
-    index = np.flatnonzero(
-        (record.status > 0)
-        & (abs_id != _NEUTRINOS[0])
+    final = np.flatnonzero(record.status > 0)
+    index = _decayed_inside(record, final, long_lived)
+    abs_id = abs_id[index]
+    index = index[
+        (abs_id != _NEUTRINOS[0])
         & (abs_id != _NEUTRINOS[1])
         & (abs_id != _NEUTRINOS[2])
-    )
+        & (record.id[index] != (0 if long_lived is None else long_lived))
+    ]
     pdg = record.id[index].astype(np.int32)
     lookup = charge_of if isinstance(charge_of, PdgLookup) else PdgLookup(charge_of)
     vx, vy, vz = record.vertex_rows(index) / 10.0  # mm -> cm
@@ -293,25 +352,59 @@ def jet_truth_objects(record: Record, rule: str | None, is_signal: np.ndarray) -
     return record.collection(index, {"eta": eta, "phi": phi, "label": label})
 
 
+def _photon_columns(record: Record, index: np.ndarray, label: np.ndarray) -> Collection:
+    """``pt, eta, phi, label`` and the production vertex ``vx, vy, vz`` and its
+    transverse distance from the beam ``lxy`` (cm) of the photons ``index``."""
+    pt, eta, phi = record.kinematics(index)
+    vx, vy, vz = record.vertex_rows(index) / 10.0  # mm -> cm
+    columns = {
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "label": label.astype(np.int32),
+        "vx": vx,
+        "vy": vy,
+        "vz": vz,
+        "lxy": np.hypot(vx, vy),
+    }
+    return record.collection(index, columns)
+
+
+def _hard_in_barrel(record: Record, candidate: np.ndarray) -> np.ndarray:
+    """The candidates with pT > :data:`PHOTON_PT_MIN` and |eta| < :data:`BARREL_ETA_MAX`."""
+    # the pT cut first: eta only for the few hard candidates
+    hard = candidate[np.hypot(record.px[candidate], record.py[candidate]) > PHOTON_PT_MIN]
+    _, eta, _ = record.kinematics(hard)
+    return hard[np.abs(eta) < BARREL_ETA_MAX]
+
+
 def photon_candidates(record: Record) -> Collection:
     """Photon candidates: prompt photons (label 1) and neutral pions (label 0).
 
     A prompt photon is a final-state photon that does not come from a hadron decay
     (Pythia status below 91: hard-process, ISR/FSR photons); a neutral pion stands
     for its photon pair. Both need pT > :data:`PHOTON_PT_MIN` and |eta| inside the
-    barrel. Returns columns ``pt, eta, phi, label``.
+    barrel. Returns columns ``pt, eta, phi, label, vx, vy, vz, lxy`` (see
+    :func:`displaced_photons`).
     """
     prompt = (record.id == 22) & (record.status > 0) & (record.status < 91)
-    candidate = np.flatnonzero(prompt | (record.id == 111))
-    # the pT cut first: eta and phi only for the few hard candidates
-    hard = candidate[np.hypot(record.px[candidate], record.py[candidate]) > PHOTON_PT_MIN]
-    pt, eta, phi = record.kinematics(hard)
-    keep = np.abs(eta) < BARREL_ETA_MAX
-    index = hard[keep]
-    columns = {
-        "pt": pt[keep],
-        "eta": eta[keep],
-        "phi": phi[keep],
-        "label": prompt[index].astype(np.int32),
-    }
-    return record.collection(index, columns)
+    index = _hard_in_barrel(record, np.flatnonzero(prompt | (record.id == 111)))
+    return _photon_columns(record, index, prompt[index])
+
+
+def displaced_photons(record: Record, parent_id: int) -> Collection:
+    """Truth photons of the displaced-photon task: the decay photons of the long-lived
+    particle ``parent_id`` (label 1) and prompt photons (label 0, status below 91 as in
+    :func:`photon_candidates`), with pT > :data:`PHOTON_PT_MIN` and |eta| inside the
+    barrel.
+
+    Returns columns ``pt, eta, phi, label``, the production vertex ``vx, vy, vz`` (cm:
+    the decay vertex for decay photons) and ``lxy = hypot(vx, vy)``, its transverse
+    distance from the beam line.
+    """
+    photon = (record.id == 22) & (record.status > 0)
+    mother = record.mother1
+    from_parent = photon & (mother >= 0) & (record.id[np.maximum(mother, 0)] == parent_id)
+    prompt = photon & (record.status < 91)
+    index = _hard_in_barrel(record, np.flatnonzero(from_parent | prompt))
+    return _photon_columns(record, index, from_parent[index])

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 import uproot
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .collection import Collection
 from .detector import DetectorConfig, DetectorResponse, simulate
-from .jets import cluster_jets, label_jets
+from .jets import cluster_jets, match_jets, matched_values
 from .pythia import GeneratedEvents, PythiaSource, import_optional
-from .tasks import get_task
+from .tasks import TaskSpec, get_task
 
 __all__ = [
     "CHUNK_SIZE",
@@ -47,6 +50,8 @@ CHUNK_SIZE = 50
 """Events generated per work item (fixed, so that the output does not depend on workers)."""
 WRITE_EVERY = 1000
 """Events buffered before a write, so that ROOT baskets are not tiny."""
+PROGRESS_EVERY = 5.0
+"""Seconds between progress lines when standard error is not a terminal (logs, CI)."""
 COMPRESSIONS = ("lz4", "zlib", "none")
 """LZ4 writes ~3x faster than ZLIB level 1 for ~20 % larger files (measured on our events)."""
 
@@ -92,9 +97,15 @@ def assemble(
     n_events = len(events.is_signal)
     jets = cluster_jets(events.particles)
     jet_fields = _float32(jets, ("pt", "eta", "phi", "mass"))
-    jet_fields["label"] = label_jets(jets, events.jet_truth)
+    truth = events.jet_truth
+    match = match_jets(jets, truth)
+    jet_fields["label"] = matched_values(match, truth["label"], -1).astype(np.int32)
+    if "lxy" in truth.columns:
+        # the L_xy of the matched truth photon (displaced-photon task), -1 unmatched
+        jet_fields["lxy"] = matched_values(match, truth["lxy"], -1.0).astype(np.float32)
     photon_fields = _float32(events.photons, ("pt", "eta", "phi"))
     photon_fields["label"] = events.photons["label"].astype(np.int32)
+    photon_fields.update(_float32(events.photons, ("vx", "vy", "vz", "lxy")))
     return {
         "event": np.arange(first_event, first_event + n_events, dtype=np.int64),
         "task": np.full(n_events, task_id, dtype=np.int32),
@@ -146,9 +157,9 @@ def make_chunk(
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(task: str, mpi: bool, config: DetectorConfig) -> None:
+def _init_worker(task: TaskSpec, mpi: bool, config: DetectorConfig) -> None:
     _WORKER["source"] = PythiaSource(
-        get_task(task),
+        task,
         mpi=mpi,
         pileup_mean=config.pileup_mean,
         beamspot_sigma_z_cm=config.beamspot_sigma_z,
@@ -165,6 +176,44 @@ def _run_chunk(item: tuple[int, int, int]) -> Chunk:
     return make_chunk(source, first_event, n_events, seed, config)
 
 
+@contextmanager
+def _progress(name: str, total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` after each n events: a progress bar on standard error when it is a
+    terminal, else a line every :data:`PROGRESS_EVERY` seconds and one when done."""
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    if not enabled:
+        yield lambda n: None
+    elif console.file.isatty():
+        columns = [
+            TextColumn(f"generating {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ]
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("events", total=total)
+            yield lambda n: bar.advance(task, n)
+    else:
+        start = last = time.perf_counter()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = time.perf_counter()
+            if now - last < PROGRESS_EVERY and done < total:
+                return
+            last = now
+            left = (total - done) * (now - start) / done
+            console.print(
+                f"generating {name}: {done}/{total} events ({100 * done / total:.0f} %), "
+                f"{now - start:.1f} s" + (f", ~{left:.0f} s left" if done < total else ""),
+                markup=False,
+            )
+
+        yield advance
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         msg = f"{name} must be an integer >= {minimum}, got {value!r}"
@@ -173,7 +222,7 @@ def _check_int(name: str, value: object, minimum: int) -> int:
 
 
 def _chunks(
-    task: str,
+    task: TaskSpec,
     n_events: int,
     seed: int,
     workers: int,
@@ -202,7 +251,7 @@ def _chunks(
 
 
 def generate(
-    task: str,
+    task: str | TaskSpec,
     n_events: int,
     seed: int,
     out_path: str | os.PathLike[str],
@@ -217,15 +266,19 @@ def generate(
     """Generate ``n_events`` events of ``task`` and write them to the ROOT file ``out_path``.
 
     Args:
-        task: one of ``quark_gluon``, ``top``, ``tau``, ``photon`` (see
-            :data:`~e2e_gnn.generate.tasks.TASKS`).
+        task: one of ``quark_gluon``, ``top``, ``tau``, ``photon``,
+            ``displaced_photon`` (see :data:`~e2e_gnn.generate.tasks.TASKS`), or a
+            :class:`~e2e_gnn.generate.tasks.TaskSpec` (e.g.
+            :func:`~e2e_gnn.generate.tasks.displaced_photon_task` with another mass
+            or lifetime).
         n_events: number of events (> 0).
         seed: sample seed (>= 0); the same seed gives the same file.
         out_path: the ROOT file to (re)create.
         workers: worker processes (>= 1); 1 generates in this process.
         config: the detector parameters (default :class:`DetectorConfig`).
         mpi: multiparton interactions in the hard-scatter events.
-        progress: show a rich progress bar.
+        progress: report progress on standard error: a bar on a terminal, else a line
+            every :data:`PROGRESS_EVERY` seconds and one at the end.
         chunk_size: events per work item; the sample depends on it (and on the seed),
             not on the number of workers.
         compression: ROOT basket compression, one of :data:`COMPRESSIONS` (reading
@@ -238,7 +291,7 @@ def generate(
     caller's main module again: call this under ``if __name__ == "__main__":`` in a
     script (the ``e2e-gnn`` command does).
     """
-    spec = get_task(task)
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
     n_events = _check_int("n_events", n_events, 1)
     seed = _check_int("seed", seed, 0)
     workers = _check_int("workers", workers, 1)
@@ -252,25 +305,18 @@ def generate(
     if not out.parent.is_dir():
         msg = f"out_path {str(out)!r}: directory {str(out.parent)!r} does not exist"
         raise FileNotFoundError(msg)
-    columns = [
-        TextColumn(f"generating {spec.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
     buffered: list[Chunk] = []
     n_buffered = n_done = 0
     with (
         uproot.recreate(out, compression=codec) as file,
-        Progress(*columns, disable=not progress, transient=True) as bar,
+        _progress(spec.name, n_events, progress) as advance,
     ):
-        bar_task = bar.add_task("events", total=n_events)
-        for chunk in _chunks(spec.name, n_events, seed, workers, mpi, config, chunk_size):
+        for chunk in _chunks(spec, n_events, seed, workers, mpi, config, chunk_size):
             buffered.append(chunk)
             n_chunk = len(chunk["event"])
             n_buffered += n_chunk
             n_done += n_chunk
-            bar.advance(bar_task, n_chunk)
+            advance(n_chunk)
             if n_buffered >= WRITE_EVERY or n_done == n_events:
                 append_events(file, to_branches(concatenate_chunks(buffered)))
                 buffered, n_buffered = [], 0

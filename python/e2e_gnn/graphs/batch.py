@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -34,17 +33,23 @@ class GraphBatch:
     def from_graphs(
         cls, graphs: Iterable[tuple[np.ndarray, np.ndarray]], y: Sequence[float] | None = None
     ) -> GraphBatch:
-        """Concatenate ``(x [n_i, F], edge_index [2, e_i])`` pairs, offsetting indices."""
+        """Concatenate ``(x [n_i, F], edge_index [2, e_i])`` pairs, offsetting indices.
+
+        ``edge_index`` holds integers local to its graph, row 0 the sources and row 1 the
+        targets; an ``[e_i, 2]`` array (one pair per row) is refused, never reshaped (pass
+        ``edges.T``), and so are float indices (never truncated) and indices outside
+        ``[0, n_i)``, which would land in another graph. An empty array is a graph without
+        edges.
+        """
         xs, edges, batches = [], [], []
         offset = 0
         for graph_id, (x, edge_index) in enumerate(graphs):
             x = np.asarray(x, dtype=np.float32)
-            edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
             if x.ndim != 2 or x.shape[0] == 0:
                 msg = f"graph {graph_id}: x must be [nodes >= 1, features], got shape {x.shape}"
                 raise ValueError(msg)
+            edges.append(_local_edges(graph_id, edge_index, x.shape[0]) + offset)
             xs.append(x)
-            edges.append(edge_index + offset)
             batches.append(np.full(x.shape[0], graph_id, dtype=np.int64))
             offset += x.shape[0]
         if not xs:
@@ -147,31 +152,38 @@ class GraphBatch:
             None if self.y is None else self.y[indices],
         )
 
-    def save(self, path: str | Path) -> None:
-        arrays = {"x": self.x, "edge_index": self.edge_index, "batch": self.batch}
-        if self.y is not None:
-            arrays["y"] = self.y
-        np.savez_compressed(path, **arrays)
 
-    @classmethod
-    def load(cls, path: str | Path) -> GraphBatch:
-        path = Path(path)
-        if not path.is_file():
-            msg = f"graph file {str(path)!r} does not exist"
-            raise FileNotFoundError(msg)
-        try:
-            with np.load(path) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (OSError, EOFError, ValueError) as err:
-            msg = f"cannot read graph file {str(path)!r} (an .npz of x, edge_index, batch): {err}"
-            raise ValueError(msg) from err
-        missing = {"x", "edge_index", "batch"} - set(arrays)
-        if missing:
-            msg = f"graph file {str(path)!r} lacks arrays {sorted(missing)}"
-            raise ValueError(msg)
-        batch = arrays["batch"]
-        num_graphs = int(batch[-1]) + 1 if batch.size else 0
-        return cls(arrays["x"], arrays["edge_index"], batch, num_graphs, arrays.get("y"))
+def _local_edges(graph_id: int, edge_index: object, nodes: int) -> np.ndarray:
+    """``edge_index`` of graph ``graph_id`` as int64 [2, E], checked against its node count."""
+    edges = np.asarray(edge_index)
+    if edges.size == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    if edges.ndim != 2 or edges.shape[0] != 2:
+        hint = (
+            "; pass edges.T for one (source, target) pair per row"
+            if edges.shape[-1:] == (2,)
+            else ""
+        )
+        msg = (
+            f"graph {graph_id}: edge_index must be [2, E] (sources, targets), got shape "
+            f"{list(edges.shape)}{hint}"
+        )
+        raise ValueError(msg)
+    if edges.dtype.kind not in "iu":
+        msg = (
+            f"graph {graph_id}: edge_index must hold integers, got {edges.dtype}; float "
+            "indices are refused, not truncated"
+        )
+        raise TypeError(msg)
+    bad = np.flatnonzero(((edges < 0) | (edges >= nodes)).any(axis=0))
+    if bad.size:
+        column = int(bad[0])
+        msg = (
+            f"graph {graph_id}: edge {column} ({int(edges[0, column])}, "
+            f"{int(edges[1, column])}) is outside the graph's {nodes} nodes [0, {nodes})"
+        )
+        raise ValueError(msg)
+    return edges.astype(np.int64)
 
 
 def _concatenated_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -15,8 +15,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs.batch import GraphBatch
-from e2e_gnn.graphs.builders import delaunay_graph, knn_graph, threshold_graph
+from e2e_gnn.graphs.builders import _node_ptr, delaunay_graph, knn_graph, threshold_graph
 from e2e_gnn.spec import GraphSpec
 
 EdgeBuilder = Literal["knn", "threshold", "delaunay"]
@@ -80,29 +81,20 @@ def graphs_from_spec(
     """The graphs a model was trained on, from raw node features, as its GraphSpec says.
 
     Edges come from the spec's builder over its coordinate columns of ``x`` times
-    ``coordinate_scale``, with its k and self loops: what deployment must reproduce.
+    ``coordinate_scale`` (float32), with its k and self loops: what deployment must
+    reproduce. Built by the C++ function the C++ Tagger and the Triton graph builder call
+    (``e2e_gnn::build_graphs``), so every path builds the same edges.
 
     Args:
-        x: float32 [N, F] node features, columns named by ``spec.feature_names``.
-        ptr: int [G + 1] node offsets of the graphs.
+        x: [N, F] node features (cast to float32), columns named by ``spec.feature_names``.
+        ptr: int [G + 1] node offsets of the graphs; every graph needs a node.
         spec: the model's graph spec (``Tagger(...).spec.graph``).
         y: optional per-graph labels.
     """
-    if spec.builder != "knn" or spec.k is None:
-        msg = f"graphs_from_spec builds kNN graphs; the spec asks for builder {spec.builder!r}"
-        raise ValueError(msg)
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != len(spec.feature_names):
-        msg = (
-            f"x has shape {x.shape}, the graph spec has {len(spec.feature_names)} features "
-            f"{list(spec.feature_names)}"
-        )
-        raise ValueError(msg)
-    columns = [spec.feature_names.index(name) for name in spec.coordinates]
-    scale = np.asarray(spec.coordinate_scale or [1.0] * len(columns), dtype=np.float32)
-    positions = np.ascontiguousarray(x[:, columns] * scale, dtype=np.float32)
-    graphs = graphs_from_points(x, positions, ptr, edges="knn", k=spec.k, loop=spec.loop)
-    return GraphBatch(graphs.x, graphs.edge_index, graphs.batch, graphs.num_graphs, y)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    offsets = _node_ptr(ptr, len(x))
+    x, edge_index, batch = load_native().graphs_from_spec(spec.to_json(), x, offsets)
+    return GraphBatch(x, edge_index, batch, len(offsets) - 1, y)
 
 
 def graphs_from_frames(

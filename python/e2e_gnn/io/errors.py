@@ -16,6 +16,7 @@ __all__ = [
     "BranchTypeError",
     "CorruptFileError",
     "EmptyTreeError",
+    "FileContentError",
     "InputFileError",
     "MissingBranchError",
     "MissingFileError",
@@ -123,6 +124,12 @@ class BranchTypeError(InputFileError, TypeError):
 
 class EmptyTreeError(InputFileError, ValueError):
     """The tree (or the requested entry range) holds no events."""
+
+
+class FileContentError(InputFileError, ValueError):
+    """A graph, frame or score file reads, but breaks its layout: missing or flat
+    ``Node``/``Edge`` branches, an edge index outside its graph, a node feature or frame
+    channel the model needs."""
 
 
 class SchemaError(InputFileError, ValueError):

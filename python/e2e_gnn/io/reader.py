@@ -5,6 +5,10 @@ branches, their types, the entry range) and raises an :mod:`e2e_gnn.io.errors` e
 naming the file and branch; a corrupt basket found while iterating raises
 :class:`CorruptFileError` naming the file and the entry range. It never yields an empty
 chunk and never returns silently with no events.
+
+Each event carries the scalar ``entry``, its entry number in its file (counted from 0 at
+the start of the file whatever ``entry_start`` and ``step_size`` are), so events keep one id
+across chunks when the file has no event-number branch.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from e2e_gnn.io.errors import (
     SchemaError,
     closest_names,
 )
-from e2e_gnn.io.schema import Collection, Field, Schema, load_schema
+from e2e_gnn.io.schema import MASS2_TOLERANCE, Collection, Field, Schema, load_schema
 
 __all__ = ["load_events", "open_tree", "read_events"]
 
@@ -49,7 +53,8 @@ def open_tree(path: PathLike, tree: str) -> Any:
         file = uproot.open(p)
     except Exception as err:  # uproot raises ValueError/OSError/struct.error on bad headers
         msg = (
-            f"cannot open {str(p)!r} as a ROOT file ({type(err).__name__}: {err}); "
+            f"cannot open {str(p)!r} as a ROOT file ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); "
             "is it truncated, still being written, or another format?"
         )
         raise CorruptFileError(
@@ -72,7 +77,8 @@ def open_tree(path: PathLike, tree: str) -> Any:
         return file[tree]
     except Exception as err:
         msg = (
-            f"cannot read TTree {tree!r} of {str(p)!r} ({type(err).__name__}: {err}); "
+            f"cannot read TTree {tree!r} of {str(p)!r} ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); "
             "the file is probably truncated"
         )
         raise CorruptFileError(
@@ -104,7 +110,9 @@ def _check_branches(tree: Any, schema: Schema, path: PathLike) -> Schema:
     present = set(available)
     missing: dict[str, str] = {}
     wanted = [(f, False, f.name) for f in schema.scalars] + [
-        (f, True, f"{c.name}.{f.name}") for c in schema.collections for f in c.fields
+        (f, True, f"{c.name}.{f.name}{_derives(c, f.name)}")
+        for c in schema.collections
+        for f in c.fields
     ]
     for f, _, label in wanted:
         if f.branch not in present and not f.optional:
@@ -129,13 +137,61 @@ def _check_branches(tree: Any, schema: Schema, path: PathLike) -> Schema:
         schema.tree,
         keep(schema.scalars),
         # a collection whose fields are all optional and all absent is left out
-        tuple(Collection(c.name, keep(c.fields)) for c in schema.collections if keep(c.fields)),
+        tuple(
+            Collection(c.name, keep(c.fields), c.derive)
+            for c in schema.collections
+            if keep(c.fields)
+        ),
         schema.description,
     )
 
 
+def _derives(collection: Collection, field: str) -> str:
+    if field not in collection.sources():
+        return ""
+    return f", to derive {', '.join(collection.derive)}"
+
+
+def _derive(chunk: ak.Array, c: Collection, path: PathLike, start: int) -> dict[str, ak.Array]:
+    """The kinematic fields ``c.derive`` (formulas: :mod:`e2e_gnn.io.schema`)."""
+    by_name = {f.name: f for f in c.fields}
+    counts = ak.num(chunk[by_name["px"].branch])
+    p = {
+        name: ak.to_numpy(ak.flatten(ak.values_astype(chunk[by_name[name].branch], np.float64)))
+        for name in c.sources()
+    }
+    pt = np.hypot(p["px"], p["py"])
+    out: dict[str, np.ndarray] = {}
+    if "pt" in c.derive:
+        out["pt"] = pt
+    if "eta" in c.derive:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["eta"] = np.where(p["pz"] == 0, 0.0, np.arcsinh(p["pz"] / pt))
+    if "phi" in c.derive:
+        phi = np.arctan2(p["py"], p["px"])
+        out["phi"] = np.where(phi == -np.pi, np.pi, phi)
+    if "mass" in c.derive:
+        energy = p["energy"]
+        m2 = energy**2 - (pt**2 + p["pz"] ** 2)
+        bad = np.flatnonzero(m2 < -MASS2_TOLERANCE * energy**2)
+        if bad.size:
+            i = int(bad[0])
+            entry = np.repeat(np.arange(len(counts)), ak.to_numpy(counts))[i]
+            branches = [by_name[f].branch for f in ("px", "py", "pz", "energy")]
+            msg = (
+                f"collection {c.name!r} in {str(path)!r}: entry {start + int(entry)} has "
+                f"E^2 - |p|^2 = {m2[i]:.6g} from branches {branches} (E = {energy[i]:.6g}), "
+                f"below -{MASS2_TOLERANCE:g} E^2, so it has no mass; is 'energy' mapped to the "
+                "energy branch? To skip the mass, derive only ['pt', 'eta', 'phi']"
+            )
+            raise SchemaError(msg, file_path=path)
+        out["mass"] = np.sqrt(np.maximum(m2, 0.0))
+    dtype = by_name["px"].dtype
+    return {name: ak.unflatten(values.astype(dtype), counts) for name, values in out.items()}
+
+
 def _to_records(chunk: ak.Array, schema: Schema, path: PathLike, start: int) -> ak.Array:
-    out: dict[str, ak.Array] = {}
+    out: dict[str, ak.Array] = {"entry": ak.Array(np.arange(start, start + len(chunk)))}
     for f in schema.scalars:
         out[f.name] = ak.values_astype(chunk[f.branch], f.dtype)
     for c in schema.collections:
@@ -152,6 +208,8 @@ def _to_records(chunk: ak.Array, schema: Schema, path: PathLike, start: int) -> 
                     f"({int(ref[i])} vs {int(n[i])}); a collection's fields must share a counter"
                 )
                 raise SchemaError(msg, file_path=path)
+        if c.derive:
+            fields.update(_derive(chunk, c, path, start))
         out[c.name] = ak.zip(fields)
     return ak.zip(out, depth_limit=1)
 
@@ -178,9 +236,10 @@ def read_events(
         collections, scalars: read only these (default: everything in the schema).
 
     Yields:
-        awkward record arrays, one record per event, with the schema's scalar fields and one
-        jagged record field per collection (``events.hits.energy``), cast to the declared
-        dtypes, in file order. Every chunk holds at least one event.
+        awkward record arrays, one record per event, with ``entry`` (int64, the entry number
+        in its file), the schema's scalar fields and one jagged record field per collection
+        (``events.hits.energy``, derived kinematics included), cast to the declared dtypes,
+        in file order. Every chunk holds at least one event.
     """
     sch = load_schema(schema).select(collections, scalars)
     if tree is not None:

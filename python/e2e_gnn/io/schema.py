@@ -16,7 +16,28 @@ equivalent dictionary::
 
 Scalars are one value per event; collection fields are jagged (one list per event) and all
 fields of a collection must share a counter. Reading casts every field to its ``dtype``; a
-missing ``optional`` field is left out of the result instead of raising.
+missing ``optional`` field is left out of the result instead of raising. Every event also
+gets the scalar ``entry``, its entry number in its file (so ``entry`` is reserved).
+
+A collection stored as Cartesian four-momenta can derive the kinematics producers need with
+the key ``derive``, a list taken from :data:`DERIVABLE` or ``"ptetaphim"`` for all four::
+
+    [collections.jets]
+    derive = "ptetaphim"            # adds pt, eta, phi, mass
+    px = { branch = "Jet_Px", dtype = "float32" }
+    py = { branch = "Jet_Py", dtype = "float32" }
+    pz = { branch = "Jet_Pz", dtype = "float32" }
+    energy = { branch = "Jet_E", dtype = "float32" }
+
+Derived fields are computed in float64 from the branches and stored in the dtype of ``px``:
+
+- ``pt = hypot(px, py)``;
+- ``eta = asinh(pz / pt)``: 0 when ``pz = 0`` (also when ``pt = 0``), +-inf along the beam
+  (``pt = 0``, ``pz != 0``), which frame producers refuse naming the entry;
+- ``phi = atan2(py, px)`` in (-pi, pi] (0 when ``px = py = 0``);
+- ``mass = sqrt(E^2 - |p|^2)``, with ``E^2 - |p|^2`` down to ``-1e-4 E^2`` (float rounding
+  of a massless object) clamped to 0; more negative values raise :class:`SchemaError`
+  naming the file and the entry: ``energy`` is probably mapped to the wrong branch.
 """
 
 from __future__ import annotations
@@ -30,9 +51,30 @@ from typing import Any
 
 from e2e_gnn.io.errors import SchemaError
 
-__all__ = ["SCHEMA_DIR", "Collection", "Field", "Schema", "available_schemas", "load_schema"]
+__all__ = [
+    "DERIVABLE",
+    "MASS2_TOLERANCE",
+    "SCHEMA_DIR",
+    "Collection",
+    "Field",
+    "Schema",
+    "available_schemas",
+    "load_schema",
+]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+#: kinematic fields a collection can derive (``derive = [...]``), with the fields they need
+DERIVABLE: dict[str, tuple[str, ...]] = {
+    "pt": ("px", "py"),
+    "eta": ("px", "py", "pz"),
+    "phi": ("px", "py"),
+    "mass": ("px", "py", "pz", "energy"),
+}
+_ALL_KINEMATICS = "ptetaphim"  # shorthand for every DERIVABLE field
+#: a derived mass clamps E^2 - |p|^2 down to -MASS2_TOLERANCE * E^2 (float rounding of a
+#: massless object) to 0 and refuses anything more negative
+MASS2_TOLERANCE = 1e-4
 
 #: dtypes a field may declare, with the numpy kinds of branch data that convert safely
 _ACCEPTED_KINDS = {
@@ -60,10 +102,17 @@ class Field:
 
 @dataclass(frozen=True)
 class Collection:
-    """A jagged collection (hits, jets, ...): fields sharing one per-event counter."""
+    """A jagged collection (hits, jets, ...): fields sharing one per-event counter, plus the
+    kinematic fields ``derive`` computes from them (see :data:`DERIVABLE`)."""
 
     name: str
     fields: tuple[Field, ...]
+    derive: tuple[str, ...] = ()
+
+    def sources(self) -> tuple[str, ...]:
+        """The fields ``derive`` reads, in ``px, py, pz, energy`` order."""
+        need = {f for d in self.derive for f in DERIVABLE[d]}
+        return tuple(f for f in ("px", "py", "pz", "energy") if f in need)
 
     def field(self, name: str) -> Field:
         """The field called ``name``; KeyError listing the known fields otherwise."""
@@ -129,6 +178,12 @@ class Schema:
         scalars = tuple(
             _field(k, v, f"{source} [scalars]") for k, v in data.get("scalars", {}).items()
         )
+        if any(f.name == "entry" for f in scalars):
+            msg = (
+                f"schema {source} [scalars]: 'entry' is reserved (reading adds each event's "
+                "entry number in its file); call the field something else"
+            )
+            raise SchemaError(msg)
         collections = []
         for cname, fields in data.get("collections", {}).items():
             if not isinstance(fields, Mapping) or not fields:
@@ -137,12 +192,13 @@ class Schema:
                     f"got {fields!r}"
                 )
                 raise SchemaError(msg)
+            where = f"{source} [collections.{cname}]"
             collections.append(
-                Collection(
+                _collection(
                     cname,
-                    tuple(
-                        _field(k, v, f"{source} [collections.{cname}]") for k, v in fields.items()
-                    ),
+                    tuple(_field(k, v, where) for k, v in fields.items() if k != "derive"),
+                    fields.get("derive"),
+                    where,
                 )
             )
         if not scalars and not collections:
@@ -196,6 +252,49 @@ def _field(name: str, spec: Any, where: str) -> Field:
         )
         raise SchemaError(msg)
     return Field(name, str(spec["branch"]), dtype, bool(spec.get("optional", False)))
+
+
+def _collection(name: str, fields: tuple[Field, ...], derive: Any, where: str) -> Collection:
+    if derive is None:
+        return Collection(name, fields)
+    names = list(DERIVABLE) if derive == _ALL_KINEMATICS else derive
+    if (
+        not isinstance(names, list)
+        or not names
+        or any(d not in DERIVABLE for d in names)
+        or len(set(names)) != len(names)
+    ):
+        msg = (
+            f"schema {where}: derive = {derive!r}; use {_ALL_KINEMATICS!r} or a list of "
+            f"distinct names from {list(DERIVABLE)}"
+        )
+        raise SchemaError(msg)
+    coll = Collection(name, fields, tuple(names))
+    by_name = {f.name: f for f in fields}
+    clash = [d for d in names if d in by_name]
+    if clash:
+        msg = f"schema {where}: fields {clash!r} are both read from branches and derived"
+        raise SchemaError(msg)
+    missing = [f for f in coll.sources() if f not in by_name]
+    if missing:
+        msg = (
+            f"schema {where}: deriving {names!r} needs the fields {missing!r} "
+            f'(e.g. px = {{ branch = "Jet_Px", dtype = "float32" }}); the collection has '
+            f"{list(by_name)}"
+        )
+        raise SchemaError(msg)
+    unusable = [
+        f
+        for f in coll.sources()
+        if by_name[f].optional or by_name[f].dtype not in ("float32", "float64")
+    ]
+    if unusable:
+        msg = (
+            f"schema {where}: fields {unusable!r} feed derive, so they must be float32 or "
+            "float64 and not optional"
+        )
+        raise SchemaError(msg)
+    return coll
 
 
 def available_schemas() -> list[str]:

@@ -18,7 +18,7 @@ from e2e_gnn.nn.pool import (
     global_mean_max_add_pool,
     global_mean_pool,
 )
-from e2e_gnn.nn.scatter import scatter, scatter_softmax
+from e2e_gnn.nn.scatter import scatter, scatter_softmax, scatternd_aggregation
 
 __all__ = [
     "ARMAConv",
@@ -37,4 +37,5 @@ __all__ = [
     "knn_table",
     "scatter",
     "scatter_softmax",
+    "scatternd_aggregation",
 ]

@@ -4,8 +4,10 @@ kNN graph builders emit edges grouped by target, ``min(k, n - 1)`` (or ``min(k, 
 self loops) per node of an n-node graph. Such a graph is laid out as a dense ``[N, k]``
 table of source nodes plus a validity mask (slots past a node's in-degree, e.g. in graphs
 with fewer than k + 1 nodes, are masked), and every reduction becomes a Gather followed by a
-masked reduce over the k axis: no ScatterElements/ScatterND on [E, F] values in the
-exported graph, exact for any in-degree between 0 and k (also E = 0).
+masked reduce over the k axis. The in-degrees come from the sorted order itself (where each
+target's run of edges starts and ends), so the exported graph has no scatter reduction at
+all: exact under any ONNX Runtime thread count, for any in-degree between 0 and k (also
+E = 0).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn.scatter import gather, scatter
+from e2e_gnn.nn.scatter import gather
 
 
 class NeighborTable:
@@ -50,9 +52,7 @@ class NeighborTable:
         source, target = edge_index[0], edge_index[1]
         if not torch.compiler.is_exporting():
             _check_layout(target, num_nodes, k)
-        ones = torch.ones_like(target, dtype=torch.float32)
-        count = scatter(ones, target, num_nodes).long()  # 1-D ScatterND(add) of E ones
-        first = count.cumsum(0) - count  # position of each target's first edge
+        first, count = sorted_runs(target, num_nodes)
         slots = torch.arange(k, device=edge_index.device)
         valid = slots.view(1, -1) < count.view(-1, 1)
         position = first.view(-1, 1) + slots.view(1, -1)
@@ -91,6 +91,28 @@ class NeighborTable:
         out = picked.amax(1) if reduce == "max" else picked.amin(1)
         has_edge = (self.degree > 0).view((-1,) + (1,) * (out.dim() - 1))
         return torch.where(has_edge, out, torch.zeros_like(out))
+
+
+def sorted_runs(target: Tensor, num_nodes: int | torch.SymInt) -> tuple[Tensor, Tensor]:
+    """Where each node's run of edges starts in ``target`` (sorted in increasing order) and
+    how long it is: ``(first [N], count [N])`` int64, ``(0, 0)`` for nodes without edges.
+
+    No scatter reduction (which ONNX Runtime runs racily on several threads): the first and
+    the last edge of each run write their position to their node with a plain
+    ``index_put`` (ONNX ScatterND without reduction), every other edge to a spill slot of
+    its own past the N nodes, so no two writes meet.
+    """
+    position = torch.arange(target.size(0), device=target.device)
+    edge = torch.full_like(target[:1], -1)
+    before = torch.cat([edge, target])[: target.size(0)]
+    after = torch.cat([target, edge])[1:]
+    spill = position + num_nodes
+    buffer = torch.zeros(num_nodes + target.size(0), dtype=torch.long, device=target.device)
+    starts = torch.where(target != before, target, spill)
+    ends = torch.where(target != after, target, spill)
+    first = torch.index_put(buffer, (starts,), position)[:num_nodes]
+    end = torch.index_put(buffer, (ends,), position + 1)[:num_nodes]
+    return first, end - first
 
 
 def _check_layout(target: Tensor, num_nodes: int | torch.SymInt, k: int) -> None:

@@ -4,34 +4,73 @@ Every reduction is sized by ``dim_size`` (normally ``x.size(0)``, so the exporte
 keeps a dynamic node count), is exact for ``E = 0`` and gives ``0`` for rows that receive
 no entry (isolated nodes), as torch_geometric's ``scatter`` does.
 
-ONNX choices (numbers in ``docs/aggregation.md``):
+In eager mode (training, tests) the reductions are torch's scatter kernels:
+``index_put(accumulate=True)`` for sums and counts (never ``index_add_``, whose reduction
+the legacy exporter drops, and never ``scatter_reduce(reduce="mean")``, whose reduction the
+dynamo exporter drops), ``scatter_reduce(amax/amin)`` into a -inf/+inf prefill for max/min.
 
-- sum: ``index_put(accumulate=True)``, which the dynamo exporter emits as
-  ``ScatterND(reduction="add")``; ONNX Runtime runs it 25-65x faster than the
-  ``ScatterElements(reduction="add")`` that ``scatter_add`` becomes.
-- mean: sum / clamp(count, 1), both sums through ``ScatterND(add)``.
-  ``scatter_reduce(reduce="mean")`` is never used: the dynamo exporter silently drops
-  its reduction.
-- max/min: ``ScatterND(reduction="max"/"min")`` into a buffer prefilled with -inf/+inf
-  (a custom op while exporting, see ``_onnx_ops.py``; torch's ``scatter_reduce`` in eager),
-  then rows without entries are set to 0 from the ScatterND entry count.
+While ``torch.export`` traces, every reduction is one custom op, ``e2e_gnn::segment_reduce``
+(``_onnx_ops.py``), exported as sort + padded table + ReduceSum/ReduceMax: exact under any
+ONNX Runtime session options. The ScatterND reductions used before are faster on one
+thread but lose updates on several (microsoft/onnxruntime#18048); they are only exported
+under :func:`scatternd_aggregation` (numbers and the choice: ``docs/aggregation.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from e2e_gnn.nn._onnx_ops import (
-    ND_EXTREME_AVAILABLE,
+    ONNX_OPS_AVAILABLE,
+    edge_chunks,
     prefilled_scatter_extreme,
     scatter_extreme,
+    segment_reduce,
 )
 
 Reduce = Literal["sum", "add", "mean", "max", "min"]
 REDUCTIONS = ("sum", "add", "mean", "max", "min")
+
+_SCATTERND = contextvars.ContextVar("e2e_gnn_scatternd_aggregation", default=False)
+
+
+@contextlib.contextmanager
+def scatternd_aggregation() -> Iterator[None]:
+    """Export the aggregations traced inside this block as ONNX ``ScatterND`` with
+    reductions (add/max/min), the form used before the exact default.
+
+    Faster in ONNX Runtime on one intra-op thread, but ONNX Runtime's CPU ScatterND
+    reductions lose updates on more than one (microsoft/onnxruntime#18048, #23396):
+    ``export_onnx`` records such a model with ``thread_safe=False`` and every runtime of
+    e2e_gnn then runs it on one thread. Eager results are the same either way.
+    """
+    token = _SCATTERND.set(True)
+    try:
+        yield
+    finally:
+        _SCATTERND.reset(token)
+
+
+def exporting_exact() -> bool:
+    """Whether aggregations are being traced for the exact ONNX export (the default),
+    rather than run eagerly or exported under :func:`scatternd_aggregation`."""
+    return ONNX_OPS_AVAILABLE and torch.compiler.is_exporting() and not _SCATTERND.get()
+
+
+def incoming_chunks(
+    target: Tensor, num_nodes: int | torch.SymInt, chunk: int
+) -> tuple[Tensor, ...]:
+    """The incoming edges of every node as a table ``(edges [C, W], valid [C, W], rows
+    [C])`` for the exact export: chunks of at most ``chunk`` edges of one target each
+    (``e2e_gnn::edge_chunks`` in ``_onnx_ops.py``); a kNN graph with k <= chunk gives one
+    row per node."""
+    return edge_chunks(target, num_nodes, chunk)  # type: ignore[arg-type]
 
 
 def _check(src: Tensor, index: Tensor, reduce: str) -> None:
@@ -71,8 +110,7 @@ def _as_size(dim_size: int | torch.SymInt | Tensor) -> int | torch.SymInt:
 
 
 def _sum(src: Tensor, index: Tensor, dim_size: int | torch.SymInt) -> Tensor:
-    # ONNX: ScatterND(reduction="add"). Never `index_add_` (the legacy exporter drops the
-    # reduction) and never `scatter_add` (ScatterElements(add), sequential in ORT).
+    # ONNX (under scatternd_aggregation): ScatterND(reduction="add").
     out = src.new_zeros((dim_size, *src.shape[1:]))
     return torch.index_put(out, (index,), src, accumulate=True)
 
@@ -84,15 +122,25 @@ def _count(index: Tensor, dim_size: int | torch.SymInt, like: Tensor) -> Tensor:
 
 
 def _extreme(src: Tensor, index: Tensor, dim_size: int | torch.SymInt, reduce: str) -> Tensor:
-    if ND_EXTREME_AVAILABLE and torch.compiler.is_exporting():
-        # ONNX: ScatterND(reduction="max"/"min"), 24-40x faster in ONNX Runtime than the
-        # ScatterElements that scatter_reduce exports to (see _onnx_ops.py).
+    if ONNX_OPS_AVAILABLE and torch.compiler.is_exporting():
+        # ONNX: ScatterND(reduction="max"/"min") (scatter_reduce would export to the
+        # ScatterElements form, 24-40x slower in ONNX Runtime).
         out = scatter_extreme(src, index, dim_size, reduce)  # type: ignore[arg-type]
     else:
         out = prefilled_scatter_extreme(src, index, dim_size, reduce)  # type: ignore[arg-type]
     count = _count(index, dim_size, src)
     has_entry = (count > 0).view((-1,) + (1,) * (src.dim() - 1))
     return torch.where(has_entry, out, torch.zeros_like(out))
+
+
+def eager_scatter(src: Tensor, index: Tensor, dim_size: int | torch.SymInt, reduce: str) -> Tensor:
+    """:func:`scatter` with torch's scatter kernels and without argument checks."""
+    if reduce in ("sum", "add"):
+        return _sum(src, index, dim_size)
+    if reduce == "mean":
+        count = _count(index, dim_size, src).clamp(min=1)
+        return _sum(src, index, dim_size) / count.view((-1,) + (1,) * (src.dim() - 1))
+    return _extreme(src, index, dim_size, reduce)
 
 
 def scatter(
@@ -118,12 +166,10 @@ def scatter(
     """
     _check(src, index, reduce)
     size = _as_size(dim_size)
-    if reduce in ("sum", "add"):
-        return _sum(src, index, size)
-    if reduce == "mean":
-        count = _count(index, size, src).clamp(min=1)
-        return _sum(src, index, size) / count.view((-1,) + (1,) * (src.dim() - 1))
-    return _extreme(src, index, size, reduce)
+    if exporting_exact():
+        name = "sum" if reduce == "add" else reduce
+        return segment_reduce(src, index, size, name)  # type: ignore[arg-type]
+    return eager_scatter(src, index, size, reduce)
 
 
 def scatter_softmax(src: Tensor, index: Tensor, dim_size: int | torch.SymInt | Tensor) -> Tensor:
@@ -141,11 +187,9 @@ def scatter_softmax(src: Tensor, index: Tensor, dim_size: int | torch.SymInt | T
         - **input:** src ``[E, *]``, index ``[E]``
         - **output:** ``[E, *]``
     """
-    _check(src, index, "max")
-    size = _as_size(dim_size)
-    src_max = _extreme(src.detach(), index, size, "max")
+    src_max = scatter(src.detach(), index, dim_size, "max")
     out = (src - gather(src_max, index)).exp()
-    out_sum = _sum(out, index, size) + 1e-16
+    out_sum = scatter(out, index, dim_size) + 1e-16
     return out / gather(out_sum, index)
 
 

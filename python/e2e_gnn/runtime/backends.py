@@ -13,6 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
+from e2e_gnn._native_loader import load_native
+from e2e_gnn.model_file import ModelFile
+
 
 class Backend(Protocol):
     metadata: dict[str, str]
@@ -22,58 +25,33 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def _check_model_file(model_path: str | Path) -> Path:
-    path = Path(model_path)
-    if not path.is_file():
-        msg = f"model file {str(path)!r} does not exist"
-        raise FileNotFoundError(msg)
-    return path
-
-
-def threads_for(path: Path, threads: int) -> int:
-    """The intra-op threads to run ``path`` with: ``threads``, or 1 with a warning when the
-    model has a ScatterND with a reduction. ONNX Runtime (1.32, CPU) splits those updates
-    over threads without guarding rows that two threads update: with 2 threads, rows of 32
-    floats lost updates (errors of order 1) on random indices, and our taggers' scores moved
-    by up to 1e-3 (see microsoft/onnxruntime#18048, #23396)."""
-    if threads <= 1:
-        return threads
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    racy = any(
-        node.op_type == "ScatterND"
-        and any(a.name == "reduction" and a.s not in (b"", b"none") for a in node.attribute)
-        for node in graph.node
-    )
-    if not racy:
-        return threads
-    warnings.warn(
-        f"{str(path)!r} aggregates with ScatterND reductions, which ONNX Runtime computes "
-        f"wrongly on more than one intra-op thread; running it on 1 thread, not {threads}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return 1
-
-
 class OnnxRuntimeBackend:
-    """Python onnxruntime; CUDA when ``device="cuda"`` and available, else CPU with a warning."""
+    """Python onnxruntime; CUDA when ``device="cuda"`` and available, else CPU with a warning.
+
+    The model file is read once by :class:`~e2e_gnn.model_file.ModelFile` (metadata, spec
+    and, unless ``verify_checksum=False``, its checksum). The intra-op threads follow the
+    thread rule of every path (``e2e_gnn::intra_op_threads_for`` in C++): ``threads``
+    (>= 1, or 0 for all cores) for a model whose spec says thread_safe, else 1 with a
+    RuntimeWarning; negative: ValueError.
+    """
 
     def __init__(
-        self, model_path: str | Path, threads: int = 1, device: str = "cpu", optimization: int = 99
+        self,
+        model_path: str | Path,
+        threads: int = 1,
+        device: str = "cpu",
+        optimization: int = 99,
+        verify_checksum: bool = True,
     ) -> None:
         import onnxruntime as ort
 
-        path = _check_model_file(model_path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads_for(path, threads)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = {
-            0: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            1: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            2: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        }.get(optimization, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+        model = ModelFile.read(model_path, verify_checksum=verify_checksum)
+        path = model.path
+        self.metadata: dict[str, str] = dict(model.metadata)
+        self.model_inputs = model.inputs
+        used, note = load_native().intra_op_threads(threads, self.metadata, f"model {str(path)!r}")
+        if note:
+            warnings.warn(note, RuntimeWarning, stacklevel=3)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" in ort.get_available_providers():
@@ -85,12 +63,19 @@ class OnnxRuntimeBackend:
                     RuntimeWarning,
                     stacklevel=2,
                 )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = used
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = {
+            0: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            1: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            2: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        }.get(optimization, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
         try:
             self._session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own, unexported exception types
             msg = f"cannot load {str(path)!r} as an ONNX model: {err}"
             raise ValueError(msg) from err
-        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self._input_names = [i.name for i in self._session.get_inputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -106,27 +91,41 @@ class OnnxRuntimeBackend:
 
 
 class NativeBackend:
-    """e2e_gnn's C++ runtime (ONNX Runtime C++ API): validates before ORT sees inputs."""
+    """e2e_gnn's C++ Tagger, the one a reconstruction plugin runs: the spec, thread and
+    input checks are the C++ ones (a model not marked thread_safe runs on 1 thread)."""
 
     def __init__(
-        self, model_path: str | Path, threads: int = 1, device: str = "cpu", optimization: int = 99
+        self,
+        model_path: str | Path,
+        threads: int = 1,
+        device: str = "cpu",
+        optimization: int = 99,
+        verify_checksum: bool = True,
     ) -> None:
-        from e2e_gnn._native_loader import load_native
-
         native = load_native()
-        path = _check_model_file(model_path)
+        path = Path(model_path)
+        if not path.is_file():
+            msg = f"model file {str(path)!r} does not exist"
+            raise FileNotFoundError(msg)
         options = native.SessionOptions()
-        options.intra_op_threads = threads_for(path, threads)
+        options.verify_checksum = verify_checksum
+        options.intra_op_threads = threads
         options.graph_optimization_level = optimization
         options.backend = native.Backend.cuda if device == "cuda" else native.Backend.cpu
-        self._session = native.Session(str(path), options)
-        self.metadata = dict(self._session.metadata)
+        self._tagger = native.Tagger(str(path), options)
+        self.metadata = dict(self._tagger.session.metadata)
+        self._input_names = {name for name, _, _ in self._tagger.session.inputs}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._session.run(inputs)
+        if set(inputs) != self._input_names:
+            msg = f"model takes inputs {sorted(self._input_names)}, got {sorted(inputs)}"
+            raise ValueError(msg)
+        if self._tagger.is_graph_model:
+            return self._tagger.run(inputs["x"], inputs["edge_index"], inputs["batch"])
+        return self._tagger.run_frames(inputs["frames"])
 
     def close(self) -> None:
-        del self._session
+        del self._tagger
 
 
 def _triton_backend(model_path: str | Path, **options: object) -> Backend:

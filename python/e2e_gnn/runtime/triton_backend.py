@@ -1,20 +1,26 @@
 """The ``triton`` backend: a Triton Inference Server client that survives faults.
 
 :class:`TritonBackend` has the runtime backend interface (``run(inputs) -> outputs``,
-``close()``) and adds what a production client needs (CMSSW SonicTriton is the bar):
+``metadata``, ``close()``) and adds what a production client needs (CMSSW SonicTriton is
+the bar):
 
 * HTTP or gRPC (``protocol``), sync :meth:`~TritonBackend.run` and async
   :meth:`~TritonBackend.run_async` (many requests in flight on one event loop);
-* a per-request timeout, bounded retries with exponential backoff, and an optional
-  ``fallback`` backend (a second :class:`TritonBackend`, or a local onnxruntime/native one)
-  used when the server stays unreachable; after a fallback the server is left alone for
-  ``cooldown_s`` so a dead server does not cost retries on every call;
+* a per-request timeout, bounded retries with exponential backoff (one
+  :class:`~e2e_gnn.runtime.retry.RetryPolicy` for both, failures classified by the client
+  library's exception types: :func:`~e2e_gnn.runtime.triton_errors.classify`), and an
+  optional ``fallback`` backend (a second :class:`TritonBackend`, or a local
+  onnxruntime/native one) used when the server stays unreachable; after a fallback the
+  server is left alone for ``cooldown_s`` so a dead server does not cost retries every call;
 * health/readiness (:meth:`~TritonBackend.is_ready`), model discovery
   (:meth:`~TritonBackend.models`; ``model_name=None`` finds the served model whose checksum
   and inputs match the local export), and a checksum check of the served model against the
-  local ``.onnx`` (``checksum_policy="refuse"`` or ``"warn"``);
-* client-side ragged batching: :meth:`~TritonBackend.run_graphs` sends many graphs (or hit
-  collections, for the hits ensemble) in one request and splits the answer per graph.
+  local ``.onnx``, itself verified at load (``checksum_policy="refuse"`` or ``"warn"``);
+* every answer checked against the model's spec (outputs, dtype, one row per graph or node:
+  :func:`~e2e_gnn.runtime.triton_protocol.check_outputs`);
+* client-side ragged batching: :meth:`~TritonBackend.run_graphs` packs many graphs (or hit
+  collections, for the hits ensemble) with :meth:`GraphBatch.from_graphs` into one request
+  and splits the answer per graph.
 
 This module does not import torch; tritonclient is imported when a backend is created.
 """
@@ -22,164 +28,64 @@ This module does not import torch; tritonclient is imported when a backend is cr
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import itertools
 import logging
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY
+from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.model_file import ModelFile
+from e2e_gnn.runtime.retry import Failure, RetryPolicy
+from e2e_gnn.runtime.triton_errors import (
+    TritonError,
+    TritonModelError,
+    TritonTimeoutError,
+    TritonUnavailableError,
+    caught_exceptions,
+    classify,
+)
+from e2e_gnn.runtime.triton_protocol import (
+    HITS_INPUTS,
+    TRITON_DTYPES,
+    check_outputs,
+    expected_outputs,
+    request_axes,
+    served_outputs,
+)
+from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY, TensorSpec
 
-if TYPE_CHECKING:  # backends may register this module: no import cycle at run time
-    from e2e_gnn.runtime.backends import Backend
+__all__ = [
+    "TritonBackend",
+    "TritonError",
+    "TritonModelError",
+    "TritonTimeoutError",
+    "TritonUnavailableError",
+]
 
 log = logging.getLogger(__name__)
 LOCAL_FALLBACKS = ("onnxruntime", "native")
-
-HITS_INPUTS = ("hits", "hits_batch")
-
-_TRITON_DTYPES = {
-    np.dtype(np.float32): "FP32",
-    np.dtype(np.float64): "FP64",
-    np.dtype(np.float16): "FP16",
-    np.dtype(np.int64): "INT64",
-    np.dtype(np.int32): "INT32",
-    np.dtype(np.bool_): "BOOL",
-}
+_NO_EDGES = np.empty((2, 0), dtype=np.int64)
 
 
-class TritonError(RuntimeError):
-    """Base class of the Triton client's errors."""
+class Runner(Protocol):
+    """What a fallback needs: the ``run`` of a runtime backend."""
 
-
-class TritonUnavailableError(TritonError):
-    """The server could not be reached (or answered too slowly) after all retries."""
-
-
-class TritonTimeoutError(TritonUnavailableError):
-    """The last attempt exceeded the per-request timeout."""
-
-
-class TritonModelError(TritonError):
-    """The server is up but the model is missing, not ready, different or refused the input."""
-
-
-@dataclass(frozen=True)
-class LocalModel:
-    """What the client needs to know about the local export: names, spec and identity."""
-
-    path: Path
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    checksum: str
-    version: str
-    spec: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, path: str | Path) -> LocalModel:
-        """Read names and metadata with onnxruntime (no torch, no onnx needed).
-
-        The checksum is the export's ``e2e_gnn.checksum`` metadata; a model without it is
-        identified by the sha256 of its file.
-        """
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            msg = f"model file {str(path)!r} does not exist"
-            raise FileNotFoundError(msg)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        meta = session.get_modelmeta().custom_metadata_map
-        checksum = meta.get(CHECKSUM_KEY) or hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(
-            path=path,
-            inputs=tuple(i.name for i in session.get_inputs()),
-            outputs=tuple(o.name for o in session.get_outputs()),
-            checksum=checksum,
-            version=meta.get(VERSION_KEY, ""),
-            spec=json.loads(meta[SPEC_KEY]) if SPEC_KEY in meta else {},
-            metadata=dict(meta),
-        )
-
-
-def pack_graphs(
-    graphs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str] = ("x", "edge_index", "batch")
-) -> dict[str, np.ndarray]:
-    """Concatenate graphs ``{x [n, F], edge_index [2, e]}`` into one ragged batch.
-
-    ``edge_index`` is shifted by each graph's node offset and ``batch`` numbers the graphs
-    0..G-1; no padding. Graphs with E = 0 are fine, graphs with no node are not (the model
-    would return no row for them).
-    """
-    x_name, edge_name, batch_name = names
-    if not graphs:
-        msg = "pack_graphs needs at least one graph, got an empty sequence"
-        raise ValueError(msg)
-    xs, edges, batches, offset = [], [], [], 0
-    for g, graph in enumerate(graphs):
-        x = np.asarray(graph[x_name], dtype=np.float32)
-        edge_index = np.asarray(graph[edge_name], dtype=np.int64).reshape(2, -1)
-        if x.ndim != 2 or x.shape[0] == 0:
-            msg = f"graph {g}: {x_name!r} must be [n >= 1, F], got shape {x.shape!r}"
-            raise ValueError(msg)
-        xs.append(x)
-        edges.append(edge_index + offset)
-        batches.append(np.full(x.shape[0], g, dtype=np.int64))
-        offset += x.shape[0]
-    return {
-        x_name: np.concatenate(xs),
-        edge_name: np.concatenate(edges, axis=1),
-        batch_name: np.concatenate(batches),
-    }
-
-
-def pack_hits(collections: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Concatenate per-graph hit arrays [n, H] into ``hits`` and sorted ``hits_batch``."""
-    if not collections:
-        msg = "pack_hits needs at least one hit collection, got an empty sequence"
-        raise ValueError(msg)
-    for g, hits in enumerate(collections):
-        if np.ndim(hits) != 2 or len(hits) == 0:
-            msg = f"hit collection {g} must be [n >= 1, H], got shape {np.shape(hits)!r}"
-            raise ValueError(msg)
-    hits_name, batch_name = HITS_INPUTS
-    return {
-        hits_name: np.concatenate([np.asarray(h, dtype=np.float32) for h in collections]),
-        batch_name: np.concatenate(
-            [np.full(len(h), g, dtype=np.int64) for g, h in enumerate(collections)]
-        ),
-    }
-
-
-def _is_timeout(err: BaseException) -> bool:
-    text = f"{type(err).__name__} {err}".lower()
-    return isinstance(err, TimeoutError) or "timeout" in text or "deadline" in text
-
-
-def _is_unavailable(err: BaseException) -> bool:
-    """True for errors worth a retry: connection refused/reset, timeouts, server down."""
-    if isinstance(err, (OSError, asyncio.TimeoutError)) or _is_timeout(err):
-        return True
-    text = f"{type(err).__name__} {err}"
-    status = str(getattr(err, "status", lambda: "")() or "")
-    markers = ("UNAVAILABLE", "Connection", "connection", "EOF", "reset", "Broken pipe", "RESOURCE")
-    return any(m in text or m in status for m in markers)
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 class TritonBackend:
     """Run a model served by Triton; the ``triton`` backend of the runtime.
 
     Args:
-        model_path: the local export (``.onnx``). Gives input/output names and the checksum
-            the served model must match; may be None when ``model_name`` is given.
+        model_path: the local export (``.onnx``). Gives input/output names, the spec the
+            answers are checked against and the checksum the served model must match; may
+            be None when ``model_name`` is given.
         url: ``host:port`` of the server (HTTP port for ``protocol="http"``, gRPC port for
             ``"grpc"``).
         protocol: ``"http"`` or ``"grpc"``.
@@ -199,6 +105,8 @@ class TritonBackend:
             threads and devices are set in its config: ``e2e-gnn triton-repo --threads``).
         compression: ``None``, ``"gzip"`` or ``"deflate"``: compress requests and responses
             (worth it for large batches over a slow network, not on loopback).
+        verify_checksum: recompute the local export's checksum from its graph and weights
+            at load and refuse a file changed after export (skip for very large models).
     """
 
     def __init__(
@@ -212,13 +120,14 @@ class TritonBackend:
         timeout_s: float = 10.0,
         retries: int = 2,
         backoff_s: float = 0.1,
-        fallback: Backend | str | None = None,
+        fallback: Runner | str | None = None,
         checksum_policy: str = "refuse",
         cooldown_s: float = 5.0,
         max_graphs_per_request: int | None = None,
         threads: int = 1,
         device: str = "cpu",
         compression: str | None = None,
+        verify_checksum: bool = True,
     ) -> None:
         if protocol not in ("http", "grpc"):
             msg = f"TritonBackend protocol {protocol!r} is not supported, use 'http' or 'grpc'"
@@ -226,11 +135,8 @@ class TritonBackend:
         if checksum_policy not in ("refuse", "warn"):
             msg = f"checksum_policy {checksum_policy!r} is not supported, use 'refuse' or 'warn'"
             raise ValueError(msg)
-        if timeout_s <= 0 or retries < 0 or backoff_s < 0:
-            msg = (
-                f"need timeout_s > 0, retries >= 0, backoff_s >= 0; "
-                f"got {timeout_s!r}, {retries!r}, {backoff_s!r}"
-            )
+        if timeout_s <= 0:
+            msg = f"need timeout_s > 0, got {timeout_s!r}"
             raise ValueError(msg)
         if compression not in (None, "gzip", "deflate"):
             msg = f"compression {compression!r} is not supported, use None, 'gzip' or 'deflate'"
@@ -241,19 +147,25 @@ class TritonBackend:
         if url.startswith(("http://", "grpc://")):
             url = url.split("://", 1)[1]
         self.url, self.protocol = url, protocol
-        self.local = LocalModel.read(model_path) if model_path is not None else None
+        self.retry = RetryPolicy(retries, backoff_s)
+        self.local = (
+            ModelFile.read(model_path, verify_checksum=verify_checksum)
+            if model_path is not None
+            else None
+        )
         self.model_name = model_name
         self.model_version = model_version
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.timeout_s = timeout_s
         self.fallback = self._local_fallback(fallback, model_path, threads, device)
         self.checksum_policy = checksum_policy
         self.cooldown_s = cooldown_s
         self.max_graphs_per_request = max_graphs_per_request
         self.compression = compression
-        self.inputs: tuple[str, ...] = self.local.inputs if self.local else ()
-        self.outputs: tuple[str, ...] = self.local.outputs if self.local else ()
+        self.inputs: tuple[str, ...] = self.local.input_names if self.local else ()
+        self.outputs: tuple[str, ...] = self.local.output_names if self.local else ()
         #: the local export's ONNX metadata_props (the runtime Backend interface)
         self.metadata: dict[str, str] = self.local.metadata if self.local else {}
+        self._expected: tuple[TensorSpec, ...] = expected_outputs(self.local) if self.local else ()
         self.stats = {"requests": 0, "retries": 0, "fallbacks": 0}
         self._verified = False
         self._lock = threading.Lock()  # stats and client list
@@ -272,8 +184,8 @@ class TritonBackend:
 
     @staticmethod
     def _local_fallback(
-        fallback: Backend | str | None, model_path: str | Path | None, threads: int, device: str
-    ) -> Backend | None:
+        fallback: Runner | str | None, model_path: str | Path | None, threads: int, device: str
+    ) -> Runner | None:
         if not isinstance(fallback, str):
             return fallback
         if fallback not in LOCAL_FALLBACKS or model_path is None:
@@ -282,9 +194,10 @@ class TritonBackend:
                 f"or pass a backend object (e.g. another TritonBackend)"
             )
             raise ValueError(msg)
-        from e2e_gnn.runtime.backends import NativeBackend, OnnxRuntimeBackend
+        # looked up here, not at import: runtime.backends lists this module's backend
+        from e2e_gnn.runtime.backends import BACKENDS
 
-        local = OnnxRuntimeBackend if fallback == "onnxruntime" else NativeBackend
+        local = cast("Callable[..., Runner]", BACKENDS[fallback])
         return local(model_path, threads=threads, device=device)
 
     # -- connection -----------------------------------------------------------------------
@@ -342,7 +255,7 @@ class TritonBackend:
         """True when the server answers its liveness check within the timeout."""
         try:
             return bool(self._call("is_server_live"))
-        except Exception:
+        except caught_exceptions():
             self._drop_client()
             return False
 
@@ -354,7 +267,7 @@ class TritonBackend:
             if self.model_name is None:
                 return True
             return bool(self._call("is_model_ready", self.model_name, self.model_version))
-        except Exception:
+        except caught_exceptions():
             self._drop_client()
             return False
 
@@ -389,12 +302,12 @@ class TritonBackend:
             metadata = self._call("get_model_metadata", name)
             inputs = tuple(t["name"] for t in metadata.get("inputs", []))
             seen.append(name)
-            if set(inputs) == set(self.local.inputs):
+            if set(inputs) == set(self.local.input_names):
                 return str(name)
         names = sorted({m["name"] for m in ready})
         msg = (
             f"no ready model on {self.protocol}://{self.url} serves {str(self.local.path)!r} "
-            f"(checksum {self.local.checksum[:12]}..., inputs {list(self.local.inputs)!r}); "
+            f"(checksum {self.local.checksum[:12]}..., inputs {list(self.local.input_names)!r}); "
             f"same checksum: {seen!r}; ready models: {names!r}. Pass model_name=..."
         )
         raise TritonModelError(msg)
@@ -432,6 +345,7 @@ class TritonBackend:
             metadata = self._call("get_model_metadata", self.model_name, self.model_version)
             self.inputs = tuple(t["name"] for t in metadata.get("inputs", [])) or self.inputs
             self.outputs = tuple(t["name"] for t in metadata.get("outputs", [])) or self.outputs
+            self._expected = self._expected or served_outputs(metadata)
             self._verified = True
 
     # -- inference ------------------------------------------------------------------------
@@ -442,13 +356,13 @@ class TritonBackend:
         infer_inputs = []
         for name, value in inputs.items():
             array = np.ascontiguousarray(value)
-            if array.dtype not in _TRITON_DTYPES:
+            if array.dtype not in TRITON_DTYPES:
                 msg = (
                     f"input {name!r} for {self._where()} has dtype {array.dtype!r}; "
-                    f"use one of {sorted(str(d) for d in _TRITON_DTYPES)}"
+                    f"use one of {sorted(str(d) for d in TRITON_DTYPES)}"
                 )
                 raise TritonModelError(msg)
-            tensor = self._module.InferInput(name, list(array.shape), _TRITON_DTYPES[array.dtype])
+            tensor = self._module.InferInput(name, list(array.shape), TRITON_DTYPES[array.dtype])
             tensor.set_data_from_numpy(array)
             infer_inputs.append(tensor)
         return infer_inputs
@@ -466,6 +380,10 @@ class TritonBackend:
             "response_compression_algorithm": self.compression,
         }
 
+    def _answer(self, result: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = {name: result.as_numpy(name) for name in self.outputs}
+        return check_outputs(outputs, self._expected, request_axes(inputs), self._where())
+
     def _infer_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._verify()
         assert self.model_name is not None
@@ -479,60 +397,63 @@ class TritonBackend:
             outputs=self._requested_outputs(),
             **kwargs,
         )
-        return {name: result.as_numpy(name) for name in self.outputs}
+        return self._answer(result, inputs)
 
-    def _give_up(self, err: BaseException, attempts: int, elapsed: float) -> TritonError:
-        kind = TritonTimeoutError if _is_timeout(err) else TritonUnavailableError
+    def _after_failure(self, err: BaseException, attempt: int, start: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to use the fallback; raises
+        TritonModelError for a refused request and TritonUnavailableError when out of
+        attempts without a fallback."""
+        failure = classify(err)
+        if failure is Failure.REFUSED:
+            msg = f"{self._where()} refused the request: {type(err).__name__}: {err}"
+            raise TritonModelError(msg) from err
+        delay = self.retry.delay(attempt, failure)
+        if delay is not None:
+            with self._lock:
+                self.stats["retries"] += 1
+            return delay
+        if self.fallback is not None:
+            log.warning("%s unavailable (%s): using fallback %r", self._where(), err, self.fallback)
+            with self._lock:
+                self._down_until = time.monotonic() + self.cooldown_s
+            return None
+        kind = TritonTimeoutError if failure is Failure.TIMEOUT else TritonUnavailableError
         msg = (
-            f"{self._where()} unreachable after {attempts} attempt(s) in {elapsed:.2f} s "
-            f"(timeout_s={self.timeout_s}, retries={self.retries}): {type(err).__name__}: {err}. "
-            f"Is tritonserver running there (`e2e-gnn serve`)? Pass fallback=... to continue "
-            f"on a local backend."
+            f"{self._where()} unreachable after {attempt + 1} attempt(s) in "
+            f"{time.monotonic() - start:.2f} s (timeout_s={self.timeout_s}, "
+            f"retries={self.retry.retries}): {type(err).__name__}: {err}. Is tritonserver "
+            f"running there (`e2e-gnn serve`)? Pass fallback=... to continue on a local backend."
         )
-        return kind(msg)
+        raise kind(msg) from err
 
-    def _model_error(self, err: BaseException) -> TritonModelError:
-        msg = f"{self._where()} refused the request: {err}"
-        return TritonModelError(msg)
-
-    def _use_fallback(
-        self, inputs: Mapping[str, np.ndarray], err: BaseException | None
-    ) -> dict[str, np.ndarray]:
+    def _use_fallback(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.fallback is not None
         with self._lock:
             self.stats["fallbacks"] += 1
-            if err is not None:
-                self._down_until = time.monotonic() + self.cooldown_s
-                log.warning(
-                    "%s unavailable (%s): using fallback %r", self._where(), err, self.fallback
-                )
         return self.fallback.run(dict(inputs))
+
+    def _cooling_down(self) -> bool:
+        with self._lock:
+            self.stats["requests"] += 1
+        return self.fallback is not None and time.monotonic() < self._down_until
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference request with timeout, retries, backoff and fallback."""
-        with self._lock:
-            self.stats["requests"] += 1
-        if self.fallback is not None and time.monotonic() < self._down_until:
-            return self._use_fallback(inputs, None)
-        start, attempt = time.monotonic(), 0
-        while True:
+        if self._cooling_down():
+            return self._use_fallback(inputs)
+        start = time.monotonic()
+        for attempt in itertools.count():
             try:
                 return self._infer_once(inputs)
             except TritonModelError:
                 raise
-            except Exception as err:
-                if not _is_unavailable(err):
-                    raise self._model_error(err) from err
+            except caught_exceptions() as err:
                 self._drop_client()
-                if attempt < self.retries:
-                    with self._lock:
-                        self.stats["retries"] += 1
-                    time.sleep(self.backoff_s * 2**attempt)
-                    attempt += 1
-                    continue
-                if self.fallback is not None:
-                    return self._use_fallback(inputs, err)
-                raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
+                delay = self._after_failure(err, attempt, start)
+                if delay is None:
+                    break
+                time.sleep(delay)
+        return self._use_fallback(inputs)
 
     # -- async ----------------------------------------------------------------------------
     def _aio_client(self) -> Any:
@@ -570,70 +491,81 @@ class TritonBackend:
             outputs=self._requested_outputs(),
             **self._infer_options(),
         )
-        result = await asyncio.wait_for(call, self.timeout_s)
-        return {name: result.as_numpy(name) for name in self.outputs}
+        return self._answer(await asyncio.wait_for(call, self.timeout_s), inputs)
 
     async def run_async(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Like :meth:`run`, as a coroutine: gather many of these to keep requests in flight."""
-        with self._lock:
-            self.stats["requests"] += 1
-        if self.fallback is not None and time.monotonic() < self._down_until:
-            return await asyncio.to_thread(self._use_fallback, inputs, None)
-        start, attempt = time.monotonic(), 0
-        while True:
+        if self._cooling_down():
+            return await asyncio.to_thread(self._use_fallback, inputs)
+        start = time.monotonic()
+        for attempt in itertools.count():
             try:
                 return await self._infer_once_async(inputs)
             except TritonModelError:
                 raise
-            except Exception as err:
-                if not _is_unavailable(err):
-                    raise self._model_error(err) from err
+            except caught_exceptions() as err:
                 await self._drop_aio_client()
-                if attempt < self.retries:
-                    with self._lock:
-                        self.stats["retries"] += 1
-                    await asyncio.sleep(self.backoff_s * 2**attempt)
-                    attempt += 1
-                    continue
-                if self.fallback is not None:
-                    return await asyncio.to_thread(self._use_fallback, inputs, err)
-                raise self._give_up(err, attempt + 1, time.monotonic() - start) from err
+                delay = self._after_failure(err, attempt, start)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+        return await asyncio.to_thread(self._use_fallback, inputs)
 
     # -- ragged batching ------------------------------------------------------------------
-    def _pack(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
+    def _pack(self, items: Sequence[Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """One request for ``items`` and its node offsets per graph."""
+        if items and isinstance(items[0], Mapping):
+            msg = (
+                "run_graphs takes (x, edge_index) pairs as GraphBatch.from_graphs does "
+                "(or hit arrays [n, F] for the hits ensemble), not dicts"
+            )
+            raise TypeError(msg)
         if self.inputs and set(self.inputs) == set(HITS_INPUTS):
-            return pack_hits(items)
-        names = self.inputs if len(self.inputs) == 3 else ("x", "edge_index", "batch")
-        return pack_graphs(items, names)
+            hits = GraphBatch.from_graphs((h, _NO_EDGES) for h in items)
+            return dict(zip(HITS_INPUTS, (hits.x, hits.batch), strict=True)), hits.node_ptr
+        batch = GraphBatch.from_graphs(items)
+        return batch.inputs(), batch.node_ptr
+
+    def _split(self, outputs: dict[str, np.ndarray], ptr: np.ndarray) -> list[dict[str, Any]]:
+        """Per graph: its row of per-graph outputs, its rows of per-node outputs."""
+        per_node = {t.name for t in self._expected if t.shape[:1] == ("nodes",)}
+        return [
+            {
+                name: value[ptr[g] : ptr[g + 1]] if name in per_node else value[g]
+                for name, value in outputs.items()
+            }
+            for g in range(len(ptr) - 1)
+        ]
 
     def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
         size = self.max_graphs_per_request or max(len(items), 1)
         return [items[i : i + size] for i in range(0, len(items), size)]
 
     def run_graphs(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
-        """Score many graphs with few requests; one ``{output: row}`` dict per graph, in order.
+        """Score many graphs with few requests; one ``{output: value}`` dict per graph, in
+        order (a row of per-graph outputs, the graph's rows of per-node outputs).
 
-        ``items`` are graph dicts ``{x, edge_index}`` for a GNN, or hit arrays [n, H] for the
-        hits ensemble. Each output's row g belongs to graph g of the request.
+        ``items`` are ``(x [n, F], edge_index [2, e])`` pairs for a GNN (as
+        :meth:`GraphBatch.from_graphs` takes them), or hit arrays [n, F] for the hits ensemble.
         """
         if not self._verified and time.monotonic() >= self._down_until:
             self._verify_or_fallback()
         results: list[dict[str, np.ndarray]] = []
         for chunk in self._chunks(items):
-            outputs = self.run(self._pack(chunk))
-            results.extend({k: v[g] for k, v in outputs.items()} for g in range(len(chunk)))
+            inputs, ptr = self._pack(chunk)
+            results.extend(self._split(self.run(inputs), ptr))
         return results
 
     async def run_graphs_async(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
         """:meth:`run_graphs` with all chunks in flight at once."""
         if not self._verified and time.monotonic() >= self._down_until:
             await asyncio.to_thread(self._verify_or_fallback)
-        chunks = self._chunks(items)
-        answers = await asyncio.gather(*(self.run_async(self._pack(c)) for c in chunks))
+        packed = [self._pack(chunk) for chunk in self._chunks(items)]
+        answers = await asyncio.gather(*(self.run_async(inputs) for inputs, _ in packed))
         return [
-            {k: v[g] for k, v in outputs.items()}
-            for chunk, outputs in zip(chunks, answers, strict=True)
-            for g in range(len(chunk))
+            graph
+            for (_, ptr), outputs in zip(packed, answers, strict=True)
+            for graph in self._split(outputs, ptr)
         ]
 
     def _verify_or_fallback(self) -> None:
@@ -642,7 +574,7 @@ class TritonBackend:
             self._verify()
         except TritonModelError:
             raise
-        except Exception as err:
+        except caught_exceptions() as err:
             self._drop_client()
             log.debug("%s: verification deferred: %r", self._where(), err)
 
@@ -672,5 +604,6 @@ class TritonBackend:
     def __repr__(self) -> str:
         return (
             f"TritonBackend({self.model_name!r}, url={self.url!r}, protocol={self.protocol!r}, "
-            f"timeout_s={self.timeout_s}, retries={self.retries}, fallback={self.fallback!r})"
+            f"timeout_s={self.timeout_s}, retries={self.retry.retries}, "
+            f"fallback={self.fallback!r})"
         )

@@ -8,19 +8,18 @@ event in both -> the frames themselves (CNN) or graphs of their non-zero pixels 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.from_frames import graphs_from_frames
-from e2e_gnn.io import InputFileError, read_frames, write_graphs
+from e2e_gnn.io import FRAME_FILES, InputFileError, read_frames, write_graphs
 from e2e_gnn.spec import GraphSpec
 
 __all__ = [
-    "FRAMES_FILES",
     "LabelledFrames",
     "TrainingDataError",
     "frame_graph_spec",
@@ -31,7 +30,6 @@ __all__ = [
     "write_labelled_graphs",
 ]
 
-FRAMES_FILES = (".root", ".parquet")
 WANTED = (
     "a dense frames file written by `e2e-gnn frames --kind jet|eg|layered` "
     "(frame_<channel>, label and event columns)"
@@ -45,12 +43,16 @@ class TrainingDataError(ValueError):
 @dataclass(frozen=True)
 class LabelledFrames:
     """Frames with a 0/1 label each: ``data`` float32 [B, C, H, W] (layered: [B, C, L, H, W]),
-    ``label`` float32 [B], ``event`` int64 [B] (ids unique across the files read)."""
+    ``label`` float32 [B], ``event`` int64 [B] (ids unique across the files read, for the
+    split), ``ids``: per-frame columns naming each frame in its input (``event``, ``index``
+    and, from several files, ``file``: the position in the list), written next to its graph
+    so that scores join back."""
 
     data: np.ndarray
     channel_names: tuple[str, ...]
     label: np.ndarray
     event: np.ndarray
+    ids: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -65,7 +67,11 @@ class LabelledFrames:
 
     def select(self, mask: np.ndarray) -> LabelledFrames:
         return LabelledFrames(
-            self.data[mask], self.channel_names, self.label[mask], self.event[mask]
+            self.data[mask],
+            self.channel_names,
+            self.label[mask],
+            self.event[mask],
+            {name: values[mask] for name, values in self.ids.items()},
         )
 
 
@@ -75,8 +81,10 @@ def labelled_frames(
     label: np.ndarray,
     event: np.ndarray,
     source: str,
+    ids: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[LabelledFrames, int]:
-    """The frames with a label (``label >= 0``) and how many were skipped without one.
+    """The frames with a label (``label >= 0``) and how many were skipped without one;
+    ``ids`` (default: ``{"event": event}``) are the frames' identifying columns.
 
     Raises TrainingDataError when no frame is labelled, when all labels are one class, or
     when a label is not 0 or 1 (``source`` names the frames in the message).
@@ -96,40 +104,44 @@ def labelled_frames(
         )
         raise TrainingDataError(msg)
     frames = LabelledFrames(
-        data[known], tuple(channel_names), label[known].astype(np.float32), event[known]
+        data[known],
+        tuple(channel_names),
+        label[known].astype(np.float32),
+        event[known],
+        {name: np.asarray(values)[known] for name, values in (ids or {"event": event}).items()},
     )
     return frames, int((~known).sum())
 
 
-def _read_one(path: Path) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+def _read_one(path: Path) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         msg = f"frames file {str(path)!r} {what}; expected {WANTED}"
         raise TrainingDataError(msg)
-    if path.suffix.lower() not in FRAMES_FILES:
+    if path.suffix.lower() not in FRAME_FILES:
         msg = f"{str(path)!r} is not a frames file (suffix {path.suffix!r}); expected {WANTED}"
         raise TrainingDataError(msg)
     try:
-        data, names, columns = read_frames(path)
+        read = read_frames(path)
     except InputFileError as err:
         msg = f"{str(path)!r} is not a frames file ({err}); expected {WANTED}"
         raise TrainingDataError(msg) from err
-    missing = [name for name in ("label", "event") if name not in columns]
+    missing = [name for name in ("label", "event") if name not in read.columns]
     if missing:
         msg = f"frames file {str(path)!r} lacks the column(s) {missing}; expected {WANTED}"
         raise TrainingDataError(msg)
-    label, event = (np.asarray(columns[name]) for name in ("label", "event"))
-    return data, names, label, event
+    return read.frames.frames, list(read.channel_names), read.columns
 
 
 def read_labelled_frames(paths: Sequence[str | os.PathLike[str]]) -> tuple[LabelledFrames, int]:
     """The labelled frames of all ``paths`` (same channels and shape) and the number of
     unlabelled frames skipped. Events are numbered per file, so each frame's event id
-    becomes (file, event): frames of one event stay together in the split."""
+    becomes (file, event): frames of one event stay together in the split. The frames keep
+    their ``event`` and ``index`` columns (and ``file``, from several files) as ids."""
     paths = [Path(p) for p in paths]
     parts = [_read_one(path) for path in paths]
     first_data, first_names = parts[0][0], parts[0][1]
-    for path, (data, names, _, _) in zip(paths[1:], parts[1:], strict=True):
+    for path, (data, names, _) in zip(paths[1:], parts[1:], strict=True):
         if names != first_names or data.shape[1:] != first_data.shape[1:]:
             msg = (
                 f"{str(path)!r} holds frames {names} {list(data.shape[1:])}, "
@@ -137,15 +149,21 @@ def read_labelled_frames(paths: Sequence[str | os.PathLike[str]]) -> tuple[Label
                 "train on frames of one kind, with the same channels"
             )
             raise TrainingDataError(msg)
-    file_of = np.concatenate([np.full(len(label), i) for i, (_, _, label, _) in enumerate(parts)])
-    events = np.concatenate([event for *_, event in parts])
+    file_of = np.concatenate([np.full(len(data), i) for i, (data, _, _) in enumerate(parts)])
+    events = np.concatenate([columns["event"] for *_, columns in parts])
     _, event_id = np.unique(np.column_stack([file_of, events]), axis=0, return_inverse=True)
+    ids = {"event": events}
+    if all("index" in columns for *_, columns in parts):
+        ids["index"] = np.concatenate([columns["index"] for *_, columns in parts])
+    if len(paths) > 1:
+        ids["file"] = file_of
     return labelled_frames(
         np.concatenate([data for data, *_ in parts]),
         first_names,
-        np.concatenate([label for _, _, label, _ in parts]),
+        np.concatenate([columns["label"] for *_, columns in parts]),
         event_id.reshape(-1).astype(np.int64),
         ", ".join(repr(str(p)) for p in paths),
+        ids,
     )
 
 
@@ -192,15 +210,11 @@ def frame_graphs(frames: LabelledFrames, k: int) -> GraphBatch:
 
 
 def write_labelled_graphs(
-    path: str | os.PathLike[str], graphs: GraphBatch, spec: GraphSpec
+    path: str | os.PathLike[str],
+    graphs: GraphBatch,
+    spec: GraphSpec,
+    ids: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
-    """Graphs with named features and their labels, for ``e2e-gnn infer --graphs``."""
-    return write_graphs(
-        path,
-        graphs.x,
-        graphs.edge_index,
-        graphs.batch,
-        graphs.num_graphs,
-        feature_names=spec.feature_names,
-        label=graphs.y,
-    )
+    """Graphs with named features, their labels and the ``ids`` of their frames (event,
+    index: see :class:`LabelledFrames`), for ``e2e-gnn infer --graphs``."""
+    return write_graphs(path, graphs, feature_names=spec.feature_names, **(ids or {}))

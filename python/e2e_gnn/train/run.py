@@ -117,7 +117,9 @@ def train_on_frames(
     if "edgeconv" in jobs:
         job = jobs["edgeconv"]
         assert job.graph is not None
-        graphs = write_labelled_graphs(out / "validation_graphs.root", job.validation, job.graph)
+        graphs = write_labelled_graphs(
+            out / "validation_graphs.root", job.validation, job.graph, validation.ids
+        )
     metrics = {
         "inputs": [str(path) for path in inputs],
         "channels": list(training.channel_names),

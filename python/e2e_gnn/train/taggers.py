@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from e2e_gnn.batch import Batch, FrameBatch
+from e2e_gnn.batch import Batch
+from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.nn.models import EdgeConvTagger, FrameCNNTagger
 from e2e_gnn.spec import GraphSpec
 from e2e_gnn.train.checkpoint import save_checkpoint

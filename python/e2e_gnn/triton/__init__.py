@@ -2,7 +2,8 @@
 
 Needs the ``triton`` extra (``tritonclient``); the server itself comes from
 ``scripts/install_triton.sh`` (CPU build in the nvidia-pytriton wheel) or an NGC container.
-The client is :class:`e2e_gnn.runtime.triton_backend.TritonBackend`.
+The client is :class:`e2e_gnn.runtime.triton_backend.TritonBackend`; both read the model
+with :class:`e2e_gnn.model_file.ModelFile`, and this package does not import the client.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from e2e_gnn.triton.config import (
     ConfigError,
     Deployment,
-    GraphRecipe,
     ModelIO,
     read_config,
     validate_repository,
@@ -21,7 +21,6 @@ from e2e_gnn.triton.server import TritonServer, TritonServerError, find_tritonse
 __all__ = [
     "ConfigError",
     "Deployment",
-    "GraphRecipe",
     "ModelIO",
     "TritonServer",
     "TritonServerError",

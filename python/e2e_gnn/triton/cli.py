@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from pathlib import Path
 from types import FrameType
 
@@ -16,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from e2e_gnn.spec import SpecError
 from e2e_gnn.triton.config import ConfigError, Deployment
 from e2e_gnn.triton.repository import VARIANTS, WrittenRepository, write_repository
 from e2e_gnn.triton.server import TritonServer, TritonServerError
@@ -35,7 +37,12 @@ def print_repository(written: WrittenRepository) -> None:
 @click.option("--name", help="Model name in the repository (default: file stem).")
 @click.option("--instances", default=1, show_default=True, help="Instances per model.")
 @click.option("--gpu", is_flag=True, help="GPU instances (KIND_GPU) instead of CPU.")
-@click.option("--threads", default=1, show_default=True, help="onnxruntime intra-op threads.")
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    help="onnxruntime intra-op threads (1, with a warning, for a model that is not thread-safe).",
+)
 @click.option(
     "--variant",
     "variants",
@@ -63,16 +70,20 @@ def triton_repo_command(
     """Write Triton model repository entries for an exported MODEL into REPOSITORY."""
     deployment = Deployment(kind="gpu" if gpu else "cpu", count=instances, intra_op_threads=threads)
     try:
-        written = write_repository(
-            model,
-            repository,
-            name=name,
-            deployment=deployment,
-            variants=variants or VARIANTS,
-            ensemble_gnn=ensemble_gnn,
-        )
-    except (ConfigError, FileNotFoundError) as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            written = write_repository(
+                model,
+                repository,
+                name=name,
+                deployment=deployment,
+                variants=variants or VARIANTS,
+                ensemble_gnn=ensemble_gnn,
+            )
+    except (ConfigError, SpecError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
     print_repository(written)
 
 

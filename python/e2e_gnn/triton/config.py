@@ -19,13 +19,15 @@ is split per graph). Concurrency on the server comes from ``instance_group`` cou
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
+
+from e2e_gnn.runtime.triton_protocol import HITS_INPUTS
+from e2e_gnn.spec import GraphSpec
 
 #: numpy dtype name -> Triton data type
 TRITON_DTYPES: dict[str, int] = {
@@ -158,9 +160,15 @@ def onnx_config(
 
 
 def python_onnx_config(
-    name: str, io: ModelIO, deployment: Deployment, identity: Mapping[str, str]
+    name: str,
+    io: ModelIO,
+    deployment: Deployment,
+    identity: Mapping[str, str],
+    *,
+    thread_safe: bool,
 ) -> mc.ModelConfig:
-    """Config for the python-backend variant: ``model.py`` runs ``model.onnx`` with onnxruntime."""
+    """Config for the python-backend variant: ``model.py`` runs ``model.onnx`` with onnxruntime
+    (on one intra-op thread unless ``thread_safe``, the model spec's field)."""
     config = mc.ModelConfig(name=name, backend="python", max_batch_size=0)
     config.version_policy.latest.num_versions = 1
     _io(config, io)
@@ -170,48 +178,22 @@ def python_onnx_config(
         {
             "intra_op_threads": str(deployment.intra_op_threads),
             "inter_op_threads": str(deployment.inter_op_threads),
+            "thread_safe": "true" if thread_safe else "false",
             **identity,
         },
     )
     return config
 
 
-@dataclass(frozen=True)
-class GraphRecipe:
-    """How the graph builder turns hits into a graph (from the model's graph spec).
-
-    Hits carry the node features (``x = hits``, ``n_hit_features`` columns); ``coordinates``
-    are the columns the kNN uses, multiplied by ``coordinate_scale``; ``k`` neighbours per
-    node; ``loop`` adds self loops.
-    """
-
-    n_hit_features: int
-    coordinates: tuple[int, ...]
-    coordinate_scale: tuple[float, ...]
-    k: int
-    loop: bool = False
-
-    def as_parameters(self) -> dict[str, str]:
-        """The recipe as string parameters of the graph-builder config."""
-        return {
-            "coordinates": json.dumps(list(self.coordinates)),
-            "coordinate_scale": json.dumps(list(self.coordinate_scale)),
-            "k": str(self.k),
-            "loop": "true" if self.loop else "false",
-        }
-
-
-HITS_INPUTS = ("hits", "hits_batch")
-
-
 def graph_builder_config(
-    name: str, recipe: GraphRecipe, gnn_io: ModelIO, deployment: Deployment
+    name: str, graph: GraphSpec, gnn_io: ModelIO, deployment: Deployment
 ) -> mc.ModelConfig:
-    """Config of the python-backend graph builder: hits [N, H] + hits_batch [N] -> graph."""
+    """Config of the python-backend graph builder: hits [N, F] + hits_batch [N] -> graph,
+    built as ``graph`` (the model's graph spec, a JSON parameter) says."""
     hits, hits_batch = HITS_INPUTS
     io = ModelIO(
         inputs=(
-            TensorSpec(hits, "float32", (-1, recipe.n_hit_features)),
+            TensorSpec(hits, "float32", (-1, len(graph.feature_names))),
             TensorSpec(hits_batch, "int64", (-1,)),
         ),
         outputs=gnn_io.inputs,
@@ -220,7 +202,7 @@ def graph_builder_config(
     config.version_policy.latest.num_versions = 1
     _io(config, io)
     deployment.instance_group(config)
-    _parameters(config, recipe.as_parameters())
+    _parameters(config, {"graph_spec": graph.to_json()})
     return config
 
 

@@ -7,30 +7,34 @@ For a model ``NAME`` it writes (each entry selectable with ``variants``)::
     DIR/NAME_python/config.pbtxt          python backend running onnxruntime (any tritonserver,
     DIR/NAME_python/1/model.py            including the CPU build in the nvidia-pytriton wheel)
     DIR/NAME_python/1/model.onnx
-    DIR/NAME_graph_builder/config.pbtxt   python backend: hits -> kNN graph (the model's spec)
+    DIR/NAME_graph_builder/config.pbtxt   python backend: hits -> graph (graphs_from_spec)
     DIR/NAME_graph_builder/1/model.py
     DIR/NAME_hits/config.pbtxt            ensemble: hits -> graph builder -> GNN -> scores
     DIR/NAME_hits/1/
 
-Every config carries the export's checksum and version as parameters, which the client
+The model is read once with :class:`~e2e_gnn.model_file.ModelFile` (its checksum verified);
+every config carries the export's checksum and version as parameters, which the client
 compares with its local export. Every written config is validated before returning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2e_gnn.runtime.triton_backend import LocalModel
-from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY
+import numpy as np
+
+from e2e_gnn.model_file import ModelFile
+from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY, GraphSpec
 from e2e_gnn.triton.config import (
     ConfigError,
     Deployment,
-    GraphRecipe,
     ModelIO,
     ensemble_config,
     graph_builder_config,
@@ -42,7 +46,7 @@ from e2e_gnn.triton.config import (
 
 TEMPLATES = Path(__file__).with_name("templates")
 VARIANTS = ("onnx", "python", "ensemble")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -53,78 +57,65 @@ class WrittenRepository:
     models: dict[str, str]
 
 
-def _static_dim(dim: Any) -> int:
-    return int(dim) if isinstance(dim, int) and dim > 0 else -1
+def _static_dim(dim: int | str) -> int:
+    return dim if isinstance(dim, int) and dim > 0 else -1
 
 
-def _check_self_contained(path: Path) -> None:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    external = [
-        t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
-    ]
-    if external:
-        msg = (
-            f"{str(path)!r} keeps {len(external)} tensor(s) (e.g. {external[0]!r}) in an external "
-            f"data file; Triton needs one self-contained file: export with external_data=False "
-            f"or re-save with onnx.save_model(model, path, save_as_external_data=False)"
-        )
-        raise ConfigError(msg)
-
-
-def model_io(path: Path, local: LocalModel) -> ModelIO:
+def model_io(model: ModelFile) -> ModelIO:
     """Tensor specs of the exported GNN, static sizes taken from the ONNX file."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    shapes = {t.name: t.shape for t in [*session.get_inputs(), *session.get_outputs()]}
-    if len(local.inputs) != 3 or len(local.outputs) != 1:
+    if len(model.inputs) != 3 or len(model.outputs) != 1:
         msg = (
-            f"{str(path)!r} has inputs {list(local.inputs)!r} and outputs {list(local.outputs)!r}; "
-            f"expected (x, edge_index, batch) -> (scores)"
+            f"{str(model.path)!r} has inputs {list(model.input_names)!r} and outputs "
+            f"{list(model.output_names)!r}; expected (x, edge_index, batch) -> (scores)"
         )
         raise ConfigError(msg)
-    x = local.inputs[0]
-    n_features = _static_dim(shapes[x][1]) if len(shapes[x]) == 2 else -1
-    out = local.outputs[0]
-    n_classes = _static_dim(shapes[out][1]) if len(shapes[out]) == 2 else -1
-    return ModelIO.gnn(n_features, n_classes, names=local.inputs, output=out)
+    x, out = model.inputs[0], model.outputs[0]
+    n_features = _static_dim(x.shape[1]) if len(x.shape) == 2 else -1
+    n_classes = _static_dim(out.shape[1]) if len(out.shape) == 2 else -1
+    return ModelIO.gnn(n_features, n_classes, names=model.input_names, output=out.name)
 
 
-def recipe_from_spec(spec: dict[str, Any], n_features: int) -> GraphRecipe:
-    """Graph recipe of the hits ensemble from the model's graph spec (``GraphSpec`` fields).
+def ensemble_graph_spec(model: ModelFile, n_features: int) -> GraphSpec:
+    """The model's graph spec, checked to be one the graph builder can build from hits:
+    e2e_gnn's graph builder is asked to build a two-hit graph with it."""
+    from e2e_gnn.graphs.from_frames import graphs_from_spec
 
-    Hits carry the node features in ``feature_names`` order; the recipe repeats how
-    training builds graphs: kNN on ``coordinates`` (feature names) times ``coordinate_scale``.
-    """
-    graph = spec.get("graph") or {}
-    names = list(graph.get("feature_names") or [])
-    if graph.get("builder", "knn") != "knn" or not graph.get("k") or not graph.get("coordinates"):
+    graph = model.spec.graph
+    if graph is None:
         msg = (
-            f"the model's graph spec {graph!r} is not a kNN graph with k and coordinates: the "
-            f"hits ensemble cannot build its graphs; write variants=('onnx', 'python') only"
+            f"{str(model.path)!r} has no graph spec: the hits ensemble cannot build its "
+            f"graphs; write variants=('onnx', 'python') only"
         )
         raise ConfigError(msg)
-    if n_features > 0 and names and len(names) != n_features:
-        msg = f"graph spec has {len(names)} feature_names but the model's x has {n_features}"
+    if n_features > 0 and len(graph.feature_names) != n_features:
+        msg = (
+            f"{str(model.path)!r}: graph spec has {len(graph.feature_names)} feature_names "
+            f"but the model's x has {n_features} columns"
+        )
         raise ConfigError(msg)
-    missing = [c for c in graph["coordinates"] if c not in names]
-    if missing:
-        msg = f"graph spec coordinates {missing!r} are not among feature_names {names!r}"
-        raise ConfigError(msg)
-    coordinates = tuple(names.index(c) for c in graph["coordinates"])
-    scale = tuple(float(v) for v in graph.get("coordinate_scale") or [1.0] * len(coordinates))
-    if len(scale) != len(coordinates):
-        msg = f"coordinate_scale {scale!r} needs one value per coordinate {graph['coordinates']!r}"
-        raise ConfigError(msg)
-    return GraphRecipe(
-        n_hit_features=len(names),
-        coordinates=coordinates,
-        coordinate_scale=scale,
-        k=int(graph["k"]),
-        loop=bool(graph.get("loop", False)),
+    hits = np.zeros((2, len(graph.feature_names)), dtype=np.float32)
+    try:
+        graphs_from_spec(hits, np.array([0, 2]), graph)
+    except ValueError as err:
+        msg = (
+            f"the hits ensemble cannot build graphs from {str(model.path)!r}'s graph spec: "
+            f"{err}; write variants=('onnx', 'python') only"
+        )
+        raise ConfigError(msg) from err
+    return graph
+
+
+def _deployable_threads(model: ModelFile, deployment: Deployment) -> Deployment:
+    if model.spec.thread_safe or deployment.intra_op_threads == 1:
+        return deployment
+    warnings.warn(
+        f"{str(model.path)!r} is not thread-safe (its spec says thread_safe false: ONNX "
+        f"Runtime loses aggregation updates on more than one intra-op thread): writing "
+        f"intra-op threads 1, not {deployment.intra_op_threads}",
+        RuntimeWarning,
+        stacklevel=3,
     )
+    return dataclasses.replace(deployment, intra_op_threads=1)
 
 
 def write_repository(
@@ -135,8 +126,8 @@ def write_repository(
     deployment: Deployment | None = None,
     variants: Sequence[str] = VARIANTS,
     ensemble_gnn: str = "python",
-    recipe: GraphRecipe | None = None,
     version: int = 1,
+    verify_checksum: bool = True,
 ) -> WrittenRepository:
     """Write the repository entries for one exported model and validate them.
 
@@ -144,18 +135,27 @@ def write_repository(
         model_path: self-contained ``.onnx`` from ``export-onnx``.
         root: repository directory (created; other models in it are kept).
         name: model name (default: the spec's name, else the file name without ``.onnx``).
-        deployment: instance kind/count and thread settings (default: 1 CPU instance).
+        deployment: instance kind/count and thread settings (default: 1 CPU instance); a
+            model that is not thread-safe gets 1 intra-op thread, with a RuntimeWarning.
         variants: any of ``"onnx"``, ``"python"``, ``"ensemble"``.
         ensemble_gnn: which GNN entry the ensemble runs: ``"python"`` (any server) or
             ``"onnx"`` (servers with the onnxruntime backend).
-        recipe: graph recipe of the ensemble (default: from the model's graph spec).
         version: version directory number.
+        verify_checksum: refuse a model whose graph and weights no longer match its
+            checksum (the checksum every config carries and clients compare).
     """
     model_path, root = Path(model_path), Path(root)
-    _check_self_contained(model_path)
-    local = LocalModel.read(model_path)
-    name = name or local.spec.get("name") or model_path.name.removesuffix(".onnx")
-    if not _NAME.match(name):
+    model = ModelFile.read(model_path, verify_checksum=verify_checksum)
+    if model.external_data:
+        msg = (
+            f"{str(model_path)!r} keeps {len(model.external_data)} tensor(s) (e.g. "
+            f"{model.external_data[0]!r}) in an external data file; Triton needs one "
+            f"self-contained file: export with external_data=False or re-save with "
+            f"onnx.save_model(model, path, save_as_external_data=False)"
+        )
+        raise ConfigError(msg)
+    name = name or model.spec.name or model_path.name.removesuffix(".onnx")
+    if not _NAME.fullmatch(name):
         msg = f"model name {name!r} must be letters, digits, '_', '-', '.' (e.g. 'gnn_tagger')"
         raise ConfigError(msg)
     unknown = set(variants) - set(VARIANTS)
@@ -168,32 +168,34 @@ def write_repository(
     if version < 1:
         msg = f"version must be >= 1 (Triton ignores '0...' folders), got {version!r}"
         raise ConfigError(msg)
-    deployment = deployment or Deployment()
-    io = model_io(model_path, local)
-    identity = {CHECKSUM_KEY: local.checksum, VERSION_KEY: local.version}
+    deployment = _deployable_threads(model, deployment or Deployment())
+    io = model_io(model)
+    identity = {CHECKSUM_KEY: model.checksum, VERSION_KEY: model.version}
     names = {"onnx": name, "python": f"{name}_python"}
     configs = {}
 
-    def entry(model: str, config: Any, files: dict[str, Path]) -> None:
-        folder = root / model
+    def entry(entry_name: str, config: Any, files: dict[str, Path]) -> None:
+        folder = root / entry_name
         (folder / str(version)).mkdir(parents=True, exist_ok=True)
         for target, source in files.items():
             shutil.copyfile(source, folder / str(version) / target)
         (folder / "config.pbtxt").write_text(to_pbtxt(config))
-        configs[model] = config
+        configs[entry_name] = config
 
     if "onnx" in variants:
         entry(name, onnx_config(name, io, deployment, identity), {"model.onnx": model_path})
     if "python" in variants:
         entry(
             names["python"],
-            python_onnx_config(names["python"], io, deployment, identity),
+            python_onnx_config(
+                names["python"], io, deployment, identity, thread_safe=model.spec.thread_safe
+            ),
             {"model.onnx": model_path, "model.py": TEMPLATES / "onnx_model.py"},
         )
     if "ensemble" in variants:
-        recipe = recipe or recipe_from_spec(local.spec, io.inputs[0].dims[1])
+        graph = ensemble_graph_spec(model, io.inputs[0].dims[1])
         names["graph_builder"], names["ensemble"] = f"{name}_graph_builder", f"{name}_hits"
-        builder = graph_builder_config(names["graph_builder"], recipe, io, deployment)
+        builder = graph_builder_config(names["graph_builder"], graph, io, deployment)
         entry(names["graph_builder"], builder, {"model.py": TEMPLATES / "graph_builder.py"})
         gnn = configs[names[ensemble_gnn]]
         entry(names["ensemble"], ensemble_config(names["ensemble"], builder, gnn, identity), {})

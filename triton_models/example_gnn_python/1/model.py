@@ -4,7 +4,9 @@ Copied verbatim into ``<repository>/<name>_python/<version>/model.py`` by
 ``e2e_gnn.triton.write_repository``. It runs inside tritonserver's python backend, so it
 imports only numpy, onnxruntime and ``triton_python_backend_utils`` (the server's Python
 environment needs numpy<2 and onnxruntime; see scripts/install_triton.sh).
-Config parameters: ``intra_op_threads``, ``inter_op_threads``.
+Config parameters: ``intra_op_threads``, ``inter_op_threads`` and ``thread_safe``, written
+from the model's spec: a model that is not thread-safe (its aggregations lose updates on
+more than one ONNX Runtime intra-op thread) runs on one thread, with a warning in the log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,19 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 
+def intra_op_threads(params: dict[str, str], name: str, logger: Any) -> int:
+    """The configured intra-op threads, or 1 (logged) for a model that is not thread-safe."""
+    threads = int(params.get("intra_op_threads", "1"))
+    if threads != 1 and params.get("thread_safe") != "true":
+        logger.log_warn(
+            f"{name}: the model is not thread-safe (its spec says thread_safe false: ONNX "
+            f"Runtime loses aggregation updates on more than one intra-op thread), running it "
+            f"on 1 intra-op thread, not {threads}"
+        )
+        return 1
+    return threads
+
+
 class TritonPythonModel:
     """One onnxruntime session per model instance, created once and reused."""
 
@@ -28,7 +43,7 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         path = Path(__file__).with_name("model.onnx")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
+        options.intra_op_num_threads = intra_op_threads(params, self.name, pb_utils.Logger)
         options.inter_op_num_threads = int(params.get("inter_op_threads", "1"))
         self.session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

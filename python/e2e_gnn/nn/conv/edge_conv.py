@@ -7,9 +7,14 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_x, reset
 from e2e_gnn.nn.fixed_degree import NeighborTable
-from e2e_gnn.nn.scatter import gather, scatter
+from e2e_gnn.nn.scatter import exporting_exact, gather, incoming_chunks, scatter
 
 AGGREGATIONS = ("add", "sum", "mean", "max")
+
+EXPORT_CHUNK = 32
+"""Incoming edges per table row in the exact export: kNN graphs with k (+ 1 self loop) up
+to 32 get one row per node and no padding; messages are computed on every slot, so
+irregular graphs pay for the padding (measured in docs/aggregation.md)."""
 
 
 class EdgeConv(torch.nn.Module):
@@ -83,8 +88,26 @@ class EdgeConv(torch.nn.Module):
             messages = edge_messages(self.nn, x, targets, table.neighbors)
             return table.reduce(messages, self.aggr)
         source, target = edge_index[0], edge_index[1]
+        if exporting_exact():
+            return self._export_aggregate(x, source, target)
         messages = edge_messages(self.nn, x, target, source)
         return scatter(messages, target, x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
+
+    def _export_aggregate(self, x: Tensor, source: Tensor, target: Tensor) -> Tensor:
+        """The exact ONNX export: messages computed directly in a table of each node's
+        incoming edges (rows of at most EXPORT_CHUNK), reduced per row, then per node. Same
+        result as the scatter path without copying [E, F] messages into a padded table:
+        1.2x faster on the README event's kNN graph, 1.2x slower on random graphs."""
+        edges, valid, rows = incoming_chunks(target, x.size(0), EXPORT_CHUNK)
+        table = NeighborTable(gather(source, edges), valid)
+        messages = edge_messages(self.nn, x, rows.view(-1, 1), table.neighbors)
+        extreme = self.aggr == "max"
+        partial = table.reduce(messages, "max" if extreme else "sum")  # [chunks, F]
+        out = scatter(partial, rows, x.size(0), reduce="max" if extreme else "sum")
+        if self.aggr == "mean":
+            degree = scatter(table.degree, rows, x.size(0)).clamp(min=1)
+            out = out / degree.view(-1, 1)
+        return out
 
     def __repr__(self) -> str:
         if self.fixed_degree is None:

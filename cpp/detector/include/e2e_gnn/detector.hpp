@@ -270,6 +270,11 @@ struct DetectorParameters {
   std::vector<double> ecal_em_layers;
   std::vector<double> ecal_hadron_layers;
   std::vector<double> hcal_layers;
+  /// Radii (cm) where the showers cross each ECAL and HCAL depth layer, increasing from the
+  /// first ECAL to the last HCAL layer: a particle made away from the origin deposits in each
+  /// layer where its straight line from the vertex crosses that radius.
+  std::vector<double> ecal_layer_radii;
+  std::vector<double> hcal_layer_radii;
   double layer_concentration = 0.0;
   double hadron_ecal_fraction = 0.0;
   double hadron_ecal_concentration = 0.0;
@@ -296,8 +301,8 @@ struct DetectorParameters {
   double pixel_efficiency = 1.0;
 
   /// Throws std::invalid_argument for a negative or non-finite parameter, a probability above
-  /// 1, depth profiles that are not positive or whose layer counts differ from their grids',
-  /// or a bad grid.
+  /// 1, depth profiles or layer radii that are not positive or whose layer counts differ from
+  /// their grids', layer radii that do not increase, or a bad grid.
   void validate() const;
 };
 

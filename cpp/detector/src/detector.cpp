@@ -980,13 +980,25 @@ void DetectorParameters::validate() const {
     for (const double f : profile) {
       if (!(f > 0.0) || !std::isfinite(f)) {
         throw std::invalid_argument(std::string("DetectorParameters.") + name +
-                                    " must hold finite fractions > 0");
+                                    " must hold finite values > 0");
       }
     }
   };
   check_profile(ecal_em_layers, ecal, "ecal_em_layers");
   check_profile(ecal_hadron_layers, ecal, "ecal_hadron_layers");
   check_profile(hcal_layers, hcal, "hcal_layers");
+  check_profile(ecal_layer_radii, ecal, "ecal_layer_radii");
+  check_profile(hcal_layer_radii, hcal, "hcal_layer_radii");
+  for (std::size_t l = 1; l < ecal_layer_radii.size() + hcal_layer_radii.size(); ++l) {
+    const auto radius = [&](std::size_t k) {
+      return k < ecal_layer_radii.size() ? ecal_layer_radii[k]
+                                         : hcal_layer_radii[k - ecal_layer_radii.size()];
+    };
+    if (!(radius(l) > radius(l - 1))) {
+      throw std::invalid_argument(
+          "DetectorParameters: ecal_layer_radii then hcal_layer_radii must increase");
+    }
+  }
   if (pixel_radii.empty()) {
     throw std::invalid_argument("DetectorParameters.pixel_radii needs at least one layer");
   }
@@ -1153,8 +1165,36 @@ std::vector<double> depth_profiles(const std::vector<double>& mean,
   return out;
 }
 
+// Where the straight line of particle i from its production vertex crosses the cylinder of
+// radius r (cm), as eta and phi seen from the origin (the frame of the cells); false when the
+// vertex lies at or beyond r.
+bool cross_cylinder(const Particles& p, std::size_t i, double r, double& eta, double& phi) {
+  const double vx = p.vx[i];
+  const double vy = p.vy[i];
+  const double r_vertex2 = vx * vx + vy * vy;
+  if (!(r_vertex2 < r * r)) {
+    return false;
+  }
+  const double cos0 = std::cos(p.phi[i]);
+  const double sin0 = std::sin(p.phi[i]);
+  const double along = vx * cos0 + vy * sin0;
+  const double s = -along + std::sqrt(std::max(along * along - r_vertex2 + r * r, 0.0));
+  const double z = p.vz[i] + s * p.pz[i] / std::max(p.pt[i], 1e-12);
+  eta = std::asinh(z / r);
+  phi = std::atan2(vy + s * sin0, vx + s * cos0);
+  return true;
+}
+
+bool at_origin(const Particles& p, std::size_t i) {
+  return p.vx[i] == 0.0 && p.vy[i] == 0.0 && p.vz[i] == 0.0;
+}
+
 // The ECAL and HCAL showers of the particles reaching the barrel (charged ones bent in phi),
-// with their Beta-distributed ECAL share (hadrons), smearing and depth profiles.
+// with their Beta-distributed ECAL share (hadrons), smearing and depth profiles. A particle
+// made at the origin gives one shower per sub-detector at its own eta and phi; one made
+// elsewhere gives one shower per depth layer its line reaches, where it crosses that layer's
+// radius, holding that layer's share only (layers behind its vertex get nothing); electrons
+// and photons made beyond the last ECAL layer shower in the HCAL, as hadrons do there.
 void make_showers(const Particles& p, const Tracks& tracks, const DetectorParameters& d,
                   RandomSource& rng, ShowerColumns& ecal, ShowerColumns& hcal) {
   std::vector<std::int64_t> track_of(p.size, -1);
@@ -1162,16 +1202,34 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
     track_of[static_cast<std::size_t>(tracks.particle[t])] = static_cast<std::int64_t>(t);
   }
   const double bend_constant = kLooperConstant * d.magnetic_field_t * d.calo_radius_m;
+  std::vector<double> radii(d.ecal_layer_radii);
+  radii.insert(radii.end(), d.hcal_layer_radii.begin(), d.hcal_layer_radii.end());
   std::vector<std::size_t> index;
-  std::vector<double> phi_calo;
+  std::vector<double> phi_bend;
   for (std::size_t i = 0; i < p.size; ++i) {
     const double bend = bend_constant / (2.0 * p.pt[i]);
-    if ((p.charge[i] == 0.0 || bend < 1.0) && std::fabs(p.eta[i]) < d.barrel_eta_max) {
+    if (!(p.charge[i] == 0.0 || bend < 1.0)) {
+      continue;
+    }
+    // the acceptance is that of the first layer reached
+    double eta_front = p.eta[i];
+    if (!at_origin(p, i)) {
+      double phi_front = 0.0;
+      std::size_t k = 0;
+      while (k < radii.size() && !cross_cylinder(p, i, radii[k], eta_front, phi_front)) {
+        ++k;
+      }
+      if (k == radii.size()) {
+        continue;
+      }
+    }
+    if (std::fabs(eta_front) < d.barrel_eta_max) {
       index.push_back(i);
-      phi_calo.push_back(p.phi[i] - sign(p.charge[i]) * std::asin(std::min(bend, 1.0)));
+      phi_bend.push_back(sign(p.charge[i]) * std::asin(std::min(bend, 1.0)));
     }
   }
   const std::size_t n = index.size();
+  const double last_ecal = d.ecal_layer_radii.back();
   std::vector<bool> em(n);
   std::vector<bool> muon(n);
   std::vector<double> e_ecal(n);
@@ -1183,7 +1241,11 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
     const std::int32_t pdg = std::abs(p.pdg[index[j]]);
     em[j] = pdg == 11 || pdg == 22;
     muon[j] = pdg == 13;
-    double f_ecal = em[j] ? 1.0 : 0.0;
+    // an electron or photon made beyond the last ECAL layer showers in the HCAL
+    const double vx = p.vx[index[j]];
+    const double vy = p.vy[index[j]];
+    const bool em_in_ecal = em[j] && vx * vx + vy * vy < last_ecal * last_ecal;
+    double f_ecal = em_in_ecal ? 1.0 : 0.0;
     if (!em[j] && !muon[j]) {
       if (beta && !(k * m > 0.0 && k * (1.0 - m) > 0.0)) {
         throw std::invalid_argument(
@@ -1222,16 +1284,34 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
   const std::vector<double> hcal_layers =
       depth_profiles(d.hcal_layers, fluctuate, d.layer_concentration, rng);
 
-  const auto add = [&](ShowerColumns& out, std::size_t j, double energy, const double* layers,
-                       std::size_t n_layers, double sigma) {
-    const std::size_t i = index[j];
+  const auto push = [&](ShowerColumns& out, std::size_t i, double energy, double eta,
+                        double phi, double sigma) {
     out.event.push_back(p.event[i]);
     out.energy.push_back(energy);
-    out.eta.push_back(p.eta[i]);
-    out.phi.push_back(phi_calo[j]);
-    out.layers.insert(out.layers.end(), layers, layers + n_layers);
+    out.eta.push_back(eta);
+    out.phi.push_back(phi);
     out.sigma.push_back(sigma);
     out.track.push_back(track_of[i]);
+  };
+  const auto add = [&](ShowerColumns& out, std::size_t j, double energy, const double* layers,
+                       const std::vector<double>& layer_radii, double sigma) {
+    const std::size_t i = index[j];
+    const std::size_t n_layers = layer_radii.size();
+    if (at_origin(p, i)) {
+      push(out, i, energy, p.eta[i], p.phi[i] - phi_bend[j], sigma);
+      out.layers.insert(out.layers.end(), layers, layers + n_layers);
+      return;
+    }
+    for (std::size_t k = 0; k < n_layers; ++k) {
+      double eta = 0.0;
+      double phi = 0.0;
+      if (cross_cylinder(p, i, layer_radii[k], eta, phi)) {
+        push(out, i, energy, eta, phi - phi_bend[j], sigma);
+        const std::size_t first = out.layers.size();
+        out.layers.resize(first + n_layers, 0.0);
+        out.layers[first + k] = layers[k];
+      }
+    }
   };
   const std::size_t ecal_layers = d.ecal_em_layers.size();
   const std::size_t hcal_n_layers = d.hcal_layers.size();
@@ -1240,12 +1320,12 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
       const double* layers = (em[j] ? em_layers : hadron_layers).data() + j * ecal_layers;
       const double sigma =
           e_ecal[j] < soft ? 0.0 : (em[j] ? d.ecal_em_spread : d.ecal_hadron_spread);
-      add(ecal, j, e_ecal[j], layers, ecal_layers, sigma);
+      add(ecal, j, e_ecal[j], layers, d.ecal_layer_radii, sigma);
     }
   }
   for (std::size_t j = 0; j < n; ++j) {
     if (e_hcal[j] > 0.0) {
-      add(hcal, j, e_hcal[j], hcal_layers.data() + j * hcal_n_layers, hcal_n_layers,
+      add(hcal, j, e_hcal[j], hcal_layers.data() + j * hcal_n_layers, d.hcal_layer_radii,
           e_hcal[j] < soft ? 0.0 : d.hcal_spread);
     }
   }

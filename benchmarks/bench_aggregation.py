@@ -1,0 +1,182 @@
+"""Aggregation in ONNX Runtime: the exact default export vs the ScatterND reductions used
+before (issue 12), on 1 and 2 intra-op threads.
+
+1. Each aggregation alone (1,000 rows, 16,000 entries, 64 features): ``scatter`` sum, mean,
+   max, ``scatter_softmax``, and the global mean+max pool readout (1,111 nodes, 10 graphs).
+2. One EdgeConv layer (mean, 64 -> 64) on a random graph of the same size.
+3. The default tagger (``EdgeConvTagger`` of ``e2e_gnn.nn.models``, 3 EdgeConv blocks 64
+   wide, mean aggregation, mean+max pooling) on the README event (10 jets, 1,111 nodes,
+   17,776 kNN edges), and the same blocks with ``fixed_degree=16``.
+
+For every variant: median ms (interleaved rounds), the largest difference from torch over
+5 runs, and whether the 5 runs agreed bit for bit. "scatternd" is the opt-in racy form
+(``e2e_gnn.nn.scatternd_aggregation``), "exact" the default.
+
+Usage: PYTHONPATH=python python benchmarks/bench_aggregation.py [--repeat 20]
+Writes benchmarks/results/aggregation.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+import e2e_gnn.nn as ours
+from bench_layers import RESULTS as LAYERS_RESULTS
+from bench_layers import Tagger, export_bytes, knn_event, time_interleaved
+from e2e_gnn.export import racy_reductions
+from e2e_gnn.nn.models import EdgeConvTagger
+
+RESULTS = LAYERS_RESULTS.with_name("aggregation.json")
+THREADS = (1, 2)
+RUNS = 5
+
+
+class _Op(torch.nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        if self.kind == "softmax":
+            return ours.scatter_softmax(src, index, x.size(0))
+        return ours.scatter(src, index, x.size(0), reduce=self.kind)  # type: ignore[arg-type]
+
+
+class _Readout(torch.nn.Module):
+    def forward(self, x: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([ours.global_mean_pool(x, batch), ours.global_max_pool(x, batch)], -1)
+
+
+def _exports(
+    module: torch.nn.Module, args: dict[str, torch.Tensor], dynamic: dict[str, dict[int, str]]
+) -> dict[str, bytes]:
+    """The module exported both ways, as serialized ONNX models."""
+    models = {}
+    for form in ("scatternd", "exact"):
+        context = ours.scatternd_aggregation() if form == "scatternd" else contextlib.nullcontext()
+        with context:
+            models[form] = export_bytes(module, args, dynamic)
+    return models
+
+
+def _session(model: bytes, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _measure(
+    name: str,
+    module: torch.nn.Module,
+    args: dict[str, torch.Tensor],
+    dynamic: dict[str, dict[int, str]],
+    repeat: int,
+) -> list[dict[str, Any]]:
+    with torch.no_grad():
+        reference = module.eval()(**args).numpy()
+    models = _exports(module, args, dynamic)
+    runners, rows = {}, []
+    for form, model in models.items():
+        for threads in THREADS:
+            session = _session(model, threads)
+            wanted = {i.name for i in session.get_inputs()}
+            feeds = {k: v.numpy() for k, v in args.items() if k in wanted}
+            runs = [session.run(None, feeds)[0] for _ in range(RUNS)]
+            runners[(form, threads)] = lambda s=session, f=feeds: s.run(None, f)[0]
+            rows.append(
+                {
+                    "what": name,
+                    "export": form,
+                    "threads": threads,
+                    "scatter_reductions": len(racy_reductions(onnx.load_from_string(model))),
+                    "max_abs_diff_vs_torch": max(float(np.abs(r - reference).max()) for r in runs),
+                    "runs_identical": all(np.array_equal(runs[0], r) for r in runs[1:]),
+                }
+            )
+    times = time_interleaved(runners, repeat)  # type: ignore[arg-type]
+    for row in rows:
+        row["ms"] = times[(row["export"], row["threads"])]  # type: ignore[index]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    repeat = parser.parse_args().repeat
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(2)
+    n, e, f = 1000, 16000, 64
+    op_args = {
+        "x": torch.zeros(n, 1),
+        "src": torch.randn(e, f, generator=gen),
+        "index": torch.randint(0, n, (e,), generator=gen),
+    }
+    op_dynamic = {"x": {0: "N"}, "src": {0: "E"}, "index": {0: "E"}}
+    rows = []
+    for kind in ("sum", "mean", "max", "softmax"):
+        rows += _measure(f"scatter {kind}", _Op(kind), op_args, op_dynamic, repeat)
+    event = knn_event(10, 16, 4, seed=0)
+    readout_args = {
+        "x": torch.randn(event["x"].size(0), 64, generator=gen),
+        "batch": event["batch"],
+    }
+    rows += _measure(
+        "global mean+max pool", _Readout(), readout_args, {"x": {0: "N"}, "batch": {0: "N"}}, repeat
+    )
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(2 * f, f), torch.nn.ReLU())
+    edge_conv = ours.EdgeConv(mlp, aggr="mean")
+    random_graph = {
+        "x": torch.randn(n, f, generator=gen),
+        "edge_index": torch.randint(0, n, (2, e), generator=gen),
+    }
+    rows += _measure(
+        "EdgeConv mean, random graph",
+        edge_conv,
+        random_graph,
+        {"x": {0: "N"}, "edge_index": {1: "E"}},
+        repeat,
+    )
+    dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
+    torch.manual_seed(0)
+    tagger = EdgeConvTagger(4, hidden=64, num_layers=3).eval()
+    rows += _measure("EdgeConvTagger (default)", tagger, event, dynamic, repeat)
+    fixed = Tagger(ours.EdgeConv, ours, fixed_degree=16).eval()
+    rows += _measure("EdgeConv tagger, fixed_degree=16", fixed, event, dynamic, repeat)
+    result = {
+        "machine": platform.processor() or platform.machine(),
+        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15_min": list(os.getloadavg()),
+        "ops_shape": {"rows": n, "entries": e, "features": f},
+        "event": {"nodes": event["x"].size(0), "edges": event["edge_index"].size(1)},
+        "runs_per_check": RUNS,
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        "| aggregation | export | threads | ms | scatter reductions | max abs diff vs torch "
+        "| 5 runs identical |\n|---|---|---|---|---|---|---|"
+    )
+    for row in rows:
+        print(
+            f"| {row['what']} | {row['export']} | {row['threads']} | {row['ms']:.2f} "
+            f"| {row['scatter_reductions']} | {row['max_abs_diff_vs_torch']:.1e} "
+            f"| {row['runs_identical']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
