@@ -115,22 +115,20 @@ def test_fallback_to_a_second_server(server, model_path: Path, local, rng) -> No
 
 
 def test_local_fallback_by_name(model_path: Path, local, rng) -> None:
-    """``fallback="onnxruntime"`` (what Tagger(..., backend="triton") passes) scores locally."""
-    client = TritonBackend(
-        model_path,
-        url=f"127.0.0.1:{free_port()}",
-        timeout_s=0.5,
-        retries=0,
-        fallback="onnxruntime",
-        threads=1,
-        device="cpu",
-    )
+    """``Tagger(..., backend="triton", fallback="onnxruntime")`` scores locally when the
+    server is unreachable; the client itself takes backend objects only."""
+    from e2e_gnn import GraphBatch, Tagger
+
+    url = f"127.0.0.1:{free_port()}"
     graphs = mixed_graphs(rng, 5)
-    served = np.stack([a["scores"] for a in client.run_graphs(graphs)])
+    options = {"url": url, "timeout_s": 0.5, "retries": 0}
+    with Tagger(model_path, backend="triton", fallback="onnxruntime", **options) as tagger:
+        served = tagger(GraphBatch.from_graphs(graphs))
     np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
-    with pytest.raises(ValueError, match="fallback 'torch' needs model_path and one of"):
-        TritonBackend(model_path, fallback="torch")
-    client.close()
+    with pytest.raises(ValueError, match="fallback 'torch' is not a local backend"):
+        Tagger(model_path, backend="triton", fallback="torch", url=url)
+    with pytest.raises(TypeError, match="fallback must be a backend object"):
+        TritonBackend(model_path, fallback="onnxruntime")
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -128,10 +128,31 @@ class NativeBackend:
         del self._tagger
 
 
-def _triton_backend(model_path: str | Path, **options: object) -> Backend:
+def _triton_backend(
+    model_path: str | Path,
+    *,
+    threads: int = 1,
+    device: str = "cpu",
+    fallback: Backend | str | None = None,
+    verify_checksum: bool = True,
+    **options: Any,
+) -> Backend:
+    """A Triton client of ``model_path``; ``fallback`` may name a local backend
+    (``"onnxruntime"``, ``"native"``), built here with ``threads`` and ``device`` (the
+    server's own threads are set in its config: ``e2e-gnn triton-repo --threads``)."""
     from e2e_gnn.runtime.triton_backend import TritonBackend
 
-    return TritonBackend(model_path, **options)  # type: ignore[arg-type]
+    if isinstance(fallback, str):
+        local = {"onnxruntime": OnnxRuntimeBackend, "native": NativeBackend}
+        if fallback not in local:
+            msg = f"fallback {fallback!r} is not a local backend: use one of {sorted(local)}"
+            raise ValueError(msg)
+        fallback = local[fallback](
+            model_path, threads=threads, device=device, verify_checksum=verify_checksum
+        )
+    return TritonBackend(  # type: ignore[return-value]
+        model_path, fallback=fallback, verify_checksum=verify_checksum, **options
+    )
 
 
 BACKENDS = {

@@ -33,9 +33,9 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -69,7 +69,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-LOCAL_FALLBACKS = ("onnxruntime", "native")
 _NO_EDGES = np.empty((2, 0), dtype=np.int64)
 
 
@@ -96,13 +95,12 @@ class TritonBackend:
         retries: retries after a failed attempt (attempts = retries + 1).
         backoff_s: first backoff; doubled after each retry.
         fallback: backend used when the server stays unreachable: a backend object (e.g. a
-            second TritonBackend), ``"onnxruntime"`` or ``"native"`` (a local backend of
-            ``model_path`` with ``threads`` and ``device``), or None (raise).
+            second TritonBackend, or a local ``OnnxRuntimeBackend``/``NativeBackend``:
+            ``Tagger(..., backend="triton", fallback="onnxruntime")`` builds one), or None
+            (raise).
         checksum_policy: ``"refuse"`` (raise on mismatch) or ``"warn"``.
         cooldown_s: after a fallback, how long calls go straight to the fallback.
         max_graphs_per_request: :meth:`run_graphs` chunk size (None: all in one request).
-        threads, device: settings of a local fallback named by string (the server's own
-            threads and devices are set in its config: ``e2e-gnn triton-repo --threads``).
         compression: ``None``, ``"gzip"`` or ``"deflate"``: compress requests and responses
             (worth it for large batches over a slow network, not on loopback).
         verify_checksum: recompute the local export's checksum from its graph and weights
@@ -120,12 +118,10 @@ class TritonBackend:
         timeout_s: float = 10.0,
         retries: int = 2,
         backoff_s: float = 0.1,
-        fallback: Runner | str | None = None,
+        fallback: Runner | None = None,
         checksum_policy: str = "refuse",
         cooldown_s: float = 5.0,
         max_graphs_per_request: int | None = None,
-        threads: int = 1,
-        device: str = "cpu",
         compression: str | None = None,
         verify_checksum: bool = True,
     ) -> None:
@@ -156,7 +152,14 @@ class TritonBackend:
         self.model_name = model_name
         self.model_version = model_version
         self.timeout_s = timeout_s
-        self.fallback = self._local_fallback(fallback, model_path, threads, device)
+        if isinstance(fallback, str):
+            msg = (
+                f"TritonBackend's fallback must be a backend object, not {fallback!r}: build "
+                f"it (e.g. OnnxRuntimeBackend(model_path)) or use "
+                f"Tagger(model_path, backend='triton', fallback={fallback!r})"
+            )
+            raise TypeError(msg)
+        self.fallback = fallback
         self.checksum_policy = checksum_policy
         self.cooldown_s = cooldown_s
         self.max_graphs_per_request = max_graphs_per_request
@@ -181,24 +184,6 @@ class TritonBackend:
         else:
             import tritonclient.grpc as module
         self._module = module
-
-    @staticmethod
-    def _local_fallback(
-        fallback: Runner | str | None, model_path: str | Path | None, threads: int, device: str
-    ) -> Runner | None:
-        if not isinstance(fallback, str):
-            return fallback
-        if fallback not in LOCAL_FALLBACKS or model_path is None:
-            msg = (
-                f"fallback {fallback!r} needs model_path and one of {LOCAL_FALLBACKS!r}, "
-                f"or pass a backend object (e.g. another TritonBackend)"
-            )
-            raise ValueError(msg)
-        # looked up here, not at import: runtime.backends lists this module's backend
-        from e2e_gnn.runtime.backends import BACKENDS
-
-        local = cast("Callable[..., Runner]", BACKENDS[fallback])
-        return local(model_path, threads=threads, device=device)
 
     # -- connection -----------------------------------------------------------------------
     def _client(self) -> Any:
