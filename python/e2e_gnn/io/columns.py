@@ -221,11 +221,18 @@ def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[
 
 
 def row_columns(columns: Mapping[str, ak.Array]) -> dict[str, np.ndarray]:
-    """The columns holding one number per row (event, index, label, ...), as numpy."""
+    """The columns holding one number per row (event, index, label, ...), as numpy. A column
+    with missing values (None, in parquet files) comes as float64 with NaN for them, never
+    as a masked array whose hidden fill values a caller could take for numbers."""
     flat = {}
     for name, values in columns.items():
         if values.ndim == 1 and not values.fields:
             array = ak.to_numpy(values)
             if array.dtype.kind in "biuf":
+                if isinstance(array, np.ma.MaskedArray):
+                    missing = np.ma.getmaskarray(array)
+                    array = np.ma.getdata(array)
+                    if missing.any():
+                        array = np.where(missing, np.nan, array.astype(np.float64))
                 flat[name] = array
     return flat

@@ -129,10 +129,17 @@ def _frame_column(
     values: ak.Array, name: str, where: str, path: str | os.PathLike[str]
 ) -> np.ndarray:
     try:
-        array = np.asarray(ak.to_numpy(values))
+        array = ak.to_numpy(values)
     except ValueError as err:  # jagged: not one fixed-size image per row
         msg = f"{where}: column {name!r} is jagged ({values.type}); a frame is a fixed-size image"
         raise FileContentError(msg, file_path=path) from err
+    if isinstance(array, np.ma.MaskedArray):  # None in a parquet file: no number to read
+        mask = np.ma.getmaskarray(array)
+        if mask.any():
+            frame = int(np.argwhere(mask)[0][0])
+            msg = f"{where}: column {name!r} has missing values (None) in frame {frame}"
+            raise FileContentError(msg, file_path=path)
+        array = np.ma.getdata(array)
     if array.ndim < 3 or array.dtype.kind != "f":
         msg = (
             f"{where}: column {name!r} is {array.dtype} {list(array.shape)}, expected floats "

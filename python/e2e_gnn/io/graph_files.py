@@ -291,7 +291,7 @@ def _read_columns(path: str | os.PathLike[str], tree: str) -> _Arrays:
     node_counts = None
     node_flat = []
     for name, values in node_cols.items():
-        counts, flat = _jagged(values, name, where, "f", "floats, one per node", path)
+        counts, flat = _jagged(values, name, where, row, "f", "floats, one per node", path)
         if node_counts is not None and not np.array_equal(counts, node_counts):
             msg = f"{where}: branch {name!r} has other node counts than {next(iter(node_cols))!r}"
             raise FileContentError(msg, file_path=path)
@@ -305,7 +305,7 @@ def _read_columns(path: str | os.PathLike[str], tree: str) -> _Arrays:
     edges, edge_counts = [], None
     (src_name, src), (dst_name, dst) = edge_cols.items()
     for name, values in ((src_name, src), (dst_name, dst)):
-        counts, flat = _jagged(values, name, where, "iu", "integer node indices", path)
+        counts, flat = _jagged(values, name, where, row, "iu", "integer node indices", path)
         if edge_counts is not None and not np.array_equal(counts, edge_counts):
             msg = f"{where}: branches {src_name!r} and {dst_name!r} have different edge counts"
             raise FileContentError(msg, file_path=path)
@@ -333,15 +333,32 @@ def _read_columns(path: str | os.PathLike[str], tree: str) -> _Arrays:
 
 
 def _jagged(
-    values: ak.Array, name: str, where: str, kinds: str, expected: str, path: Any
+    values: ak.Array, name: str, where: str, row: str, kinds: str, expected: str, path: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(counts per entry, flat numpy values) of a jagged branch of numbers, or a named error."""
+    """(counts per entry, flat numpy values) of a jagged branch of numbers, or a named error.
+    Missing values (None, in parquet files from other tools) are refused: converted, they
+    would be the fill value of a masked array, a number nobody wrote."""
     if values.ndim != 2:
         layout = "one number per entry" if values.ndim == 1 else f"{values.ndim} dimensions"
         msg = f"{where}: branch {name!r} holds {layout}; a graph file needs one list per graph"
         raise FileContentError(msg, file_path=path)
+    missing_lists = np.flatnonzero(ak.to_numpy(ak.is_none(values, axis=0)))
+    if missing_lists.size:
+        msg = f"{where}, {row} {int(missing_lists[0])}: branch {name!r} is missing (None)"
+        raise FileContentError(msg, file_path=path)
+    counts = np.asarray(ak.to_numpy(ak.num(values)))
     flat = ak.to_numpy(ak.flatten(values))
+    if isinstance(flat, np.ma.MaskedArray):
+        holes = np.flatnonzero(np.ma.getmaskarray(flat))
+        if holes.size:
+            entry = int(np.searchsorted(np.cumsum(counts), holes[0], side="right"))
+            msg = (
+                f"{where}, {row} {entry}: branch {name!r} has a missing value (None) at "
+                f"index {int(holes[0] - counts[:entry].sum())}"
+            )
+            raise FileContentError(msg, file_path=path)
+        flat = np.ma.getdata(flat)
     if flat.size and flat.dtype.kind not in kinds:
         msg = f"{where}: branch {name!r} is {flat.dtype}, expected {expected}"
         raise FileContentError(msg, file_path=path)
-    return ak.to_numpy(ak.num(values)), flat
+    return counts, flat
