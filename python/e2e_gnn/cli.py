@@ -202,6 +202,18 @@ INFER_ERRORS = (OSError, ValueError, TypeError, KeyError, RuntimeError)
     "it a LocalCluster is started for the run.",
 )
 @click.option(
+    "--schema",
+    help="With INPUTS: they are event files read with this schema (nanoaod, e2e_gnn or a "
+    "TOML file), and the producer the model's spec names makes its graphs or frames.",
+)
+@click.option(
+    "--step-size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="With --schema: events per chunk.",
+)
+@click.option(
     "--format",
     "out_format",
     type=click.Choice(["parquet", "root"]),
@@ -223,6 +235,8 @@ def infer(
     executor: str,
     workers: int | None,
     scheduler: str | None,
+    schema: str | None,
+    step_size: int,
     out_format: str,
 ) -> None:
     """Score the graphs of graph files (graph models) or the frames of frames files (frame
@@ -231,6 +245,8 @@ def infer(
     One file: --graphs or --frames, and --out FILE. Many files: INPUTS (files, glob
     patterns such as 'data/*.root', or .txt files listing them) and --out DIR, scored in
     parallel (--executor, --workers); a re-run skips the inputs whose outputs are complete.
+    With --schema the INPUTS are event files (e.g. NanoAOD) turned into the model's inputs
+    by the producer its spec names.
     A file that cannot be read is reported and the others complete; the command then exits
     non-zero.
     """
@@ -238,6 +254,9 @@ def infer(
         msg = f"--url is for --backend triton, not {backend}"
         raise click.UsageError(msg)
     options: dict[str, Any] = {} if url is None else {"url": url}
+    if not inputs and schema is not None:
+        msg = "--schema is for INPUTS (event files), not --graphs/--frames"
+        raise click.UsageError(msg)
     if inputs:
         if graphs is not None or frames is not None:
             msg = "give INPUTS (many files) or one of --graphs/--frames (one file), not both"
@@ -257,6 +276,8 @@ def infer(
             per_call=per_call,
             suffix=f".{out_format}",
             verify_checksum=not skip_checksum,
+            schema=schema,
+            step_size=step_size,
             **options,
         )
         return
