@@ -49,7 +49,7 @@ class _Op(torch.nn.Module):
     def forward(self, x: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         if self.kind == "softmax":
             return ours.scatter_softmax(src, index, x.size(0))
-        return ours.scatter(src, index, x.size(0), reduce=self.kind)  # type: ignore[arg-type]
+        return ours.scatter(src, index, dim_size=x.size(0), reduce=self.kind)  # type: ignore[arg-type]
 
 
 class _Readout(torch.nn.Module):

@@ -232,7 +232,7 @@ class _Op(torch.nn.Module):
             return out.scatter_reduce(0, expanded, src, reduce="amax")
         if self.kind == "softmax":
             return ours.scatter_softmax(src, index, n)
-        return ours.scatter(src, index, n, reduce=self.kind)  # type: ignore[arg-type]
+        return ours.scatter(src, index, dim_size=n, reduce=self.kind)  # type: ignore[arg-type]
 
 
 def bench_ops(repeat: int) -> list[dict[str, Any]]:
@@ -271,6 +271,8 @@ GENERAL_LAYERS: dict[str, tuple[str, dict[str, Any]]] = {
     "SAGEConv max": ("SAGEConv", {"aggr": "max"}),
     "GATConv heads=4": ("GATConv", {"heads": 4, "concat": False}),
     "ARMAConv K=3 T=2": ("ARMAConv", {"num_stacks": 3, "num_layers": 2}),
+    "GATv2Conv heads=4": ("GATv2Conv", {"heads": 4, "concat": False}),
+    "TransformerConv heads=4": ("TransformerConv", {"heads": 4, "concat": False}),
 }
 
 
@@ -299,6 +301,11 @@ def bench_general(repeat: int) -> list[dict[str, Any]]:
         )
         mine.load_state_dict(theirs.state_dict())
         layers.append((f"EdgeConv {aggr}", theirs, mine.eval()))
+    torch.manual_seed(0)
+    theirs = pyg.GINConv(torch.nn.Sequential(torch.nn.Linear(f, f), torch.nn.ReLU())).eval()
+    mine = ours.GINConv(torch.nn.Sequential(torch.nn.Linear(f, f), torch.nn.ReLU()))
+    mine.load_state_dict(theirs.state_dict())
+    layers.append(("GINConv", theirs, mine.eval()))
     for name, theirs, mine in layers:
         runners = {
             "pyg": torch_runner(theirs, args),

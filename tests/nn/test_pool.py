@@ -42,7 +42,7 @@ def test_mean_max_add_is_concatenation() -> None:
 
 
 def test_pool_rejects_mismatched_batch() -> None:
-    with pytest.raises(ValueError, match=r"`batch` must be \[N\] with N = x.size\(0\) = 3"):
+    with pytest.raises(ValueError, match=r"`batch` must be \[N\] with N = x.size\(-2\) = 3"):
         global_mean_pool(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
 
 
@@ -58,3 +58,25 @@ def test_pool_onnx_is_exact_on_any_threads_with_a_dynamic_graph_count() -> None:
     graphs = [*corner_cases(32, seed=5), random_batch([90, 40, 70], 0.0, 32, seed=6)]
     inputs = [{"x": graph.x, "batch": graph.batch} for graph in graphs]
     assert_exact_on_any_threads(model, module, inputs)
+
+
+@pytest.mark.parametrize("name", list(POOLS))
+@pytest.mark.parametrize(
+    ("shape", "batch", "size"),
+    [
+        ((5, 3), None, None),  # one graph
+        ((2, 5, 3), None, None),  # leading batch dimension
+        ((5,), None, None),  # 1-D features
+        ((3, 2), [0, 0, 3], None),  # graphs 1 and 2 without nodes
+        ((3, 2), [0, 0, 2], 5),  # trailing empty graphs
+        ((2, 4, 2), [1, 1, 0, 3], None),
+        ((4,), [1, 1, 0, 3], 6),
+    ],
+    ids=str,
+)
+def test_pool_forms_match_pyg(name: str, shape: tuple, batch: list | None, size: int | None):
+    ours, theirs = POOLS[name]
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(len(shape)))
+    index = None if batch is None else torch.tensor(batch)
+    out = ours(x, index, size)
+    torch.testing.assert_close(out, theirs(x, index, size), atol=1e-6, rtol=0)

@@ -48,7 +48,7 @@ def test_scatter_matches_loop_and_pyg(reduce: str, case: str) -> None:
     gen = torch.Generator().manual_seed(num * 7 + size)
     src = torch.randn(num, 4, generator=gen) - 2.0  # mostly negative: a 0 prefill would show
     index = torch.randint(0, size, (num,), generator=gen)
-    out = scatter(src, index, size, reduce=reduce)  # type: ignore[arg-type]
+    out = scatter(src, index, dim_size=size, reduce=reduce)  # type: ignore[arg-type]
     torch.testing.assert_close(out, loop_reference(src, index, size, reduce), atol=1e-6, rtol=0)
     torch.testing.assert_close(
         out, pyg_scatter(src, index, 0, dim_size=size, reduce=reduce), atol=1e-6, rtol=0
@@ -58,7 +58,7 @@ def test_scatter_matches_loop_and_pyg(reduce: str, case: str) -> None:
 def test_scatter_3d_values_and_tensor_size() -> None:
     src = torch.randn(10, 2, 3)
     index = torch.tensor([0, 1, 1, 3, 3, 3, 0, 1, 3, 3])
-    out = scatter(src, index, torch.tensor(5), reduce="max")
+    out = scatter(src, index, dim_size=torch.tensor(5), reduce="max")
     assert out.shape == (5, 2, 3)
     torch.testing.assert_close(out[3], src[index == 3].max(0).values)
     assert torch.equal(out[2], torch.zeros(2, 3)) and torch.equal(out[4], torch.zeros(2, 3))
@@ -96,8 +96,8 @@ def test_scatter_rejects_bad_arguments(kwargs: dict, error: type, match: str) ->
 class _AllReductions(torch.nn.Module):
     def forward(self, x: torch.Tensor, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         n = x.size(0)
-        parts = [scatter(src, index, n, reduce=r) for r in REDUCTIONS]  # type: ignore[arg-type]
-        parts.append(scatter(scatter_softmax(src, index, n), index, n))
+        parts = [scatter(src, index, dim_size=n, reduce=r) for r in REDUCTIONS]  # type: ignore[arg-type]
+        parts.append(scatter(scatter_softmax(src, index, n), index, dim_size=n))
         return torch.cat(parts, dim=-1)
 
 
@@ -155,5 +155,5 @@ def test_scatter_property(num: int, size: int, reduce: str, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     src = torch.randn(num, 2, generator=gen) * 3
     index = torch.randint(0, size, (num,), generator=gen)
-    out = scatter(src, index, size, reduce=reduce)  # type: ignore[arg-type]
+    out = scatter(src, index, dim_size=size, reduce=reduce)  # type: ignore[arg-type]
     torch.testing.assert_close(out, loop_reference(src, index, size, reduce), atol=1e-5, rtol=0)

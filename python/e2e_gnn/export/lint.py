@@ -38,11 +38,11 @@ class UnsupportedOperationError(ValueError):
 
 INDEX_ADD = (
     "the legacy exporter drops its reduction with duplicate indices and the dynamo "
-    "exporter does not implement it; use e2e_gnn.nn.scatter(src, index, dim_size, reduce='sum')"
+    "exporter does not implement it; use e2e_gnn.nn.scatter(src, index, dim_size=N, reduce='sum')"
 )
 SCATTER_MEAN = (
     "the dynamo exporter turns scatter_reduce 'mean' into an unreduced scatter (silently "
-    "wrong); use e2e_gnn.nn.scatter(src, index, dim_size, reduce='mean')"
+    "wrong); use e2e_gnn.nn.scatter(src, index, dim_size=N, reduce='mean')"
 )
 DATA_DEPENDENT = (
     "Python control flow on a tensor's value is frozen into the exported graph at the "

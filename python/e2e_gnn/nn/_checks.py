@@ -46,3 +46,16 @@ def reset(module: torch.nn.Module) -> None:
         return
     for child in module.children():
         reset(child)
+
+
+def check_features(layer: str, x: Tensor, in_channels: int | None = None) -> None:
+    """``x`` is ``[*, N, F]`` with ``F = in_channels`` (unless lazy, ``in_channels <= 0``)."""
+    if x.dim() < 2:
+        msg = f"{layer}: `x` must be [N, F] or [*, N, F], got shape {tuple(x.shape)!r}"
+        raise ValueError(msg)
+    if in_channels is not None and in_channels > 0 and x.size(-1) != in_channels:
+        msg = (
+            f"{layer}: `x` has {x.size(-1)} features, the layer was built with "
+            f"in_channels={in_channels!r}"
+        )
+        raise ValueError(msg)

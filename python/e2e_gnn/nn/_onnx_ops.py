@@ -55,7 +55,8 @@ def _scatter_extreme_fake(src: Tensor, index: Tensor, dim_size: int, reduce: str
 
 @torch.library.custom_op("e2e_gnn::segment_reduce", mutates_args=())
 def segment_reduce(src: Tensor, index: Tensor, dim_size: int, reduce: str) -> Tensor:
-    """``e2e_gnn.nn.scatter(src, index, dim_size, reduce)`` as one op (exported exactly)."""
+    """``e2e_gnn.nn.scatter(src, index, dim_size=dim_size, reduce=reduce)`` as one op (exported
+    exactly)."""
     from e2e_gnn.nn.scatter import eager_scatter  # here: scatter imports this module
 
     return eager_scatter(src, index, dim_size, reduce)

@@ -1,4 +1,4 @@
-"""Scatter reductions over dim 0, written so that they export to ONNX opset 18.
+"""Scatter reductions (along any dimension), written so that they export to ONNX opset 18.
 
 Every reduction is sized by ``dim_size`` (normally ``x.size(0)``, so the exported graph
 keeps a dynamic node count), is exact for ``E = 0`` and gives ``0`` for rows that receive
@@ -73,7 +73,8 @@ def incoming_chunks(
     return edge_chunks(target, num_nodes, chunk)  # type: ignore[arg-type]
 
 
-def _check(src: Tensor, index: Tensor, reduce: str) -> None:
+def _check(src: Tensor, index: Tensor, dim: int, reduce: str) -> int:
+    """Checks the arguments of :func:`scatter`; returns ``dim`` as a non-negative int."""
     if reduce not in REDUCTIONS:
         msg = f"scatter: `reduce` must be one of {REDUCTIONS}, got {reduce!r}"
         raise ValueError(msg)
@@ -89,12 +90,34 @@ def _check(src: Tensor, index: Tensor, reduce: str) -> None:
     if src.dim() < 1:
         msg = "scatter: `src` must have at least one dimension (got a 0-d tensor)"
         raise ValueError(msg)
-    if src.size(0) != index.size(0):
+    if not isinstance(dim, int) or not -src.dim() <= dim < src.dim():
         msg = (
-            f"scatter: `src` and `index` must have the same size in dim 0, got "
+            f"scatter: `dim` must be a dimension of `src` (shape {tuple(src.shape)!r}), got "
+            f"{dim!r}; the third argument is `dim` as in torch_geometric.utils.scatter: "
+            "pass the number of output rows as dim_size="
+        )
+        raise ValueError(msg)
+    dim = dim + src.dim() if dim < 0 else dim
+    if src.size(dim) != index.size(0):
+        msg = (
+            f"scatter: `src` and `index` must have the same size in dim {dim}, got "
             f"src {tuple(src.shape)!r} and index {tuple(index.shape)!r}"
         )
         raise ValueError(msg)
+    return dim
+
+
+def _rows(index: Tensor, dim_size: int | torch.SymInt | Tensor | None) -> int | torch.SymInt:
+    """The number of output rows: ``dim_size``, else ``index.max() + 1`` (eager only)."""
+    if dim_size is not None:
+        return _as_size(dim_size)
+    if torch.compiler.is_exporting():
+        msg = (
+            "scatter: dim_size=None cannot be exported (the row count would depend on the "
+            "values of `index`); pass dim_size, e.g. x.size(0)"
+        )
+        raise ValueError(msg)
+    return int(index.max()) + 1 if index.numel() > 0 else 0
 
 
 def _as_size(dim_size: int | torch.SymInt | Tensor) -> int | torch.SymInt:
@@ -146,51 +169,83 @@ def eager_scatter(src: Tensor, index: Tensor, dim_size: int | torch.SymInt, redu
 def scatter(
     src: Tensor,
     index: Tensor,
-    dim_size: int | torch.SymInt | Tensor,
+    dim: int = 0,
+    dim_size: int | torch.SymInt | Tensor | None = None,
     reduce: Reduce = "sum",
 ) -> Tensor:
-    """Reduces the rows of ``src`` into ``dim_size`` rows: ``out[i] = reduce(src[index == i])``.
+    """Reduces the entries of ``src`` along ``dim`` into ``dim_size`` rows:
+    ``out[..., i, ...] = reduce(src[..., index == i, ...])``, as
+    ``torch_geometric.utils.scatter`` (same signature).
 
     Rows that receive no entry are 0 for every reduction (as in torch_geometric).
 
     Args:
-        src (Tensor): values, shape ``[E, *]``.
+        src (Tensor): values, shape ``[*, E, *]`` (E in dimension ``dim``).
         index (Tensor): int64 row of each value, shape ``[E]``, values in ``[0, dim_size)``.
-        dim_size (int, SymInt or 0-d Tensor): number of output rows, normally ``x.size(0)``.
+        dim (int, optional): the dimension of ``src`` to reduce. (default: ``0``)
+        dim_size (int, SymInt or 0-d Tensor, optional): number of output rows, normally
+            ``x.size(0)``; ``index.max() + 1`` when ``None`` (eager only: the export needs
+            it). (default: ``None``)
         reduce (str): ``"sum"`` (alias ``"add"``), ``"mean"``, ``"max"`` or ``"min"``.
             (default: ``"sum"``)
 
     Shapes:
-        - **input:** src ``[E, *]``, index ``[E]``
-        - **output:** ``[dim_size, *]``
+        - **input:** src ``[*, E, *]``, index ``[E]``
+        - **output:** ``[*, dim_size, *]``
     """
-    _check(src, index, reduce)
-    size = _as_size(dim_size)
+    dim = _check(src, index, dim, reduce)
+    size = _rows(index, dim_size)
+    if dim != 0:
+        return scatter(src.movedim(dim, 0), index, 0, size, reduce).movedim(0, dim)
     if exporting_exact():
         name = "sum" if reduce == "add" else reduce
         return segment_reduce(src, index, size, name)  # type: ignore[arg-type]
     return eager_scatter(src, index, size, reduce)
 
 
-def scatter_softmax(src: Tensor, index: Tensor, dim_size: int | torch.SymInt | Tensor) -> Tensor:
-    """Softmax of ``src`` over the entries that share an ``index`` (e.g. incoming edges).
-
-    Matches ``torch_geometric.utils.softmax(src, index, num_nodes=dim_size)``:
+def softmax(
+    src: Tensor,
+    index: Tensor | None = None,
+    ptr: Tensor | None = None,
+    num_nodes: int | torch.SymInt | Tensor | None = None,
+    dim: int = 0,
+) -> Tensor:
+    """Softmax of ``src`` over the entries that share an ``index`` (e.g. the incoming edges
+    of a node), as ``torch_geometric.utils.softmax`` (same signature):
     ``exp(src - max) / (sum exp(src - max) + 1e-16)`` per group.
 
     Args:
-        src (Tensor): scores, shape ``[E, *]`` (e.g. ``[E, heads]``).
-        index (Tensor): int64 group of each score, shape ``[E]``.
-        dim_size (int, SymInt or 0-d Tensor): number of groups, normally ``x.size(0)``.
+        src (Tensor): scores, shape ``[*, E, *]`` (E in dimension ``dim``).
+        index (Tensor, optional): int64 group of each score, shape ``[E]``.
+        ptr (Tensor, optional): the groups as CSR offsets of sorted entries (eager only;
+            used when ``index`` is ``None``). (default: ``None``)
+        num_nodes (int, SymInt or 0-d Tensor, optional): number of groups, normally
+            ``x.size(0)``; ``index.max() + 1`` when ``None``. (default: ``None``)
+        dim (int, optional): the dimension of ``src`` holding the entries. (default: ``0``)
 
     Shapes:
-        - **input:** src ``[E, *]``, index ``[E]``
-        - **output:** ``[E, *]``
+        - **input:** src ``[*, E, *]``, index ``[E]``
+        - **output:** same as src
     """
-    src_max = scatter(src.detach(), index, dim_size, "max")
-    out = (src - gather(src_max, index)).exp()
-    out_sum = scatter(out, index, dim_size) + 1e-16
-    return out / gather(out_sum, index)
+    if index is None:
+        if ptr is None:
+            msg = "softmax: pass `index` (the group of each entry) or `ptr` (CSR offsets)"
+            raise ValueError(msg)
+        if torch.compiler.is_exporting():
+            msg = "softmax: `ptr` cannot be exported; pass `index` (the group of each entry)"
+            raise ValueError(msg)
+        index = torch.arange(ptr.numel() - 1, device=ptr.device).repeat_interleave(ptr.diff())
+        num_nodes = ptr.numel() - 1 if num_nodes is None else num_nodes
+    src_max = scatter(src.detach(), index, dim, num_nodes, "max")
+    size = src_max.size(dim)
+    out = (src - src_max.index_select(dim, index)).exp()
+    out_sum = scatter(out, index, dim, size) + 1e-16
+    return out / out_sum.index_select(dim, index)
+
+
+def scatter_softmax(src: Tensor, index: Tensor, dim_size: int | torch.SymInt | Tensor) -> Tensor:
+    """``softmax(src, index, num_nodes=dim_size)`` over dim 0 (the earlier name)."""
+    return softmax(src, index, num_nodes=dim_size)
 
 
 def gather(src: Tensor, index: Tensor) -> Tensor:

@@ -112,7 +112,7 @@ class ARMAConv(torch.nn.Module):
         """Weighted sum over incoming edges of ``x [K, N, F]`` (scatter runs over dim 0)."""
         nodes_first = x.transpose(0, 1)  # [N, K, F]
         messages = self.message(gather(nodes_first, edge_index[0]), edge_weight)
-        return scatter(messages, edge_index[1], nodes_first.size(0)).transpose(0, 1)
+        return scatter(messages, edge_index[1], dim_size=nodes_first.size(0)).transpose(0, 1)
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
         return edge_weight.view(-1, 1, 1) * x_j

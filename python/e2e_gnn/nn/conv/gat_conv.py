@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
+from e2e_gnn.nn._checks import check_edge_index, check_edge_vector
+from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
-from e2e_gnn.nn.scatter import gather, scatter, scatter_softmax
+from e2e_gnn.nn.message_passing import MessagePassing
+from e2e_gnn.nn.scatter import scatter, softmax
 
 FILL_VALUES = ("mean", "add", "sum")
 
 
-class GATConv(torch.nn.Module):
+class GATConv(MessagePassing):
     r"""The graph attentional operator from the `"Graph Attention Networks"
     <https://arxiv.org/abs/1710.10903>`_ paper, as ``torch_geometric.nn.GATConv``.
 
@@ -23,7 +27,7 @@ class GATConv(torch.nn.Module):
         + \mathbf{a}^{\top}_{t} \mathbf{\Theta}\mathbf{x}_i
         + \mathbf{a}^{\top}_{e} \mathbf{\Theta}_{e} \mathbf{e}_{j,i} \right) \right)
 
-    per head; the softmax runs over the incoming edges of i (``scatter_softmax``).
+    per head; the softmax runs over the incoming edges of i (:func:`e2e_gnn.nn.softmax`).
     Parameters are named as in torch_geometric (``lin``, ``att_src``, ``att_dst``,
     ``lin_edge``, ``att_edge``, ``res``, ``bias``).
 
@@ -33,7 +37,8 @@ class GATConv(torch.nn.Module):
     dependent and the layer exports.
 
     Args:
-        in_channels (int): input features per node.
+        in_channels (int or tuple): input features per node, ``(source, target)`` widths
+            for a bipartite graph (separate ``lin_src``/``lin_dst``), or -1 (lazy).
         out_channels (int): output features per node and head.
         heads (int, optional): number of attention heads. (default: ``1``)
         concat (bool, optional): concatenate the heads (else average them).
@@ -49,17 +54,20 @@ class GATConv(torch.nn.Module):
             (default: ``"mean"``)
         bias (bool, optional): learn an additive bias. (default: ``True``)
         residual (bool, optional): add a linear projection of the input. (default: ``False``)
+        **kwargs: ``flow``, ... of :class:`e2e_gnn.nn.MessagePassing`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
           :math:`(2, |\mathcal{E}|)`, edge features :math:`(|\mathcal{E}|, D)` *(optional)*
         - **output:** node features :math:`(|\mathcal{V}|, H * F_{out})` or
-          :math:`(|\mathcal{V}|, F_{out})` if ``concat=False``
+          :math:`(|\mathcal{V}|, F_{out})` if ``concat=False``; with
+          ``return_attention_weights=True`` also ``(edge_index, alpha [E', H])`` (PyG's
+          edge list: the existing self loops removed, eager only)
     """
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: int | tuple[int, int],
         out_channels: int,
         heads: int = 1,
         concat: bool = True,
@@ -70,14 +78,10 @@ class GATConv(torch.nn.Module):
         fill_value: float | Tensor | str = "mean",
         bias: bool = True,
         residual: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            msg = (
-                f"GATConv: `in_channels` must be a positive int (no bipartite or lazy "
-                f"form), got {in_channels!r}"
-            )
-            raise ValueError(msg)
+        kwargs.setdefault("aggr", "add")
+        super().__init__(node_dim=0, **kwargs)
         if isinstance(fill_value, str) and fill_value not in FILL_VALUES:
             msg = (
                 f"GATConv: `fill_value` must be a number, a tensor or one of {FILL_VALUES}, "
@@ -94,7 +98,14 @@ class GATConv(torch.nn.Module):
         self.edge_dim = edge_dim
         self.fill_value = fill_value
         self.residual = residual
-        self.lin = torch.nn.Linear(in_channels, heads * out_channels, bias=False)
+        self.lin: torch.nn.Module | None = None
+        self.lin_src: torch.nn.Module | None = None
+        self.lin_dst: torch.nn.Module | None = None
+        if isinstance(in_channels, int):
+            self.lin = linear(in_channels, heads * out_channels, bias=False)
+        else:
+            self.lin_src = linear(in_channels[0], heads * out_channels, bias=False)
+            self.lin_dst = linear(in_channels[1], heads * out_channels, bias=False)
         self.att_src = torch.nn.Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = torch.nn.Parameter(torch.empty(1, heads, out_channels))
         if edge_dim is not None:
@@ -105,7 +116,7 @@ class GATConv(torch.nn.Module):
             self.register_parameter("att_edge", None)
         total = out_channels * (heads if concat else 1)
         if residual:
-            self.res = torch.nn.Linear(in_channels, total, bias=False)
+            self.res = linear(pair(in_channels)[1], total, bias=False)
         else:
             self.register_parameter("res", None)
         if bias:
@@ -115,72 +126,96 @@ class GATConv(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for lin in (self.lin, self.lin_edge, self.res):
-            if lin is not None:
-                torch.nn.init.xavier_uniform_(lin.weight)
+        for lin in (self.lin, self.lin_src, self.lin_dst, self.lin_edge, self.res):
+            if lin is not None and not torch.nn.parameter.is_lazy(lin.weight):  # type: ignore[arg-type]
+                torch.nn.init.xavier_uniform_(lin.weight)  # type: ignore[arg-type]
         for att in (self.att_src, self.att_dst, self.att_edge):
             if att is not None:
                 _glorot(att)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
-        check_x("GATConv", x, self.in_channels)
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor],
+        edge_index: Tensor,
+        edge_attr: Tensor | None = None,
+        size: tuple[int, int] | None = None,
+        return_attention_weights: bool | None = None,
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        x_in, x_out = (x, x) if isinstance(x, Tensor) else x
+        if x_in.dim() != 2:
+            msg = f"GATConv: `x` must be [N, F] (as in PyG), got shape {tuple(x_in.shape)!r}"
+            raise ValueError(msg)
         check_edge_index("GATConv", edge_index)
         if edge_attr is not None:
             check_edge_vector("GATConv", "edge_attr", edge_attr, edge_index)
             if edge_attr.dim() == 1:
                 edge_attr = edge_attr.view(-1, 1)
-        heads, channels, num_nodes = self.heads, self.out_channels, x.size(0)
-        res = self.res(x) if self.res is not None else None
-        h = self.lin(x).view(-1, heads, channels)
-        alpha_src = (h * self.att_src).sum(dim=-1)  # [N, H]
-        alpha_dst = (h * self.att_dst).sum(dim=-1)
-        source, target = edge_index[0], edge_index[1]
-        alpha = gather(alpha_src, source) + gather(alpha_dst, target)  # [E, H]
-        if edge_attr is not None and self.lin_edge is not None:
-            alpha = alpha + self._edge_score(edge_attr)
+        heads, channels = self.heads, self.out_channels
+        res = self.res(x_out) if self.res is not None else None
+        if self.lin is not None:
+            x_src = self.lin(x_in).view(-1, heads, channels)
+            x_dst = x_src if x_out is x_in else self.lin(x_out).view(-1, heads, channels)
+        else:
+            assert self.lin_src is not None and self.lin_dst is not None
+            x_src = self.lin_src(x_in).view(-1, heads, channels)
+            x_dst = self.lin_dst(x_out).view(-1, heads, channels)
+        alpha_src = (x_src * self.att_src).sum(dim=-1)  # [N_src, H]
+        alpha_dst = (x_dst * self.att_dst).sum(dim=-1)  # [N_dst, H]
+        existing_loop = None
         if self.add_self_loops:
-            is_loop = (source == target).view(-1, 1)
-            alpha = torch.where(is_loop, torch.full_like(alpha, float("-inf")), alpha)
-            loops = torch.arange(num_nodes, device=x.device)
-            loop_alpha = alpha_src + alpha_dst
+            num_nodes = torch.sym_min(x_src.size(0), x_dst.size(0))
+            if size is not None:
+                num_nodes = min(size)
+            source, target = edge_index[0], edge_index[1]
+            is_loop = source == target
+            loops = torch.arange(num_nodes, device=edge_index.device)
             if edge_attr is not None and self.lin_edge is not None:
-                loop_attr = self._loop_attr(edge_attr, is_loop.view(-1), target, num_nodes)
-                loop_alpha = loop_alpha + self._edge_score(loop_attr)
-            alpha = torch.cat([alpha, loop_alpha])
-            source = torch.cat([source, loops])
-            target = torch.cat([target, loops])
-        alpha = torch.nn.functional.leaky_relu(alpha, self.negative_slope)
-        alpha = scatter_softmax(alpha, target, num_nodes)
-        alpha = torch.nn.functional.dropout(alpha, p=self.dropout, training=self.training)
-        out = scatter(self.message(gather(h, source), alpha), target, num_nodes)  # [N, H, C]
+                loop_attr = self_loop_attr(edge_attr, is_loop, target, num_nodes, self.fill_value)
+                edge_attr = torch.cat([edge_attr, loop_attr])
+            edge_index = torch.cat([edge_index, loops.repeat(2, 1)], dim=1)
+            existing_loop = torch.cat([is_loop, torch.zeros_like(loops, dtype=torch.bool)])
+        alpha = self.edge_updater(
+            edge_index,
+            alpha=(alpha_src, alpha_dst),
+            edge_attr=edge_attr,
+            existing_loop=existing_loop,
+            size=size,
+        )
+        out = self.propagate(edge_index, x=(x_src, x_dst), alpha=alpha, size=size)
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if res is not None:
             out = out + res
         if self.bias is not None:
             out = out + self.bias
+        if return_attention_weights:
+            if existing_loop is not None:
+                # PyG's edge list: the existing self loops removed (eager only).
+                keep = ~existing_loop
+                edge_index, alpha = edge_index[:, keep], alpha[keep]
+            return out, (edge_index, alpha)
         return out
 
-    def _edge_score(self, edge_attr: Tensor) -> Tensor:
-        assert self.lin_edge is not None and self.att_edge is not None
-        projected = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
-        return (projected * self.att_edge).sum(dim=-1)
-
-    def _loop_attr(
-        self, edge_attr: Tensor, is_loop: Tensor, target: Tensor, num_nodes: int | torch.SymInt
+    def edge_update(  # type: ignore[override]
+        self,
+        alpha_j: Tensor,
+        alpha_i: Tensor,
+        edge_attr: Tensor | None,
+        index: Tensor,
+        size_i: int | None,
+        existing_loop: Tensor | None = None,
     ) -> Tensor:
-        """Edge features of the added self loops, from the incoming non-loop edges."""
-        if not isinstance(self.fill_value, str):
-            fill = torch.as_tensor(self.fill_value, dtype=edge_attr.dtype)
-            return fill.expand(num_nodes, edge_attr.size(1))  # type: ignore[arg-type]
-        kept = torch.where(is_loop.view(-1, 1), torch.zeros_like(edge_attr), edge_attr)
-        total = scatter(kept, target, num_nodes)
-        if self.fill_value in ("add", "sum"):
-            return total
-        ones = (~is_loop).to(edge_attr.dtype)
-        count = scatter(ones, target, num_nodes).clamp(min=1)
-        return total / count.view(-1, 1)
+        alpha = alpha_j + alpha_i
+        if edge_attr is not None and self.lin_edge is not None:
+            assert self.att_edge is not None
+            projected = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
+            alpha = alpha + (projected * self.att_edge).sum(dim=-1)
+        if existing_loop is not None:
+            alpha = torch.where(existing_loop.view(-1, 1), float("-inf"), alpha)
+        alpha = torch.nn.functional.leaky_relu(alpha, self.negative_slope)
+        alpha = softmax(alpha, index, num_nodes=size_i)
+        return torch.nn.functional.dropout(alpha, p=self.dropout, training=self.training)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
@@ -190,3 +225,25 @@ class GATConv(torch.nn.Module):
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
             f"heads={self.heads})"
         )
+
+
+def self_loop_attr(
+    edge_attr: Tensor,
+    is_loop: Tensor,
+    target: Tensor,
+    num_nodes: int | torch.SymInt,
+    fill_value: float | Tensor | str,
+) -> Tensor:
+    """Edge features ``[num_nodes, D]`` of the self loops added by the attention layers,
+    from the node's incoming non-loop edges (``"mean"``/``"add"``) or a constant, as
+    torch_geometric's ``add_self_loops(..., fill_value)`` after ``remove_self_loops``."""
+    if not isinstance(fill_value, str):
+        fill = torch.as_tensor(fill_value, dtype=edge_attr.dtype)
+        return fill.expand(num_nodes, edge_attr.size(1))  # type: ignore[arg-type]
+    kept = torch.where(is_loop.view(-1, 1), torch.zeros_like(edge_attr), edge_attr)
+    total = scatter(kept, target, dim_size=num_nodes)
+    if fill_value in ("add", "sum"):
+        return total
+    ones = (~is_loop).to(edge_attr.dtype)
+    count = scatter(ones, target, dim_size=num_nodes).clamp(min=1)
+    return total / count.view(-1, 1)

@@ -4,6 +4,8 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
+from e2e_gnn.nn.conv._linear import linear
+from e2e_gnn.nn.message_passing import sparse_to_edge_index
 from e2e_gnn.nn.scatter import gather, scatter
 
 
@@ -42,8 +44,8 @@ def gcn_norm(
             # (exact below 2**24 edges); PyG's index assignment leaves the last one's weight.
             position = torch.arange(source.size(0), device=edge_index.device, dtype=dtype)
             position = torch.where(is_loop, position, torch.full_like(position, -1.0))
-            last = scatter(position, target, num_nodes, reduce="max")
-            has_loop = scatter(is_loop.to(dtype), target, num_nodes) > 0
+            last = scatter(position, target, dim_size=num_nodes, reduce="max")
+            has_loop = scatter(is_loop.to(dtype), target, dim_size=num_nodes) > 0
             padded = torch.cat([edge_weight, edge_weight.new_full((1,), fill)])
             last = last.long()
             no_loop = torch.zeros_like(last) + source.size(0)  # the appended fill value
@@ -54,7 +56,7 @@ def gcn_norm(
         edge_weight = torch.cat([edge_weight, loop_weight])
     elif edge_weight is None:
         edge_weight = torch.ones(source.shape, dtype=dtype, device=edge_index.device)
-    degree = scatter(edge_weight, target, num_nodes)
+    degree = scatter(edge_weight, target, dim_size=num_nodes)
     inv_sqrt = degree.pow(-0.5)
     inv_sqrt = torch.where(torch.isinf(inv_sqrt), torch.zeros_like(inv_sqrt), inv_sqrt)
     edge_weight = gather(inv_sqrt, source) * edge_weight * gather(inv_sqrt, target)
@@ -75,7 +77,8 @@ class GCNConv(torch.nn.Module):
     ``bias``), so ``load_state_dict(pyg_gcn_conv.state_dict())`` works.
 
     Args:
-        in_channels (int): input features per node.
+        in_channels (int): input features per node, or -1 (lazy: sized by the first
+            forward pass or by ``load_state_dict``).
         out_channels (int): output features per node.
         improved (bool, optional): self loops of weight 2 (:math:`\mathbf{A} + 2\mathbf{I}`)
             when edge weights are given. (default: ``False``)
@@ -114,7 +117,7 @@ class GCNConv(torch.nn.Module):
         self.improved = improved
         self.add_self_loops = add_self_loops
         self.normalize = normalize
-        self.lin = torch.nn.Linear(in_channels, out_channels, bias=False)
+        self.lin = linear(in_channels, out_channels, bias=False)
         if bias:
             self.bias = torch.nn.Parameter(torch.empty(out_channels))
         else:
@@ -122,12 +125,19 @@ class GCNConv(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        torch.nn.init.xavier_uniform_(self.lin.weight)
+        if not torch.nn.parameter.is_lazy(self.lin.weight):  # type: ignore[arg-type]
+            torch.nn.init.xavier_uniform_(self.lin.weight)  # type: ignore[arg-type]
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         check_x("GCNConv", x, self.in_channels)
+        if edge_index.layout != torch.strided:
+            # A torch.sparse adj_t: its values are the edge weights (eager only). Existing
+            # self loops are replaced as for edge_index (PyG's sparse path keeps them and
+            # adds one more).
+            edge_index, values = sparse_to_edge_index("GCNConv", edge_index)
+            edge_weight = values if edge_weight is None else edge_weight
         check_edge_index("GCNConv", edge_index)
         if edge_weight is not None:
             check_edge_vector("GCNConv", "edge_weight", edge_weight, edge_index)
@@ -136,7 +146,9 @@ class GCNConv(torch.nn.Module):
                 edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, x.dtype
             )
         x = self.lin(x)
-        out = scatter(self.message(gather(x, edge_index[0]), edge_weight), edge_index[1], x.size(0))
+        out = scatter(
+            self.message(gather(x, edge_index[0]), edge_weight), edge_index[1], dim_size=x.size(0)
+        )
         if self.bias is not None:
             out = out + self.bias
         return out

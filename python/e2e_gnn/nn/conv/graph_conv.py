@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
-from e2e_gnn.nn.scatter import gather, scatter
+from e2e_gnn.nn._checks import check_edge_vector, check_features
+from e2e_gnn.nn.conv._linear import linear, linear_sum, pair
+from e2e_gnn.nn.message_passing import MessagePassing
 
-AGGREGATIONS = ("add", "sum", "mean", "max")
 
-
-class GraphConv(torch.nn.Module):
+class GraphConv(MessagePassing):
     r"""The graph neural network operator from the `"Weisfeiler and Leman Go Neural:
     Higher-order Graph Neural Networks" <https://arxiv.org/abs/1810.02244>`_ paper, as
     ``torch_geometric.nn.GraphConv``.
@@ -21,49 +22,61 @@ class GraphConv(torch.nn.Module):
     Parameters are named as in torch_geometric (``lin_rel``, ``lin_root``).
 
     Args:
-        in_channels (int): input features per node.
+        in_channels (int or tuple): input features per node, ``(source, target)`` widths
+            for a bipartite graph, or -1 (lazy: sized by the first forward pass).
         out_channels (int): output features per node.
-        aggr (str, optional): ``"add"`` (alias ``"sum"``), ``"mean"`` or ``"max"``.
+        aggr (str, optional): an aggregation of :class:`e2e_gnn.nn.MessagePassing`.
             (default: ``"add"``)
         bias (bool, optional): learn an additive bias (in ``lin_rel``). (default: ``True``)
+        **kwargs: ``flow``, ``node_dim``, ... of :class:`e2e_gnn.nn.MessagePassing`.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or a pair
+          :math:`((|\mathcal{V}_s|, F_s), (|\mathcal{V}_t|, F_t))`, edge indices
+          :math:`(2, |\mathcal{E}|)` or a ``torch.sparse`` ``adj_t``, edge weights
+          :math:`(|\mathcal{E}|)` *(optional)*, ``size`` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}_t|, F_{out})`
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, aggr: str = "add", bias: bool = True
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        aggr: Any = "add",
+        bias: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if aggr not in AGGREGATIONS:
-            msg = f"GraphConv: `aggr` must be one of {AGGREGATIONS}, got {aggr!r}"
+        super().__init__(aggr=aggr, **kwargs)
+        if isinstance(self.aggr, list):
+            msg = f"GraphConv: `aggr` must be one aggregation, got {self.aggr!r}"
             raise ValueError(msg)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.aggr = aggr
-        self.lin_rel = torch.nn.Linear(in_channels, out_channels, bias=bias)
-        self.lin_root = torch.nn.Linear(in_channels, out_channels, bias=False)
+        widths = pair(in_channels)
+        self.lin_rel = linear(widths[0], out_channels, bias=bias)
+        self.lin_root = linear(widths[1], out_channels, bias=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.lin_rel.reset_parameters()
-        self.lin_root.reset_parameters()
+        self.lin_rel.reset_parameters()  # type: ignore[operator]
+        self.lin_root.reset_parameters()  # type: ignore[operator]
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        check_x("GraphConv", x, self.in_channels)
-        check_edge_index("GraphConv", edge_index)
-        if edge_weight is not None:
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor],
+        edge_index: Tensor,
+        edge_weight: Tensor | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Tensor:
+        if isinstance(x, Tensor):
+            x = (x, x)
+        widths = pair(self.in_channels)
+        check_features("GraphConv", x[0], widths[0])
+        check_features("GraphConv", x[1], widths[1])
+        if edge_weight is not None and edge_index.layout == torch.strided:
             check_edge_vector("GraphConv", "edge_weight", edge_weight, edge_index)
-        messages = self.message(gather(x, edge_index[0]), edge_weight)
-        out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
-        # lin_rel(out) + lin_root(x) as one matrix product over [out || x] (one Gemm in ONNX).
-        weight = torch.cat([self.lin_rel.weight, self.lin_root.weight], dim=1)
-        return torch.nn.functional.linear(torch.cat([out, x], -1), weight, self.lin_rel.bias)
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size)
+        return linear_sum(self.lin_rel, out, self.lin_root, x[1])
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_x
-from e2e_gnn.nn.scatter import gather, scatter
+from e2e_gnn.nn._checks import check_features
+from e2e_gnn.nn.conv._linear import linear, linear_sum, pair
+from e2e_gnn.nn.message_passing import MessagePassing
 
-AGGREGATIONS = ("mean", "max", "add", "sum")
 
-
-class SAGEConv(torch.nn.Module):
+class SAGEConv(MessagePassing):
     r"""The GraphSAGE operator from the `"Inductive Representation Learning on Large Graphs"
     <https://arxiv.org/abs/1706.02216>`_ paper, as ``torch_geometric.nn.SAGEConv``.
 
@@ -20,79 +21,156 @@ class SAGEConv(torch.nn.Module):
     Parameters are named as in torch_geometric (``lin_l``, ``lin_r``, ``lin``).
 
     Args:
-        in_channels (int): input features per node.
+        in_channels (int or tuple): input features per node, ``(source, target)`` widths
+            for a bipartite graph, or -1 (lazy: sized by the first forward pass).
         out_channels (int): output features per node.
-        aggr (str, optional): ``"mean"``, ``"max"`` or ``"add"`` (alias ``"sum"``).
+        aggr (str or list, optional): an aggregation of :class:`e2e_gnn.nn.MessagePassing`
+            or a list of them (``MultiAggregation``; ``aggr_kwargs={"mode": ...}``).
+            ``"lstm"`` runs in eager mode only, as torch_geometric's ``LSTMAggregation``
+            (``aggr_module.lstm``; edges sorted by target) and raises at export.
             (default: ``"mean"``)
         normalize (bool, optional): L2-normalise the output rows. (default: ``False``)
         root_weight (bool, optional): add the :math:`\mathbf{W}_1 \mathbf{x}_i` term.
             (default: ``True``)
-        project (bool, optional): project the inputs with a Linear + ReLU first.
+        project (bool, optional): project the source features with a Linear + ReLU first.
             (default: ``False``)
         bias (bool, optional): learn an additive bias (in ``lin_l``). (default: ``True``)
+        **kwargs: ``aggr_kwargs``, ``flow``, ``node_dim``, ... of
+            :class:`e2e_gnn.nn.MessagePassing`.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or a pair
+          :math:`((|\mathcal{V}_s|, F_s), (|\mathcal{V}_t|, F_t))`, edge indices
+          :math:`(2, |\mathcal{E}|)` or a ``torch.sparse`` ``adj_t``, ``size`` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}_t|, F_{out})`
     """
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: int | tuple[int, int],
         out_channels: int,
-        aggr: str = "mean",
+        aggr: Any = "mean",
         normalize: bool = False,
         root_weight: bool = True,
         project: bool = False,
         bias: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if aggr not in AGGREGATIONS:
-            msg = f"SAGEConv: `aggr` must be one of {AGGREGATIONS}, got {aggr!r}"
-            raise ValueError(msg)
+        lstm = isinstance(aggr, str) and aggr == "lstm"
+        super().__init__(aggr=None if lstm else aggr, **kwargs)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.aggr = aggr
         self.normalize = normalize
         self.root_weight = root_weight
         self.project = project
+        widths = pair(in_channels)
         if project:
-            self.lin = torch.nn.Linear(in_channels, in_channels, bias=True)
-        self.lin_l = torch.nn.Linear(in_channels, out_channels, bias=bias)
+            if widths[0] <= 0:
+                msg = (
+                    "SAGEConv: lazy initialisation (in_channels=-1) is not supported with "
+                    "project=True"
+                )
+                raise ValueError(msg)
+            self.lin = torch.nn.Linear(widths[0], widths[0], bias=True)
+        aggr_width = widths[0]
+        if lstm:
+            if widths[0] <= 0:
+                msg = (
+                    "SAGEConv: lazy initialisation (in_channels=-1) is not supported with "
+                    "aggr='lstm'"
+                )
+                raise ValueError(msg)
+            self.aggr = "lstm"
+            self.aggr_module = LSTMAggregation(widths[0], widths[0])
+        if isinstance(self.aggr, list) and self._mode == "cat" and widths[0] > 0:
+            aggr_width = widths[0] * len(self.aggr)
+        self.lin_l = linear(aggr_width, out_channels, bias=bias)
         if root_weight:
-            self.lin_r = torch.nn.Linear(in_channels, out_channels, bias=False)
+            self.lin_r = linear(widths[1], out_channels, bias=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        if self.aggr == "lstm":
+            self.aggr_module.lstm.reset_parameters()
         if self.project:
             self.lin.reset_parameters()
-        self.lin_l.reset_parameters()
+        self.lin_l.reset_parameters()  # type: ignore[operator]
         if self.root_weight:
-            self.lin_r.reset_parameters()
+            self.lin_r.reset_parameters()  # type: ignore[operator]
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        check_x("SAGEConv", x, self.in_channels)
-        check_edge_index("SAGEConv", edge_index)
-        x_root = x
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor],
+        edge_index: Tensor,
+        size: tuple[int, int] | None = None,
+    ) -> Tensor:
+        if isinstance(x, Tensor):
+            x = (x, x)
+        widths = pair(self.in_channels)
+        check_features("SAGEConv", x[0], widths[0])
+        check_features("SAGEConv", x[1], widths[1])
         if self.project:
-            x = self.lin(x).relu()
-        messages = self.message(gather(x, edge_index[0]))
-        out = scatter(messages, edge_index[1], x.size(0), reduce=self.aggr)  # type: ignore[arg-type]
-        if self.root_weight:
-            # lin_l(out) + lin_r(x) as one matrix product over [out || x] (one Gemm in ONNX).
-            weight = torch.cat([self.lin_l.weight, self.lin_r.weight], dim=1)
-            out = torch.nn.functional.linear(torch.cat([out, x_root], -1), weight, self.lin_l.bias)
-        else:
-            out = self.lin_l(out)
+            x = (self.lin(x[0]).relu(), x[1])
+        out = self.propagate(edge_index, x=x, size=size)
+        out = linear_sum(self.lin_l, out, self.lin_r, x[1]) if self.root_weight else self.lin_l(out)
         if self.normalize:
             out = torch.nn.functional.normalize(out, p=2.0, dim=-1)
         return out
 
-    def message(self, x_j: Tensor) -> Tensor:
-        return x_j
+    def aggregate(
+        self,
+        inputs: Tensor,
+        index: Tensor,
+        ptr: Tensor | None = None,
+        dim_size: int | None = None,
+    ) -> Tensor:
+        if self.aggr == "lstm":
+            return self.aggr_module(inputs, index, dim_size)  # type: ignore[no-any-return]
+        return super().aggregate(inputs, index, ptr, dim_size)
+
+    def message(self, x_j: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        # edge_weight is only set by a torch.sparse adj_t (its values), which PyG's sparse
+        # product applies as weights.
+        return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, aggr={self.aggr})"
         )
+
+
+class LSTMAggregation(torch.nn.Module):
+    """torch_geometric's ``LSTMAggregation`` (eager only): each node's incoming messages, in
+    edge order and zero-padded to the largest in-degree, run through an LSTM; the output
+    after the last step. The result depends on the order of the edges and on the padding, so
+    it has no exact exportable form."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.lstm = torch.nn.LSTM(in_channels, out_channels, batch_first=True)
+
+    def forward(self, x: Tensor, index: Tensor, dim_size: int | None) -> Tensor:
+        if torch.compiler.is_exporting():
+            msg = (
+                "SAGEConv: aggr='lstm' cannot be exported to ONNX (its result depends on the "
+                "edge order and the padding); use 'mean', 'max', 'sum' or a list of them"
+            )
+            raise ValueError(msg)
+        if index.numel() > 1 and bool((index[1:] < index[:-1]).any()):
+            msg = (
+                "SAGEConv: aggr='lstm' needs edge_index sorted by target, as in "
+                "torch_geometric (edge_index[:, edge_index[1].argsort(stable=True)])"
+            )
+            raise ValueError(msg)
+        rows = int(index.max()) + 1 if dim_size is None else int(dim_size)
+        counts = torch.bincount(index, minlength=rows)
+        first = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(index.numel(), device=x.device) - first[index]
+        dense = x.new_zeros((rows, int(counts.max()) if rows else 0, x.size(-1)))
+        dense[index, slot] = x
+        return self.lstm(dense)[0][:, -1]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
