@@ -160,3 +160,23 @@ def test_plugin_runs_unsafe_models_on_one_thread_and_says_so(
     assert "is not marked thread_safe" in two.stderr
     assert "running it on 1 intra-op thread, not 2" in two.stderr
     assert (tmp_path / "1.csv").read_text() == (tmp_path / "2.csv").read_text()
+
+
+def test_plugin_gives_the_same_scores_on_any_thread_count(
+    reco_plugin: Path, tagger_export, tmp_path: Path
+) -> None:
+    """An export is thread-safe (no scatter reduction): the plugin's scores are the same
+    to the last digit written on 1 and 2 intra-op threads, run after run."""
+    _, spec, model_path = tagger_export
+    assert spec.thread_safe
+    names = spec.graph.feature_names
+    write_events(tmp_path / "events.csv", make_events(names, seed=3), names)
+    outputs = []
+    for run, threads in enumerate(["1", "2", "2", "2"]):
+        out = tmp_path / f"{run}.csv"
+        done = run_plugin(
+            reco_plugin, model_path, tmp_path / "events.csv", out, "--intra-op-threads", threads
+        )
+        assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+        outputs.append(out.read_text())
+    assert outputs[1:] == outputs[:1] * 3

@@ -255,3 +255,20 @@ def test_native_module_imports_directly() -> None:
     result = run_python("import e2e_gnn._native as native; print(native.SPEC_FORMAT)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exports_give_the_same_numbers_on_any_thread_count(
+    tagger_export, make_graphs, backend: str
+) -> None:
+    """The exported tagger (thread_safe: no scatter reduction) scores a large batch the
+    same on 1, 2 and all threads, repeatedly; the racy ScatterND export did not."""
+    model, spec, path = tagger_export
+    assert spec.thread_safe
+    batch = make_graphs([400, 3, 900, 1, 250, 600], spec.num_features, seed=5)
+    one = Tagger(path, backend=backend, threads=1)(batch)
+    np.testing.assert_allclose(one, torch_scores(model, batch), atol=ATOL, rtol=0)
+    for threads in (2, 0):
+        tagger = Tagger(path, backend=backend, threads=threads)
+        for _ in range(3):
+            np.testing.assert_allclose(tagger(batch), one, atol=1e-6, rtol=0)
