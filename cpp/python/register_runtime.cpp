@@ -53,7 +53,12 @@ py::tuple batch_graphs(const py::list& graphs) {
   std::vector<std::pair<py::array, py::array>> arrays;
   std::int64_t width = -1;
   for (std::size_t g = 0; g < graphs.size(); ++g) {
-    auto pair = graphs[g].cast<py::tuple>();
+    const py::handle item = graphs[g];
+    if (!py::isinstance<py::tuple>(item) && !py::isinstance<py::list>(item)) {
+      throw py::type_error("graph " + std::to_string(g) + " must be a pair (x, edge_index), got " +
+                           std::string(py::str(py::type::of(item).attr("__name__"))));
+    }
+    auto pair = item.cast<py::tuple>();
     if (pair.size() != 2) {
       throw py::value_error("graph " + std::to_string(g) + " must be a pair (x, edge_index)");
     }
@@ -190,7 +195,8 @@ void register_runtime(py::module_& m) {
             }
             return python::to_numpy(std::move(scores));
           },
-          py::arg("frames"), "Scores [B, C] of a frame model's float32 [B, C, H, W] frames.")
+          py::arg("frames"),
+          "Scores [B, C] of a frame model's float32 [B, C, H, W] or [B, C, L, H, W] frames.")
       .def(
           "run_frames",
           [](const Tagger& tagger, const py::array& frames) {

@@ -108,11 +108,19 @@ void register_session(py::module_& m) {
       "ValueError.");
   m.def(
       "check_frames",
-      [](const py::array& frames, const std::vector<std::int64_t>& item_shape) {
-        check_frames(python::view_of(frames, "frames"), item_shape);
+      [](const py::array& frames, const py::object& item_shape) {
+        std::vector<std::int64_t> shape;
+        try {
+          shape = item_shape.cast<std::vector<std::int64_t>>();
+        } catch (const std::exception&) {  // py::cast_error, or len() of a 0-d array
+          throw py::type_error("'item_shape' must be a sequence of integers, got " +
+                               std::string(py::str(py::repr(item_shape))));
+        }
+        check_frames(python::view_of(frames, "frames"), shape);
       },
-      py::arg("frames"), py::arg("item_shape") = std::vector<std::int64_t>{},
-      "Validate float32 frames [B, C, H, W] against the model's (C, H, W); raises ValueError.");
+      py::arg("frames"), py::arg("item_shape") = py::tuple(),
+      "Validate float32 frames [B, C, H, W] or [B, C, L, H, W] against the model's item "
+      "shape; raises ValueError.");
   m.def(
       "check_spec",
       [](const std::map<std::string, std::string>& metadata, const std::string& source) {

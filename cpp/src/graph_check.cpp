@@ -137,19 +137,24 @@ void check_fixed_degree(const TensorView& edge_index, const TensorView& batch, s
 }
 
 void check_frames(const TensorView& frames, const std::vector<std::int64_t>& item_shape) {
+  // [B, C, H, W] or layered [B, C, L, H, W]: the rank is the spec's when it gives a shape
+  const std::size_t rank = item_shape.empty() ? (frames.shape.size() == 5 ? 5 : 4)
+                                              : item_shape.size() + 1;
   std::vector<std::int64_t> expected{-1};
   expected.insert(expected.end(), item_shape.begin(), item_shape.end());
-  bool shape_ok = frames.shape.size() == 4 && (item_shape.empty() || expected.size() == 4);
-  for (std::size_t d = 1; shape_ok && !item_shape.empty() && d < 4; ++d) {
+  bool shape_ok = (rank == 4 || rank == 5) && frames.shape.size() == rank;
+  for (std::size_t d = 1; shape_ok && !item_shape.empty() && d < rank; ++d) {
     shape_ok = frames.shape[d] == expected[d];
   }
   require(frames.dtype == DType::float32, [&] {
     return "input 'frames' has dtype " + to_string(frames.dtype) + ", expected float32";
   });
   require(shape_ok, [&] {
+    const char* names4[] = {"B", "C", "H", "W"};
+    const char* names5[] = {"B", "C", "L", "H", "W"};
     std::string wanted = "[B";
-    for (std::size_t d = 1; d < 4; ++d) {
-      wanted += ", " + (item_shape.empty() ? std::string(d == 1 ? "C" : d == 2 ? "H" : "W")
+    for (std::size_t d = 1; d < (rank == 5 ? 5 : 4); ++d) {
+      wanted += ", " + (item_shape.empty() ? std::string(rank == 5 ? names5[d] : names4[d])
                                            : std::to_string(expected[d]));
     }
     return "input 'frames' has shape " + shape_to_string(frames.shape) +
@@ -159,13 +164,17 @@ void check_frames(const TensorView& frames, const std::vector<std::int64_t>& ite
   const std::int64_t count = frames.size();
   for (std::int64_t i = 0; i < count; ++i) {
     if (!std::isfinite(values[i])) {
-      const std::int64_t h = frames.shape[2], w = frames.shape[3];
-      const std::int64_t per_image = frames.shape[1] * h * w;
-      const std::int64_t at = i % per_image;
-      throw std::invalid_argument(
-          "input 'frames' has non-finite values in image " + std::to_string(i / per_image) +
-          ": " + std::to_string(values[i]) + " at [" + std::to_string(at / (h * w)) + ", " +
-          std::to_string(at / w % h) + ", " + std::to_string(at % w) + "]");
+      std::int64_t per_image = 1;
+      for (std::size_t d = 1; d < rank; ++d) per_image *= frames.shape[d];
+      std::string at;
+      std::int64_t rest = i % per_image;
+      for (std::size_t d = rank - 1; d >= 1; --d) {
+        at = std::to_string(rest % frames.shape[d]) + (at.empty() ? "" : ", ") + at;
+        rest /= frames.shape[d];
+      }
+      throw std::invalid_argument("input 'frames' has non-finite values in image " +
+                                  std::to_string(i / per_image) + ": " +
+                                  std::to_string(values[i]) + " at [" + at + "]");
     }
   }
 }

@@ -68,13 +68,19 @@ const GraphSpec& Tagger::graph_spec() const {
 void Tagger::check_frame_model(const std::string& source) const {
   const auto& inputs = session_.inputs();
   if (inputs.size() != 1 || inputs[0].name != "frames" || inputs[0].dtype != DType::float32 ||
-      inputs[0].shape.size() != 4) {
+      (inputs[0].shape.size() != 4 && inputs[0].shape.size() != 5)) {
     std::string names;
     for (const auto& info : inputs) names += (names.empty() ? "" : ", ") + info.name;
     throw std::invalid_argument(source + " has neither a graph spec nor one float32 input "
-                                "'frames' [B, C, H, W] (its inputs: " + names + ")");
+                                "'frames' [B, C, H, W] or [B, C, L, H, W] (its inputs: " +
+                                names + ")");
   }
-  for (std::size_t d = 0; d < spec_.frame_shape.size() && d + 1 < 4; ++d) {
+  const std::size_t rank = inputs[0].shape.size();
+  if (!spec_.frame_shape.empty() && spec_.frame_shape.size() + 1 != rank) {
+    throw std::invalid_argument(source + " takes frames " + shape_to_string(inputs[0].shape) +
+                                " but its spec says " + shape_to_string(spec_.frame_shape));
+  }
+  for (std::size_t d = 0; d < spec_.frame_shape.size() && d + 1 < rank; ++d) {
     const std::int64_t dim = inputs[0].shape[d + 1];
     if (dim >= 0 && dim != spec_.frame_shape[d]) {
       throw std::invalid_argument(source + " takes frames " + shape_to_string(inputs[0].shape) +

@@ -174,6 +174,24 @@ TEST_CASE("frames are checked for dtype, shape and finite values, B = 0 allowed"
         "input 'frames' has dtype int64, expected float32");
 }
 
+TEST_CASE("layered frames [B, C, L, H, W] take their rank from the model's item shape") {
+  std::vector<float> values(2 * 1 * 3 * 2 * 2, 0.5f);
+  const auto view = [&](std::vector<std::int64_t> shape) {
+    return TensorView::of(values.data(), std::move(shape));
+  };
+  check_frames(view({2, 1, 3, 2, 2}), {1, 3, 2, 2});
+  check_frames(view({2, 1, 3, 2, 2}));
+  CHECK(error_of([&] { check_frames(view({6, 1, 2, 2}), {1, 3, 2, 2}); }) ==
+        "input 'frames' has shape [6, 1, 2, 2], the model expects [B, 1, 3, 2, 2]");
+  CHECK(error_of([&] { check_frames(view({2, 1, 3, 2, 2}), {3, 2, 2}); }) ==
+        "input 'frames' has shape [2, 1, 3, 2, 2], the model expects [B, 3, 2, 2]");
+  CHECK(error_of([&] { check_frames(view({2, 1, 1, 3, 2, 2})); }) ==
+        "input 'frames' has shape [2, 1, 1, 3, 2, 2], the model expects [B, C, H, W]");
+  values[1 * 12 + 2 * 4 + 1 * 2 + 0] = INFINITY;
+  CHECK(error_of([&] { check_frames(view({2, 1, 3, 2, 2}), {1, 3, 2, 2}); }) ==
+        "input 'frames' has non-finite values in image 1: inf at [0, 2, 1, 0]");
+}
+
 TEST_CASE("a huge graph id is refused by reading the batch once, allocating nothing") {
   const std::vector<float> x(3 * 2, 1.0f);
   const std::vector<std::int64_t> edges;

@@ -82,9 +82,24 @@ GRAPH_OUTPUTS = (
 FRAME_INPUTS = (
     TensorSpec("frames", "float32", ("images", "channels", "height", "width"), "detector frames"),
 )
+# layered images (``frames --kind layered``): channels, depth layers, then eta and phi bins
+LAYERED_FRAME_INPUTS = (
+    TensorSpec(
+        "frames",
+        "float32",
+        ("images", "channels", "layers", "height", "width"),
+        "layered calorimeter images",
+    ),
+)
 FRAME_OUTPUTS = (
     TensorSpec("scores", "float32", ("images", "classes"), "per-frame class probabilities"),
 )
+
+
+def frame_inputs(frame_shape: tuple[int, ...] | list[int]) -> tuple[TensorSpec, ...]:
+    """The inputs of a frame model whose frames are ``frame_shape`` ([C, H, W] or layered
+    [C, L, H, W])."""
+    return LAYERED_FRAME_INPUTS if len(frame_shape) == 4 else FRAME_INPUTS
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,10 @@ class ModelSpec:
     # session options (thread count, optimisation level). Models exported before this
     # field existed read as False: the runtimes run them on one intra-op thread.
     thread_safe: bool = False
+    # How the model's inputs are made from events, for `e2e-gnn infer --schema`: the frame
+    # producer ``kind`` of ``e2e-gnn frames`` (e.g. "objects", "jet"), its ``options`` and
+    # the ``schema`` events are read with. None (older models): inputs come as files.
+    producer: dict[str, Any] | None = None
 
     @property
     def num_features(self) -> int | None:
@@ -116,7 +135,8 @@ class ModelSpec:
 
     @property
     def frame_shape(self) -> tuple[int, ...] | None:
-        """(channels, height, width) of a frame model's input, from the frame spec."""
+        """(channels, height, width) of a frame model's input (layered: (channels, layers,
+        height, width)), from the frame spec."""
         shape = (self.frame or {}).get("shape")
         return None if shape is None else tuple(shape)
 

@@ -128,8 +128,8 @@ def test_layered_frames_train_the_gnn_not_the_cnn(tmp_path) -> None:
     path = write_frames(tmp_path / "layered.root", layered, ("CALO",), label=labels, event=event)
     result = _train(str(path), "--out", str(tmp_path / "run"), "--model", "cnn")
     assert result.exit_code != 0
-    assert "the CNN takes frames [B, C, H, W]" in result.output
-    assert "train them with the edgeconv model" in result.output
+    assert "the cnn model takes frames [B, C, H, W], these are layered" in result.output
+    assert "train them with cnn3d, arma or edgeconv" in result.output
     out = tmp_path / "gnn"
     result = _train(str(path), "--out", str(out), "--epochs", "1")
     assert result.exit_code == 0, result.output

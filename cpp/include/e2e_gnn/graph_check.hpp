@@ -23,8 +23,9 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
 void check_fixed_degree(const TensorView& edge_index, const TensorView& batch, std::int64_t k,
                         bool loop);
 
-// Checks frames float32 [B, C, H, W] (B = 0 allowed), its item shape against
-// `item_shape` (e.g. the spec's (C, H, W); empty: any) and that every value is finite.
+// Checks frames float32 [B, C, H, W] or layered [B, C, L, H, W] (B = 0 allowed), its item
+// shape against `item_shape` (e.g. the spec's (C, H, W) or (C, L, H, W), which fixes the
+// rank; empty: any of rank 4 or 5) and that every value is finite.
 // Throws std::invalid_argument naming the input, the image and the position.
 void check_frames(const TensorView& frames, const std::vector<std::int64_t>& item_shape = {});
 

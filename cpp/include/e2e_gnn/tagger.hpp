@@ -24,7 +24,8 @@ struct TaggerOptions {
 class Tagger {
  public:
   /// Loads `model_path` (an ONNX file written by `e2e-gnn export-onnx`): a graph model
-  /// (inputs x, edge_index, batch) or a frame model (input frames [B, C, H, W]). Throws
+  /// (inputs x, edge_index, batch) or a frame model (input frames [B, C, H, W] or layered
+  /// [B, C, L, H, W]). Throws
   /// std::invalid_argument when the file is missing or not ONNX, when its metadata has no
   /// spec, a spec of another format or from another major e2e_gnn version, or when the
   /// spec disagrees with the model's inputs. A model whose spec is not thread_safe runs on
@@ -60,7 +61,7 @@ class Tagger {
   /// Scores [B, C] of the frames of a frame model in one call; checks the image shape
   /// against the model and that every value is finite. B = 0 gives [0, C].
   Tensor tag(const ImageBatch& frames) const;
-  /// The same on caller-owned frames float32 [B, C, H, W] (zero-copy).
+  /// The same on caller-owned frames float32 [B, C, H, W] or [B, C, L, H, W] (zero-copy).
   Tensor tag_frames(const TensorView& frames) const;
   /// Every model output for caller-owned frames, in the model's order (checked likewise).
   std::vector<Tensor> run_frames(const TensorView& frames) const;

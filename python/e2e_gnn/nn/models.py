@@ -8,7 +8,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn import EdgeConv, global_max_pool, global_mean_pool
+from e2e_gnn.nn import (
+    ARMAConv,
+    EdgeConv,
+    global_max_pool,
+    global_mean_max_add_pool,
+    global_mean_pool,
+)
+from e2e_gnn.nn.cnn3d import LayeredCNNTagger
+from e2e_gnn.nn.frame_scaling import channel_rms
+from e2e_gnn.nn.resnet import ResNet15Tagger
 
 
 def _mlp(*widths: int) -> torch.nn.Sequential:
@@ -120,19 +129,73 @@ class FrameCNNTagger(torch.nn.Module):
         self.head = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(width, num_classes))
 
     def set_channel_scaling(self, frames: Tensor) -> None:
-        """Scale each channel by the root mean square of its non-zero pixels in ``frames``
-        [B, C, H, W]: hits become of order one whatever the unit, and empty pixels stay
-        zero (a mean subtracted would light up the whole frame)."""
-        squares = frames.square().sum(dim=(0, 2, 3))
-        hits = (frames != 0).sum(dim=(0, 2, 3))
-        rms = (squares / hits.clamp(min=1)).sqrt()
-        self.channel_scale.copy_(torch.where(hits > 0, rms.clamp(min=1e-6), 1.0))
+        """Scale each channel by the RMS of its non-zero pixels in ``frames`` [B, C, H, W]
+        (:func:`~e2e_gnn.nn.frame_scaling.channel_rms`)."""
+        self.channel_scale.copy_(channel_rms(frames))
 
     def forward(self, frames: Tensor) -> Tensor:
         x = torch.relu(self.stem(frames / self.channel_scale[:, None, None]))
         for block in self.blocks:
             x = torch.nn.functional.max_pool2d(torch.relu(x + block(x)), kernel_size=2)
         return self.head(x.mean(dim=(2, 3)))
+
+
+class ARMATagger(torch.nn.Module):
+    """The ARMAConv GNN of the ATLAS displaced-photon study (seed 000): BatchNorm of the
+    input node features, three ARMAConv layers (each ``stacks`` parallel stacks), the
+    ``[mean || max || add]`` readout per graph, a dense layer with dropout and one logit.
+
+    The input BatchNorm standardises the raw node features (no scaling buffers needed);
+    in inference mode it is a fixed affine map, exported as such.
+
+    Args:
+        in_features: node feature width F.
+        hidden: width of every ARMAConv layer and of the dense layer.
+        stacks: parallel stacks K of every ARMAConv.
+        num_layers: ARMAConv layers (the study: 3).
+        dropout: dropout before the last linear layer.
+        num_classes: output logits per graph.
+
+    Shapes:
+        - **input:** x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``
+        - **output:** logits ``[G, num_classes]``
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int = 64,
+        stacks: int = 2,
+        num_layers: int = 3,
+        dropout: float = 0.2,
+        num_classes: int = 1,
+    ) -> None:
+        super().__init__()
+        self.hyperparameters: dict[str, Any] = {
+            "in_features": in_features,
+            "hidden": hidden,
+            "stacks": stacks,
+            "num_layers": num_layers,
+            "dropout": dropout,
+            "num_classes": num_classes,
+        }
+        self.norm = torch.nn.BatchNorm1d(in_features)
+        widths = [in_features] + [hidden] * num_layers
+        self.convs = torch.nn.ModuleList(
+            ARMAConv(width_in, hidden, num_stacks=stacks) for width_in in widths[:-1]
+        )
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(3 * hidden, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(dropout),
+            torch.nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Tensor:
+        x = self.norm(x)
+        for conv in self.convs:
+            x = conv(x, edge_index)
+        return self.head(global_mean_max_add_pool(x, batch))
 
 
 class Scores(torch.nn.Module):
@@ -152,6 +215,9 @@ class Scores(torch.nn.Module):
 MODELS: dict[str, type[torch.nn.Module]] = {
     "EdgeConvTagger": EdgeConvTagger,
     "FrameCNNTagger": FrameCNNTagger,
+    "ARMATagger": ARMATagger,
+    "LayeredCNNTagger": LayeredCNNTagger,
+    "ResNet15Tagger": ResNet15Tagger,
 }
 
 

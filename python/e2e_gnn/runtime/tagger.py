@@ -158,9 +158,9 @@ def _check_model_inputs(spec: ModelSpec, inputs: tuple[TensorSpec, ...], source:
                 f"{spec.num_features}"
             )
             raise ValueError(msg)
-    elif names != ["frames"] or inputs[0].dtype != "float32" or len(inputs[0].shape) != 4:
+    elif names != ["frames"] or inputs[0].dtype != "float32" or len(inputs[0].shape) not in (4, 5):
         msg = (
             f"{source} has neither a graph spec nor one float32 input 'frames' [B, C, H, W] "
-            f"(its inputs: {', '.join(names)})"
+            f"or [B, C, L, H, W] (its inputs: {', '.join(names)})"
         )
         raise ValueError(msg)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from e2e_gnn.nn.models import MODELS, build_model
-from e2e_gnn.spec import FRAME_INPUTS, FRAME_OUTPUTS, GraphSpec, ModelSpec
+from e2e_gnn.spec import FRAME_OUTPUTS, GraphSpec, ModelSpec, frame_inputs
 
 
 def save_checkpoint(
@@ -24,7 +24,7 @@ def save_checkpoint(
     frame: dict[str, Any] | None = None,
 ) -> None:
     """Save a graph model (``graph``: how its graphs are built) or a frame model (``frame``:
-    ``{"shape": [C, H, W], "channels": [...]}``, the ModelSpec's frame spec)."""
+    ``{"shape": [C, H, W] or [C, L, H, W], "channels": [...]}``, the ModelSpec's frame spec)."""
     if (graph is None) == (frame is None):
         msg = "save_checkpoint needs either a graph spec (graph model) or a frame spec"
         raise ValueError(msg)
@@ -92,7 +92,9 @@ def load_checkpoint(path: str | Path, name: str | None = None) -> tuple[torch.nn
         detail = " ".join(line.strip() for line in lines[:3])
         msg = f"the weights in checkpoint {str(path)!r} do not fit {data['model_class']}: {detail}"
         raise ValueError(msg) from err
-    tensors = {} if frame is None else {"inputs": FRAME_INPUTS, "outputs": FRAME_OUTPUTS}
+    tensors = (
+        {} if frame is None else {"inputs": frame_inputs(frame["shape"]), "outputs": FRAME_OUTPUTS}
+    )
     spec = ModelSpec(
         name=name or path.stem,
         model_class=data["model_class"],

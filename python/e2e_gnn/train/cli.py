@@ -43,9 +43,11 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     multiple=True,
     default=("edgeconv",),
     show_default=True,
-    help=f"{' or '.join(MODEL_KINDS)}: the GNN on kNN graphs of the non-zero pixels or the "
-    "CNN on the frames; repeat or comma-separate (edgeconv,cnn) to train several on the "
-    "same split.",
+    help="edgeconv: the EdgeConv GNN on kNN graphs of the non-zero pixels; cnn: the small "
+    "residual CNN; resnet15: the CMS E2E ResNet-15 (cnn and resnet15 take [B, C, H, W] "
+    "frames); cnn3d: the displaced-photon 3D CNN (layered frames); arma: the "
+    "displaced-photon ARMAConv GNN on threshold graphs of the pixels. Repeat or "
+    "comma-separate (edgeconv,cnn) to train several on the same split.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option(
@@ -67,7 +69,7 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     type=click.IntRange(min=1),
     default=DEFAULTS.hidden,
     show_default=True,
-    help="edgeconv: width of the EdgeConv blocks and the head.",
+    help="edgeconv, arma: width of the EdgeConv blocks (ARMAConv layers) and the head.",
 )
 @click.option(
     "--layers",
@@ -89,7 +91,8 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     type=click.IntRange(min=1),
     default=DEFAULTS.width,
     show_default=True,
-    help="cnn: channels of every block (the cost grows as its square).",
+    help="cnn, cnn3d: channels of every block (the cost grows as its square); resnet15: "
+    "maps of the first stage (the second has twice; the E2E studies: 16).",
 )
 @click.option(
     "--blocks",
@@ -97,6 +100,41 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     default=DEFAULTS.blocks,
     show_default=True,
     help="cnn: residual blocks, each halving the frame size.",
+)
+@click.option(
+    "--dense",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.dense,
+    show_default=True,
+    help="cnn3d: units of the dense layer (the study: 100).",
+)
+@click.option(
+    "--batch-norm/--no-batch-norm",
+    default=DEFAULTS.batch_norm,
+    show_default=True,
+    help="cnn3d: a BatchNorm after the first convolution (docs/physics.md).",
+)
+@click.option(
+    "--stacks",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.stacks,
+    show_default=True,
+    help="arma: parallel stacks of every ARMAConv.",
+)
+@click.option(
+    "--same-layer",
+    type=click.FloatRange(min=0),
+    default=DEFAULTS.same_layer,
+    show_default=True,
+    help="arma: edge distance within a layer, in normalised (row, col) units (a bin of a "
+    "15-bin image is 1/7).",
+)
+@click.option(
+    "--adjacent-layer",
+    type=click.FloatRange(min=0),
+    default=DEFAULTS.adjacent_layer,
+    show_default=True,
+    help="arma: edge distance between adjacent layers, same units.",
 )
 def train_command(
     inputs: tuple[Path, ...],
@@ -112,9 +150,15 @@ def train_command(
     knn: int,
     width: int,
     blocks: int,
+    dense: int,
+    batch_norm: bool,
+    stacks: int,
+    same_layer: float,
+    adjacent_layer: float,
 ) -> None:
     """Train taggers on the labelled frames of INPUTS (files of `e2e-gnn frames --kind jet`,
-    eg or layered), split by event into training and validation sets."""
+    eg or layered), split by event into training and validation sets (cnn3d takes layered
+    frames, cnn and resnet15 plain ones, the GNNs either)."""
     try:
         from e2e_gnn.train.data import TrainingDataError
         from e2e_gnn.train.run import train_on_frames
@@ -135,6 +179,11 @@ def train_command(
         knn=knn,
         width=width,
         blocks=blocks,
+        dense=dense,
+        batch_norm=batch_norm,
+        stacks=stacks,
+        same_layer=same_layer,
+        adjacent_layer=adjacent_layer,
     )
     try:
         run = train_on_frames(inputs, out, kinds, settings, validation_fraction, console)

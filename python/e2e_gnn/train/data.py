@@ -2,7 +2,8 @@
 
 NumPy only (no torch): frames files written by ``e2e-gnn frames`` (or frames straight from
 a producer, as in the main job) -> labelled frames -> training and validation sets with no
-event in both -> the frames themselves (CNN) or graphs of their non-zero pixels (GNN).
+event in both -> the frames themselves (CNN) or graphs of their non-zero pixels (GNN: kNN
+or layered distance thresholds).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from e2e_gnn.io import FRAME_FILES, InputFileError, read_frames, write_graphs
 from e2e_gnn.spec import GraphSpec
 
 __all__ = [
+    "FrameEdges",
     "LabelledFrames",
     "TrainingDataError",
     "frame_graph_spec",
@@ -188,24 +190,44 @@ def split_by_event(
     return split
 
 
-def frame_graph_spec(frames: LabelledFrames, k: int) -> GraphSpec:
+@dataclass(frozen=True)
+class FrameEdges:
+    """How a frame's pixel graph is wired: ``knn`` (k nearest in (row, col)) or
+    ``threshold`` (the displaced-photon study's: pixels within ``same_layer`` in the same
+    layer or ``adjacent_layer`` in the next, in normalised (row, col) units)."""
+
+    builder: str = "knn"
+    k: int = 16
+    same_layer: float = 0.0
+    adjacent_layer: float = 0.0
+
+
+def frame_graph_spec(frames: LabelledFrames, edges: FrameEdges) -> GraphSpec:
     """How :func:`frame_graphs` builds graphs, for the model's spec: nodes are the non-zero
-    pixels, features their coordinates (and layer) then the channels, edges kNN in
-    (row, col)."""
+    pixels, features their coordinates (and layer) then the channels, edges from (row, col)
+    (and layer). The threshold distances are not part of a GraphSpec: a threshold model's
+    deployment passes its edges (built by ``graphs_from_frames``) and its checkpoint keeps
+    the distances with its settings."""
     position = ("row", "col", "layer") if frames.layered else ("row", "col")
     return GraphSpec(
         feature_names=(*position, *frames.channel_names),
-        builder="knn",
-        k=k,
+        builder=edges.builder,
+        k=edges.k if edges.builder == "knn" else None,
         loop=False,
         coordinates=("row", "col"),
         coordinate_scale=(1.0, 1.0),
     )
 
 
-def frame_graphs(frames: LabelledFrames, k: int) -> GraphBatch:
-    """One labelled kNN graph of the non-zero pixels per frame, in order."""
-    graphs = graphs_from_frames(frames.data, k=k)
+def frame_graphs(frames: LabelledFrames, edges: FrameEdges) -> GraphBatch:
+    """One labelled graph of the non-zero pixels per frame, in order."""
+    graphs = graphs_from_frames(
+        frames.data,
+        edges="threshold" if edges.builder == "threshold" else "knn",
+        k=edges.k,
+        same_layer=edges.same_layer,
+        adjacent_layer=edges.adjacent_layer,
+    )
     return GraphBatch(graphs.x, graphs.edge_index, graphs.batch, graphs.num_graphs, frames.label)
 
 

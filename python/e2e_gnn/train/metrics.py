@@ -24,3 +24,12 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     fpr, tpr = roc_curve(labels, scores)
     return float(np.trapezoid(tpr, fpr))
+
+
+def rejection_at(labels: np.ndarray, scores: np.ndarray, efficiency: float) -> float:
+    """Background rejection (1 / background efficiency) at the threshold that keeps
+    ``efficiency`` of the signal (the first ROC point reaching it); inf when no background
+    passes there."""
+    fpr, tpr = roc_curve(labels, scores)
+    background = fpr[np.searchsorted(tpr, efficiency)]
+    return float(1.0 / background) if background > 0 else float("inf")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from e2e_gnn.train.metrics import roc_auc, roc_curve
+from e2e_gnn.train.metrics import rejection_at, roc_auc, roc_curve
 
 if TYPE_CHECKING:
     from e2e_gnn.train.trainer import History
@@ -26,6 +26,22 @@ def plot_roc(labels: np.ndarray, scores: dict[str, np.ndarray], path: str | Path
     axes.plot([0, 1], [0, 1], ls=":", color="grey", label="random")
     axes.set(xlabel="background efficiency", ylabel="signal efficiency", xlim=(0, 1), ylim=(0, 1))
     axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_rejection(labels: np.ndarray, scores: dict[str, np.ndarray], path: str | Path) -> None:
+    """The field's ROC convention: background rejection (1 / background efficiency, log
+    scale) against signal efficiency, one curve per named score set."""
+    figure, axes = plt.subplots(figsize=(5, 4.5))
+    for name, values in scores.items():
+        fpr, tpr = roc_curve(labels, values)
+        passed = fpr > 0
+        at_half = rejection_at(labels, values, 0.5)
+        axes.plot(tpr[passed], 1 / fpr[passed], label=f"{name}, R(50 %) = {at_half:.3g}")
+    axes.set(xlabel="signal efficiency", ylabel="background rejection", yscale="log", xlim=(0, 1))
+    axes.legend(loc="upper right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -5,13 +5,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["MODEL_KINDS", "VALIDATION_FRACTION", "TrainSettings"]
+__all__ = ["LAYERED_ONLY", "MODEL_KINDS", "PLAIN_ONLY", "VALIDATION_FRACTION", "TrainSettings"]
 
 #: model kinds and the names plots and tables give them
-MODEL_KINDS = {"edgeconv": "EdgeConv GNN", "cnn": "CNN"}
+MODEL_KINDS = {
+    "edgeconv": "EdgeConv GNN",
+    "cnn": "CNN",
+    "cnn3d": "3D CNN",
+    "arma": "ARMAConv GNN",
+    "resnet15": "ResNet-15",
+}
+#: the kinds that take layered frames [B, C, L, H, W] only, and those that take plain ones
+LAYERED_ONLY = ("cnn3d",)
+PLAIN_ONLY = ("cnn", "resnet15")
 #: fraction of the events held out for validation, with all their frames
 VALIDATION_FRACTION = 0.3
-_OWN_SETTINGS = {"edgeconv": ("hidden", "layers", "knn"), "cnn": ("width", "blocks")}
+_OWN_SETTINGS = {
+    "edgeconv": ("hidden", "layers", "knn"),
+    "cnn": ("width", "blocks"),
+    "cnn3d": ("width", "dense", "batch_norm"),
+    "arma": ("hidden", "stacks", "same_layer", "adjacent_layer"),
+    "resnet15": ("width",),
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,12 @@ class TrainSettings:
     knn: int = 16
     width: int = 8
     blocks: int = 2
+    dense: int = 32
+    batch_norm: bool = False
+    stacks: int = 2
+    # threshold-graph edges in normalised (row, col) units: one bin of a 15-bin image is 1/7
+    same_layer: float = 0.3
+    adjacent_layer: float = 0.3
 
     def of(self, kind: str) -> dict[str, Any]:
         """The settings that matter for ``kind``."""

@@ -1,5 +1,7 @@
 """The taggers trained on frames, by kind: ``edgeconv`` (the EdgeConv GNN on kNN graphs of
-the non-zero pixels) and ``cnn`` (the CNN on the frames themselves). Both scale their
+the non-zero pixels), ``arma`` (the displaced-photon study's ARMAConv GNN on layered
+threshold graphs), ``cnn`` (the small residual CNN), ``resnet15`` (the CMS E2E ResNet-15)
+and ``cnn3d`` (the displaced-photon study's 3D CNN on layered images). All scale their
 inputs inside the model from the training data, so a deployment feeds raw inputs."""
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ import torch
 
 from e2e_gnn.batch import Batch
 from e2e_gnn.frames.batch import FrameBatch
-from e2e_gnn.nn.models import EdgeConvTagger, FrameCNNTagger
+from e2e_gnn.nn.models import (
+    ARMATagger,
+    EdgeConvTagger,
+    FrameCNNTagger,
+    LayeredCNNTagger,
+    ResNet15Tagger,
+)
 from e2e_gnn.spec import GraphSpec
 from e2e_gnn.train.checkpoint import save_checkpoint
-from e2e_gnn.train.data import LabelledFrames, TrainingDataError, frame_graph_spec, frame_graphs
-from e2e_gnn.train.settings import MODEL_KINDS, TrainSettings
+from e2e_gnn.train.data import (
+    FrameEdges,
+    LabelledFrames,
+    TrainingDataError,
+    frame_graph_spec,
+    frame_graphs,
+)
+from e2e_gnn.train.settings import LAYERED_ONLY, MODEL_KINDS, PLAIN_ONLY, TrainSettings
 from e2e_gnn.train.trainer import History, train
 
 __all__ = ["TrainedModel", "TrainingJob", "fit", "prepare"]
@@ -61,41 +75,84 @@ class TrainedModel:
         save_checkpoint(path, job.model, model_class, job.graph, provenance, frame=job.frame)
 
 
+def _frame_job(
+    kind: str,
+    model: FrameCNNTagger | ResNet15Tagger | LayeredCNNTagger,
+    training: LabelledFrames,
+    validation: LabelledFrames,
+) -> TrainingJob:
+    model.set_channel_scaling(torch.from_numpy(training.data))
+    frame = {"shape": list(training.data.shape[1:]), "channels": list(training.channel_names)}
+    return TrainingJob(
+        kind,
+        model,
+        FrameBatch(training.data, training.label),
+        FrameBatch(validation.data, validation.label),
+        frame=frame,
+    )
+
+
+def _check_frame_rank(kind: str, frames: LabelledFrames) -> None:
+    shape = ["B", *frames.data.shape[1:]]
+    if kind in LAYERED_ONLY and not frames.layered:
+        msg = (
+            f"the {kind} model takes layered frames [B, C, L, H, W] (`e2e-gnn frames --kind "
+            f"layered`), these are {shape}: train them with {', '.join(PLAIN_ONLY)} or edgeconv"
+        )
+        raise TrainingDataError(msg)
+    if kind in PLAIN_ONLY and frames.layered:
+        msg = (
+            f"the {kind} model takes frames [B, C, H, W], these are layered {shape}: "
+            f"train them with {', '.join(LAYERED_ONLY)}, arma or edgeconv"
+        )
+        raise TrainingDataError(msg)
+
+
 def prepare(
     kind: str, training: LabelledFrames, validation: LabelledFrames, settings: TrainSettings
 ) -> TrainingJob:
     """The ``kind`` model, initialised with ``settings.seed``, its input scaling set from
     ``training``, and both sets as the model takes them."""
+    if kind not in MODEL_KINDS:
+        msg = f"unknown model kind {kind!r}; choose from {sorted(MODEL_KINDS)}"
+        raise ValueError(msg)
+    _check_frame_rank(kind, training)
     torch.manual_seed(settings.seed)
-    if kind == "edgeconv":
-        spec = frame_graph_spec(training, settings.knn)
-        graphs = frame_graphs(training, settings.knn)
-        model = EdgeConvTagger(
-            len(spec.feature_names), hidden=settings.hidden, num_layers=settings.layers
+    if kind in ("edgeconv", "arma"):
+        edges = (
+            FrameEdges("knn", k=settings.knn)
+            if kind == "edgeconv"
+            else FrameEdges("threshold", 0, settings.same_layer, settings.adjacent_layer)
         )
-        model.set_feature_scaling(torch.from_numpy(graphs.x))
-        return TrainingJob(kind, model, graphs, frame_graphs(validation, settings.knn), graph=spec)
-    if kind == "cnn":
-        if training.layered:
-            msg = (
-                "the CNN takes frames [B, C, H, W], these are layered "
-                f"{['B', *training.data.shape[1:]]}: train them with the edgeconv model"
+        spec = frame_graph_spec(training, edges)
+        graphs = frame_graphs(training, edges)
+        model: torch.nn.Module
+        if kind == "edgeconv":
+            model = EdgeConvTagger(
+                len(spec.feature_names), hidden=settings.hidden, num_layers=settings.layers
             )
-            raise TrainingDataError(msg)
-        model = FrameCNNTagger(
-            len(training.channel_names), width=settings.width, num_blocks=settings.blocks
+            model.set_feature_scaling(torch.from_numpy(graphs.x))
+        else:  # the input BatchNorm standardises the features
+            model = ARMATagger(len(spec.feature_names), settings.hidden, settings.stacks)
+        return TrainingJob(kind, model, graphs, frame_graphs(validation, edges), graph=spec)
+    channels = len(training.channel_names)
+    frame_model: FrameCNNTagger | ResNet15Tagger | LayeredCNNTagger
+    if kind == "cnn":
+        frame_model = FrameCNNTagger(channels, width=settings.width, num_blocks=settings.blocks)
+    elif kind == "resnet15":
+        frame_model = ResNet15Tagger(channels, maps=(settings.width, 2 * settings.width))
+    else:
+        _, layers, height, width = training.data.shape[1:]
+        frame_model = LayeredCNNTagger(
+            channels,
+            layers,
+            height,
+            width,
+            width_channels=settings.width,
+            dense=settings.dense,
+            batch_norm=settings.batch_norm,
         )
-        model.set_channel_scaling(torch.from_numpy(training.data))
-        frame = {"shape": list(training.data.shape[1:]), "channels": list(training.channel_names)}
-        return TrainingJob(
-            kind,
-            model,
-            FrameBatch(training.data, training.label),
-            FrameBatch(validation.data, validation.label),
-            frame=frame,
-        )
-    msg = f"unknown model kind {kind!r}; choose from {sorted(MODEL_KINDS)}"
-    raise ValueError(msg)
+    return _frame_job(kind, frame_model, training, validation)
 
 
 def fit(job: TrainingJob, settings: TrainSettings) -> TrainedModel:

@@ -50,12 +50,15 @@ def train(
     seed: int = 0,
     validation: Batch | None = None,
     name: str = "training",
+    recalibrate_batch_norm: bool = True,
 ) -> History:
     """Train a binary tagger on the graphs or frames of ``batch`` (labels in ``batch.y``).
 
     After every epoch, BatchNorm statistics are recomputed on training items with the
-    epoch's final weights, and a line with the training loss (and the validation loss and
-    ROC AUC when ``validation`` is given) is printed above the progress bar.
+    epoch's final weights (unless ``recalibrate_batch_norm`` is False, which keeps torch's
+    running averages: for the measurement in docs/physics.md), and a line with the
+    training loss (and the validation loss and ROC AUC when ``validation`` is given) is
+    printed above the progress bar.
     """
     labels = _labels(batch, "training")
     validation_labels = None if validation is None else _labels(validation, "validation")
@@ -81,7 +84,8 @@ def train(
                 total += loss.item() * len(logits)
                 progress.update(task, advance=1, description=f"{name} {epoch + 1}/{epochs}")
             history.train_loss.append(total / len(labels))
-            _recalibrate_batch_norm(model, batch, order[:RECALIBRATION_ITEMS], batch_size)
+            if recalibrate_batch_norm:
+                _recalibrate_batch_norm(model, batch, order[:RECALIBRATION_ITEMS], batch_size)
             report = f"{name} epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.3f}"
             if validation is not None:
                 history.validation_logits = predict_logits(model, validation)
