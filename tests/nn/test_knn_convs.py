@@ -8,7 +8,7 @@ import torch
 from _nn_graphs import random_batch
 from _nn_onnx import assert_exact_on_any_threads, export_model
 
-from e2e_gnn.nn import DynamicEdgeConv, GravNetConv, knn_table
+from e2e_gnn.nn import DynamicEdgeConv, GravNetConv, knn, knn_table
 
 
 def reference_neighbours(pos: torch.Tensor, batch: torch.Tensor, k: int) -> list[list[int]]:
@@ -71,6 +71,41 @@ def test_knn_table_without_batch_is_one_graph() -> None:
     one = knn_table(x, None, 5)
     assert torch.equal(one.neighbors, knn_table(x, torch.zeros(12, dtype=torch.long), 5).neighbors)
     assert bool(one.valid.all())
+
+
+def test_knn_table_with_ties_finds_nearest_distances() -> None:
+    # Integer coordinates: exact distances and many ties, which TopK may break either way;
+    # every node still gets itself first and k distinct nodes at the k smallest distances.
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randint(0, 3, (60, 2), generator=gen).float()
+    batch = torch.tensor([0] * 25 + [2] * 5 + [3] * 30)  # ids with a gap
+    table = knn_table(x, batch, 6)
+    for i, expected in enumerate(reference_neighbours(x, batch, 6)):
+        got = table.neighbors[i][table.valid[i]].tolist()
+        assert got[0] == i and len(set(got)) == len(got) and bool((batch[got] == batch[i]).all())
+        distance = ((x[got] - x[i]) ** 2).sum(-1).sort().values
+        assert torch.equal(distance, ((x[expected] - x[i]) ** 2).sum(-1).sort().values), i
+
+
+def test_knn_table_in_row_chunks_is_the_same(monkeypatch) -> None:
+    graph = random_batch([70, 3, 45], 0.0, 3, seed=9)
+    whole = knn_table(graph.x, graph.batch, 8)
+    monkeypatch.setattr(knn, "_CHUNK_ELEMENTS", 3 * 70 * 8)  # blocks of 8 rows
+    chunked = knn_table(graph.x, graph.batch, 8)
+    assert torch.equal(chunked.neighbors, whole.neighbors)
+    assert torch.equal(chunked.valid, whole.valid)
+
+
+def test_knn_table_of_no_nodes() -> None:
+    table = knn_table(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 4)
+    assert table.neighbors.shape == (0, 4) and table.valid.shape == (0, 4)
+
+
+def test_knn_table_unsorted_batch_is_a_clear_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"`batch` must be sorted .* batch\[2\] = 0 < batch\[1\] = 1"
+    ):
+        knn_table(torch.zeros(3, 2), torch.tensor([0, 1, 0]), 2)
 
 
 def mlp() -> torch.nn.Sequential:

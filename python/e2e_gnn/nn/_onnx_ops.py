@@ -8,11 +8,11 @@ they keep torch's scatter kernels and autograd.
 - ``e2e_gnn::segment_reduce`` (the default): exact under any ONNX Runtime session options.
   The entries are sorted by row (TopK on unique keys), the runs of equal rows are found
   in the sorted order (NonZero of the run boundaries), the runs are cut into chunks of at
-  most ``CHUNK`` entries gathered into a padded table and reduced over its axis 1 with
-  ReduceSum/ReduceMax/ReduceMin, the chunks of each run are reduced the same way, and each
-  run's result is written to its row by a ScatterND *without* reduction at distinct rows.
-  No operator lets two threads update one value, so the result does not depend on the
-  thread count (numbers and the choice: docs/aggregation.md). Memory: about E x F plus
+  most min(``CHUNK``, 2 sqrt(longest run)) entries gathered into a padded table and reduced
+  over its axis 1 with ReduceSum/ReduceMax/ReduceMin, the chunks of each run are reduced the
+  same way, and each run's result is written to its row by a ScatterND *without* reduction
+  at distinct rows. No operator lets two threads update one value, so the result does not
+  depend on the thread count (numbers and the choice: docs/aggregation.md). Memory: about E x F plus
   runs x CHUNK x F, even when one row has far more entries than the others.
 - ``e2e_gnn::edge_chunks``: the same sort and runs, returned as a table of each node's
   incoming edges (rows of at most ``chunk`` edges), so that EdgeConv computes its
@@ -68,7 +68,7 @@ def _segment_reduce_fake(src: Tensor, index: Tensor, dim_size: int, reduce: str)
 
 
 CHUNK = 64
-"""Entries per chunk of the first reduction level of ``segment_reduce``'s export."""
+"""Most entries per chunk of the first reduction level of ``segment_reduce``'s export."""
 
 
 @torch.library.custom_op("e2e_gnn::edge_chunks", mutates_args=())
@@ -179,10 +179,13 @@ def _register_onnx_translations() -> bool:
         table = op.Gather(op.Concat(values, pad, axis=0), entry)
         return op.ReduceSum(table, axes(1), keepdims=0)
 
-    def sorted_chunks(index, chunk: int = CHUNK):  # type: ignore[no-untyped-def]
+    def sorted_chunks(index, chunk: int | None = None):  # type: ignore[no-untyped-def]
         """The entries sorted by row (``order``, ``by_row``), the runs of equal rows
         (``run_first``, ``run_last``) and the runs cut into chunks of at most ``chunk``
-        entries (``chunk_first``, ``chunk_last``), all positions in the sorted order."""
+        entries (``chunk_first``, ``chunk_last``), all positions in the sorted order.
+        ``chunk`` None: floor(2 sqrt(longest run)), at most CHUNK. Chunks that short keep
+        both tables of ``segment_reduce`` near E slots (chunks x chunk and runs x longest /
+        chunk): with CHUNK alone a table of 16 random entries per row was 2x E."""
         entries = op.Shape(index)  # [1]
         num_entries = op.Squeeze(entries)
         position = op.Range(scalar(0), num_entries, scalar(1))  # [E]
@@ -192,12 +195,18 @@ def _register_onnx_translations() -> bool:
         _, order = op.TopK(keys, entries, largest=0, sorted=1)
         by_row = op.Gather(index, order)
         starts, ends, run_first, run_last = runs_of(by_row)
+        if chunk is None:
+            count = op.Add(op.Sub(run_last, run_first), scalar(1))
+            longest = op.ReduceMax(op.Concat(count, axes(1), axis=0), keepdims=0)
+            root = op.Floor(op.Sqrt(op.Cast(op.Mul(longest, scalar(4)), to=11)))
+            width = op.Min(op.Cast(root, to=7), scalar(CHUNK))
+        else:
+            width = op.Constant(value_int=chunk)
         run = op.Sub(op.CumSum(op.Cast(starts, to=7), scalar(0)), scalar(1))
-        slot = op.Mod(op.Sub(position, op.Gather(run_first, run)), op.Constant(value_int=chunk))
+        slot = op.Mod(op.Sub(position, op.Gather(run_first, run)), width)
         chunk_first = op.Reshape(op.NonZero(op.Or(starts, op.Equal(slot, scalar(0)))), axes(-1))
         chunk_last = op.Reshape(
-            op.NonZero(op.Or(ends, op.Equal(slot, op.Constant(value_int=chunk - 1)))),
-            axes(-1),
+            op.NonZero(op.Or(ends, op.Equal(slot, op.Sub(width, scalar(1))))), axes(-1)
         )
         return order, by_row, run_first, run_last, chunk_first, chunk_last
 
@@ -205,7 +214,7 @@ def _register_onnx_translations() -> bool:
     def _segment_reduce_onnx(src, index, dim_size, reduce: str):  # type: ignore[no-untyped-def]
         order, by_row, run_first, run_last, chunk_first, chunk_last = sorted_chunks(index)
         # Level 1: each chunk (at most CHUNK entries) reduced through a padded table;
-        # level 2: the chunks of each run (consecutive, at most ceil(longest run / CHUNK))
+        # level 2: the chunks of each run (consecutive, at most ceil(longest run / chunk))
         # reduced the same way. Memory stays near E x F even when one row has far more
         # entries than the others (a pooled batch with one large graph), where a single
         # table would be rows x longest run x F.

@@ -1,8 +1,8 @@
 """``knn_graph`` and ``radius_graph`` with torch_geometric's signatures, computed inside the
 model so that they export to ONNX (no torch_cluster needed).
 
-Both build on :func:`e2e_gnn.nn.knn.knn_table` (an N x N distance matrix restricted to each
-graph, then TopK): exact, quadratic in the batch's node count. The edge list keeps only the
+Both build on :func:`e2e_gnn.nn.knn.knn_table` (distances and TopK per graph block, ``batch``
+sorted): exact, with a cost that grows with the per-graph squares. The edge list keeps only the
 valid slots (a boolean mask, NonZero in ONNX), so its length is data dependent as in PyG.
 """
 

@@ -20,7 +20,7 @@ class DynamicEdgeConv(torch.nn.Module):
         \mathbf{x}^{\prime}_i = \bigoplus_{j \in \mathrm{kNN}(i)}
         h_{\mathbf{\Theta}}(\mathbf{x}_i \, \Vert \, \mathbf{x}_j - \mathbf{x}_i)
 
-    The kNN graph is computed inside the model (pairwise distances + TopK,
+    The kNN graph is computed inside the model (distances + TopK per graph,
     :func:`e2e_gnn.nn.knn.knn_table`), so the layer exports to ONNX, which PyG's (pyg-lib
     ``knn``) does not; graphs with fewer than k nodes aggregate over all their nodes, as in
     PyG. Parameters are named as in torch_geometric (``nn.*``).
@@ -35,7 +35,7 @@ class DynamicEdgeConv(torch.nn.Module):
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, batch vector
-          :math:`(|\mathcal{V}|)` *(optional)*
+          :math:`(|\mathcal{V}|)`, sorted *(optional)*
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
     """
 

@@ -38,7 +38,7 @@ class GravNetConv(torch.nn.Module):
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, batch vector
-          :math:`(|\mathcal{V}|)` *(optional)*
+          :math:`(|\mathcal{V}|)`, sorted *(optional)*
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
     """
 
