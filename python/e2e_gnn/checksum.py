@@ -128,12 +128,14 @@ def stored_checksum(path_or_bytes: str | Path | bytes) -> str | None:
     return _checksums(*_read(path_or_bytes))[1]
 
 
-def verify_checksum(path: str | Path, metadata: dict[str, str] | None = None) -> None:
+def verify_checksum(
+    path: str | Path, metadata: dict[str, str] | None = None, *, data: bytes | None = None
+) -> None:
     """Raise :class:`ChecksumError` unless the graph of the model at ``path`` hashes to
     its ``e2e_gnn.checksum`` (from ``metadata`` when given, e.g. already read by
-    ONNX Runtime, else from the file)."""
-    data, name = _read(path)
-    computed, stored = _checksums(data, name)
+    ONNX Runtime, else from the file). ``data``: the file's bytes, when already read."""
+    data_view, name = _read(path) if data is None else (memoryview(data), str(path))
+    computed, stored = _checksums(data_view, name)
     if metadata is not None:
         stored = metadata.get(CHECKSUM_KEY)
     if not stored:

@@ -55,8 +55,9 @@ class ModelFile:
             what = "is not a file" if path.exists() else "does not exist"
             msg = f"model file {str(path)!r} {what}"
             raise FileNotFoundError(msg)
+        data = path.read_bytes()  # once: parsed here and hashed by the checksum check
         try:
-            model = onnx.load(str(path), load_external_data=False)
+            model = onnx.load_from_string(data)
         except (DecodeError, ValueError, RuntimeError) as err:
             msg = f"cannot load {str(path)!r} as an ONNX model: {err}"
             raise SpecError(msg) from None
@@ -77,7 +78,7 @@ class ModelFile:
                     f"verify_checksum=False"
                 )
                 raise SpecError(msg)
-            _verify_checksum(path, metadata)
+            _verify_checksum(path, metadata, data=data)
         initializers = {t.name for t in model.graph.initializer}
         return cls(
             path=path,
