@@ -31,6 +31,12 @@ class TensorSpec:
     shape: tuple[str | int, ...]
     meaning: str = ""
 
+    @property
+    def per_node(self) -> bool:
+        """An output with one row per node (first axis ``"nodes"``); else one per graph or
+        image. Node rows of graph g are ``node_ptr[g]:node_ptr[g + 1]`` of the batch."""
+        return bool(self.shape) and self.shape[0] == "nodes"
+
 
 @dataclass(frozen=True)
 class GraphSpec:
@@ -45,6 +51,8 @@ class GraphSpec:
         coordinate_scale: per-coordinate scale applied before measuring distances.
         fixed_degree: edges come target-sorted with the same number per node (kNN
             builders guarantee it), which lets layers aggregate without scatter.
+        graph_feature_names: one name per column of the graph-level input ``u``
+            [graphs, F_u] (jet and event features); empty: the model takes no ``u``.
     """
 
     feature_names: tuple[str, ...]
@@ -54,13 +62,14 @@ class GraphSpec:
     coordinates: tuple[str, ...] = ()
     coordinate_scale: tuple[float, ...] = ()
     fixed_degree: bool = False
+    graph_feature_names: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
-        tuples = ("feature_names", "coordinates", "coordinate_scale")
+        tuples = ("feature_names", "coordinates", "coordinate_scale", "graph_feature_names")
         return cls(
             **{key: tuple(v) if key in tuples else v for key, v in _known(cls, data).items()}
         )
@@ -74,6 +83,21 @@ GRAPH_INPUTS = (
     TensorSpec("edge_index", "int64", (2, "edges"), "(source, target) node indices"),
     TensorSpec("batch", "int64", ("nodes",), "graph id of each node, sorted, 0..G-1"),
 )
+# the fourth input of a model whose GraphSpec names graph features
+GRAPH_FEATURE_INPUT = TensorSpec(
+    "u", "float32", ("graphs", "graph_features"), "graph-level features, one row per graph"
+)
+
+
+def graph_inputs(graph: GraphSpec) -> tuple[TensorSpec, ...]:
+    """The inputs of a graph model built on ``graph``: x, edge_index, batch, and ``u`` when
+    the graph spec names graph features."""
+    return GRAPH_INPUTS + ((GRAPH_FEATURE_INPUT,) if graph.graph_feature_names else ())
+
+
+def node_output(name: str, width: int, meaning: str = "") -> TensorSpec:
+    """A per-node output ``name`` [nodes, width] (see :attr:`TensorSpec.per_node`)."""
+    return TensorSpec(name, "float32", ("nodes", width), meaning)
 
 
 GRAPH_OUTPUTS = (
@@ -127,6 +151,11 @@ class ModelSpec:
     @property
     def num_features(self) -> int | None:
         return len(self.graph.feature_names) if self.graph else None
+
+    @property
+    def num_graph_features(self) -> int:
+        """Width of the graph-level input ``u`` (0: the model takes none)."""
+        return len(self.graph.graph_feature_names) if self.graph else 0
 
     @property
     def is_graph_model(self) -> bool:

@@ -21,6 +21,9 @@ class GraphBatch:
         batch: int64 [N] graph id of each node, sorted, every id 0..G-1 present.
         num_graphs: G.
         y: optional per-graph labels [G].
+        u: optional float32 [G, F_u] graph-level features, the fourth model input of models
+            whose GraphSpec names graph features.
+        node_y: optional float32 [N, T] per-node training targets (not a model input).
     """
 
     x: np.ndarray
@@ -28,10 +31,15 @@ class GraphBatch:
     batch: np.ndarray
     num_graphs: int
     y: np.ndarray | None = None
+    u: np.ndarray | None = None
+    node_y: np.ndarray | None = None
 
     @classmethod
     def from_graphs(
-        cls, graphs: Iterable[tuple[np.ndarray, np.ndarray]], y: Sequence[float] | None = None
+        cls,
+        graphs: Iterable[tuple[np.ndarray, np.ndarray]],
+        y: Sequence[float] | None = None,
+        u: np.ndarray | Sequence[Sequence[float]] | None = None,
     ) -> GraphBatch:
         """Concatenate ``(x [n_i, F], edge_index [2, e_i])`` pairs, offsetting indices.
 
@@ -39,7 +47,7 @@ class GraphBatch:
         targets; an ``[e_i, 2]`` array (one pair per row) is refused, never reshaped (pass
         ``edges.T``), and so are float indices (never truncated) and indices outside
         ``[0, n_i)``, which would land in another graph. An empty array is a graph without
-        edges.
+        edges. ``u``: graph-level features [G, F_u], one row per graph.
         """
         xs, edges, batches = [], [], []
         offset = 0
@@ -66,6 +74,7 @@ class GraphBatch:
             np.concatenate(batches),
             len(xs),
             labels,
+            None if u is None else np.asarray(u, dtype=np.float32),
         )
 
     def __len__(self) -> int:
@@ -90,32 +99,50 @@ class GraphBatch:
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
     def inputs(self) -> dict[str, np.ndarray]:
-        """The model inputs by name (the GRAPH_INPUTS contract of e2e_gnn.spec), C-contiguous."""
-        return {
+        """The model inputs by name (e2e_gnn.spec.graph_inputs: x, edge_index, batch, and
+        u when the batch has graph features), C-contiguous."""
+        feed = {
             "x": np.ascontiguousarray(self.x),
             "edge_index": np.ascontiguousarray(self.edge_index),
             "batch": np.ascontiguousarray(self.batch),
         }
+        if self.u is not None:
+            feed["u"] = np.ascontiguousarray(self.u)
+        return feed
 
-    def validate(self, num_features: int | None = None) -> None:
-        """Raise ValueError naming the input when the batch breaks the contract.
+    def validate(
+        self, num_features: int | None = None, num_graph_features: int | None = None
+    ) -> None:
+        """Raise ValueError naming the input when the batch breaks the contract. With
+        ``num_graph_features`` (a model's), ``u`` must be [G, num_graph_features], and
+        absent for 0; without it, ``u`` when present must have one finite row per graph.
 
         The checks run in the C++ library, the same code that guards the native runtime.
         """
-        for name, array, dtype in (
+        arrays = [
             ("x", self.x, np.float32),
             ("edge_index", self.edge_index, np.int64),
             ("batch", self.batch, np.int64),
-        ):
+        ]
+        if self.u is not None:
+            arrays.append(("u", self.u, np.float32))
+        for name, array, dtype in arrays:
             if not isinstance(array, np.ndarray) or array.dtype != dtype:
                 got = getattr(array, "dtype", type(array).__name__)
                 msg = f"input {name!r} must be a numpy {np.dtype(dtype).name} array, got {got}"
                 raise TypeError(msg)
         found = load_native().check_graph_inputs(
-            **self.inputs(), num_features=-1 if num_features is None else num_features
+            np.ascontiguousarray(self.x),
+            np.ascontiguousarray(self.edge_index),
+            np.ascontiguousarray(self.batch),
+            num_features=-1 if num_features is None else num_features,
         )
         if found != self.num_graphs:
             msg = f"batch has {found} graphs but num_graphs is {self.num_graphs}"
+            raise ValueError(msg)
+        _check_graph_features(self.u, self.num_graphs, num_graph_features)
+        if self.node_y is not None and len(self.node_y) != self.num_nodes:
+            msg = f"node_y has {len(self.node_y)} rows for {self.num_nodes} nodes"
             raise ValueError(msg)
 
     def graph(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +177,40 @@ class GraphBatch:
             np.repeat(np.arange(indices.size, dtype=np.int64), node_counts),
             int(indices.size),
             None if self.y is None else self.y[indices],
+            None if self.u is None else self.u[indices],
+            None if self.node_y is None else self.node_y[nodes],
         )
+
+
+def _check_graph_features(u: np.ndarray | None, num_graphs: int, width: int | None) -> None:
+    """``u`` as a model taking ``width`` graph features needs it: [G, width] and finite
+    (``width`` None: any width)."""
+    if width is None:
+        if u is None:
+            return
+        width = u.shape[1] if u.ndim == 2 else -1
+    if width == 0:
+        if u is not None:
+            msg = f"input 'u' {list(u.shape)} given but the model takes no graph features"
+            raise ValueError(msg)
+        return
+    if u is None:
+        msg = f"the model takes graph features: input 'u' [{num_graphs}, {width}] is missing"
+        raise ValueError(msg)
+    if u.shape != (num_graphs, width):
+        msg = (
+            f"input 'u' has shape {list(u.shape)}, expected [{num_graphs}, {width}] "
+            "(graphs, graph features)"
+        )
+        raise ValueError(msg)
+    bad = np.argwhere(~np.isfinite(u))
+    if bad.size:
+        graph, column = (int(v) for v in bad[0])
+        msg = (
+            f"input 'u' has a non-finite value {u[graph, column]} at graph {graph}, "
+            f"feature {column}"
+        )
+        raise ValueError(msg)
 
 
 def _local_edges(graph_id: int, edge_index: object, nodes: int) -> np.ndarray:

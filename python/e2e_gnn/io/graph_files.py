@@ -10,7 +10,10 @@ Formats, by suffix:
   ``batch`` [N], ``feature_names`` [F] (when given: without them the features are taken
   in file order) and one array [G] per per-graph column.
 
-A graph's ``label`` column is the GraphBatch's ``y``. Reading checks every graph against
+A graph's ``label`` column is the GraphBatch's ``y``; its graph-level features ``u`` are
+per-graph columns named by ``graph_feature_names``; its per-node targets ``node_y`` are
+node fields named by ``node_target_names`` (in ``.npz``: the arrays ``node_y`` [N, T] and
+``node_target_names``). Reading checks every graph against
 its own node count (an edge (7, 8) of a 7-node graph would otherwise land in the next
 graph), the types (edge indices must be integers, node features floats) and the layout,
 and raises an :class:`~e2e_gnn.io.errors.InputFileError` naming the file, the entry and
@@ -36,7 +39,7 @@ __all__ = ["GRAPH_FILES", "GraphFile", "graph_columns", "read_graphs", "write_gr
 
 GRAPH_FILES = (".npz", ".root", ".parquet")
 LABEL = "label"
-_NPZ_ARRAYS = ("x", "edge_index", "batch", "feature_names")
+_NPZ_ARRAYS = ("x", "edge_index", "batch", "feature_names", "node_y", "node_target_names")
 
 
 @dataclass(frozen=True)
@@ -104,21 +107,43 @@ def _feature_names(graphs: GraphBatch, names: Sequence[str] | None) -> list[str]
     return found
 
 
+def _names_for(
+    values: np.ndarray, names: Sequence[str] | None, argument: str, what: str
+) -> list[str]:
+    """The names of the columns of ``values`` (``graphs.u`` or ``graphs.node_y``)."""
+    width = values.shape[1]
+    if names is None or len(names) != width or len(set(names)) != width:
+        msg = f"{what} has {width} columns: pass {argument} with {width} different names"
+        raise ValueError(msg)
+    return list(names)
+
+
 def write_graphs(
     path: str | os.PathLike[str],
     graphs: GraphBatch,
     *,
     feature_names: Sequence[str] | None = None,
+    graph_feature_names: Sequence[str] | None = None,
+    node_target_names: Sequence[str] | None = None,
     tree: str = "Events",
     **columns: np.ndarray,
 ) -> Path:
     """Write ``graphs`` (validated) with named node features and per-graph ``columns`` to
     ``.root``, ``.parquet`` or ``.npz``; ``graphs.y``, when set, is written as the
-    ``label`` column. Without ``feature_names`` ROOT and parquet name the features ``x0``,
-    ``x1``, ... and an ``.npz`` leaves them unnamed."""
+    ``label`` column, ``graphs.u`` as the columns ``graph_feature_names`` and
+    ``graphs.node_y`` as the node fields ``node_target_names``. Without ``feature_names``
+    ROOT and parquet name the features ``x0``, ``x1``, ... and an ``.npz`` leaves them
+    unnamed."""
     fmt = file_format(path, GRAPH_FILES)
     if graphs.y is not None and LABEL not in columns:
         columns = {**columns, LABEL: np.asarray(graphs.y)}
+    if graphs.u is not None:
+        u_names = _names_for(graphs.u, graph_feature_names, "graph_feature_names", "u")
+        columns = {**columns, **{name: graphs.u[:, i] for i, name in enumerate(u_names)}}
+    targets = None
+    if graphs.node_y is not None:
+        node_y = graphs.node_y.reshape(len(graphs.node_y), -1)
+        targets = _names_for(node_y, node_target_names, "node_target_names", "node_y")
     for name, values in columns.items():
         if np.shape(values) != (graphs.num_graphs,):
             msg = (
@@ -127,13 +152,12 @@ def write_graphs(
             )
             raise ValueError(msg)
     if fmt != ".npz":
+        x, names = graphs.x, feature_names
+        if targets is not None:
+            x = np.concatenate([x, node_y], axis=1)
+            names = [*_feature_names(graphs, feature_names), *targets]
         cols = graph_columns(
-            graphs.x,
-            graphs.edge_index,
-            graphs.batch,
-            graphs.num_graphs,
-            feature_names=feature_names,
-            **columns,
+            x, graphs.edge_index, graphs.batch, graphs.num_graphs, feature_names=names, **columns
         )
         return write_columns(path, cols, tree=tree)
     graphs.validate()
@@ -144,6 +168,9 @@ def write_graphs(
     arrays = {"x": graphs.x, "edge_index": graphs.edge_index, "batch": graphs.batch}
     if feature_names is not None:
         arrays["feature_names"] = np.array(_feature_names(graphs, feature_names), dtype=str)
+    if targets is not None:
+        arrays["node_y"] = node_y
+        arrays["node_target_names"] = np.array(targets, dtype=str)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays, **columns)
@@ -154,12 +181,17 @@ def read_graphs(
     path: str | os.PathLike[str],
     *,
     feature_names: Sequence[str] | None = None,
+    graph_feature_names: Sequence[str] | None = None,
+    node_target_names: Sequence[str] | None = None,
     tree: str = "Events",
 ) -> GraphFile:
     """The graphs of a graph file (``.root``, ``.parquet`` or ``.npz``), validated.
 
     With ``feature_names`` (a model's ``GraphSpec.feature_names``) the node features come
-    in that order, picked by name; a file lacking one is refused naming it. Raises an
+    in that order, picked by name; a file lacking one is refused naming it. With
+    ``graph_feature_names`` the graphs' ``u`` holds those per-graph columns, with
+    ``node_target_names`` their ``node_y`` those node fields (left out of ``x`` when
+    ``feature_names`` is not given). Raises an
     :class:`~e2e_gnn.io.errors.InputFileError` (file missing, truncated, not a graph file,
     an edge outside its graph, ...) naming the file, the entry and the branch.
     """
@@ -167,6 +199,9 @@ def read_graphs(
     x, edge_index, batch, num_graphs, names, columns = (
         _read_npz(Path(path)) if fmt == ".npz" else _read_columns(path, tree)
     )
+    node_y = None
+    if node_target_names is not None:
+        x, names, node_y = _split_targets(path, x, names, columns, list(node_target_names))
     if feature_names is not None:
         if names is None:
             if x.shape[1] != len(feature_names):
@@ -184,9 +219,27 @@ def read_graphs(
                 raise FileContentError(msg, file_path=path)
             x = np.ascontiguousarray(x[:, [names.index(name) for name in feature_names]])
             names = list(feature_names)
+    columns.pop(_NPZ_NODE_Y, None)
+    columns.pop(_NPZ_TARGET_NAMES, None)
+    u = None
+    if graph_feature_names is not None:
+        missing = [name for name in graph_feature_names if name not in columns]
+        if missing:
+            msg = (
+                f"{str(path)!r} lacks graph features {missing} (its per-graph columns: "
+                f"{sorted(columns)})"
+            )
+            raise FileContentError(msg, file_path=path)
+        u = np.stack([columns[n].astype(np.float32) for n in graph_feature_names], axis=1)
     label = columns.get(LABEL)
     graphs = GraphBatch(
-        x, edge_index, batch, num_graphs, None if label is None else label.astype(np.float32)
+        x,
+        edge_index,
+        batch,
+        num_graphs,
+        None if label is None else label.astype(np.float32),
+        u,
+        node_y,
     )
     try:
         graphs.validate()
@@ -194,6 +247,37 @@ def read_graphs(
         msg = f"graph file {str(path)!r}: {err}"
         raise FileContentError(msg, file_path=path) from err
     return GraphFile(graphs, None if names is None else tuple(names), columns)
+
+
+_NPZ_NODE_Y, _NPZ_TARGET_NAMES = "node_y", "node_target_names"
+
+
+def _split_targets(
+    path: str | os.PathLike[str],
+    x: np.ndarray,
+    names: list[str] | None,
+    columns: dict[str, np.ndarray],
+    targets: list[str],
+) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
+    """(x without the target fields, their names, node_y [N, T]) of a file's node fields
+    (``.npz``: the node_y array, which _read_npz leaves among the columns)."""
+    if _NPZ_NODE_Y in columns:
+        available = [str(n) for n in columns[_NPZ_TARGET_NAMES]]
+    else:
+        available = list(names or [])
+    missing = [n for n in targets if n not in available]
+    if missing:
+        msg = f"{str(path)!r} lacks node targets {missing} (its node fields: {available or 'none'})"
+        raise FileContentError(msg, file_path=path)
+    if _NPZ_NODE_Y in columns:
+        found, all_targets, keep = available, columns[_NPZ_NODE_Y], x
+    else:
+        assert names is not None
+        found, all_targets = targets, x[:, [names.index(n) for n in targets]]
+        keep_cols = [i for i, n in enumerate(names) if n not in targets]
+        keep, names = x[:, keep_cols], [names[i] for i in keep_cols]
+    node_y = np.ascontiguousarray(all_targets[:, [found.index(n) for n in targets]])
+    return np.ascontiguousarray(keep), names, node_y.astype(np.float32, copy=False)
 
 
 _Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, int, list[str] | None, dict[str, np.ndarray]]
@@ -244,6 +328,21 @@ def _read_npz(path: Path) -> _Arrays:
             msg = f"{str(path)!r} names {len(names)} features {names} for x of width {x.shape[1]}"
             raise FileContentError(msg, file_path=path)
     num_graphs = int(batch[-1]) + 1
+    node_arrays = {n: arrays.pop(n) for n in (_NPZ_NODE_Y, _NPZ_TARGET_NAMES) if n in arrays}
+    if _NPZ_NODE_Y in node_arrays:
+        node_y, target_names = node_arrays[_NPZ_NODE_Y], node_arrays.get(_NPZ_TARGET_NAMES)
+        if (
+            node_y.ndim != 2
+            or len(node_y) != x.shape[0]
+            or node_y.dtype.kind != "f"
+            or target_names is None
+            or target_names.shape != (node_y.shape[1],)
+        ):
+            msg = (
+                f"array 'node_y' of {str(path)!r} is {node_y.dtype} {list(node_y.shape)}: "
+                f"expected floats [{x.shape[0]}, T] named by node_target_names [T]"
+            )
+            raise FileContentError(msg, file_path=path)
     for name, values in arrays.items():
         if values.shape != (num_graphs,) or values.dtype.kind not in "biuf":
             msg = (
@@ -258,7 +357,7 @@ def _read_npz(path: Path) -> _Arrays:
         batch.astype(np.int64, copy=False),
         num_graphs,
         names,
-        arrays,
+        {**arrays, **node_arrays},
     )
 
 
