@@ -145,6 +145,17 @@ def sparse_to_edge_index(owner: str, adj_t: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([col, row]), adj_t.values()
 
 
+def dense_edges(
+    owner: str, edge_index: Tensor, edge_weight: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """``(edge_index [2, E], edge_weight)`` of a layer's edge argument: a ``torch.sparse``
+    ``adj_t`` becomes its edges and values (the weights, as torch_geometric reads them);
+    a dense ``edge_index`` is returned with ``edge_weight`` unchanged."""
+    if edge_index.layout == torch.strided:
+        return edge_index, edge_weight
+    return sparse_to_edge_index(owner, edge_index)
+
+
 def _params(method: Callable[..., Any], skip_first: bool) -> list[inspect.Parameter]:
     params = list(inspect.signature(method).parameters.values())
     params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
 from e2e_gnn.nn.conv.gcn_conv import gcn_norm
+from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import gather, scatter
 
 
@@ -85,6 +86,7 @@ class ARMAConv(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         check_x("ARMAConv", x, self.in_channels)
+        edge_index, edge_weight = dense_edges("ARMAConv", edge_index, edge_weight)
         check_edge_index("ARMAConv", edge_index)
         if edge_weight is not None:
             check_edge_vector("ARMAConv", "edge_weight", edge_weight, edge_index)

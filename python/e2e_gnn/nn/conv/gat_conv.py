@@ -8,7 +8,7 @@ from torch import Tensor
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
-from e2e_gnn.nn.message_passing import MessagePassing
+from e2e_gnn.nn.message_passing import MessagePassing, dense_edges
 from e2e_gnn.nn.scatter import scatter, softmax
 
 FILL_VALUES = ("mean", "add", "sum")
@@ -147,6 +147,8 @@ class GATConv(MessagePassing):
         if x_in.dim() != 2:
             msg = f"GATConv: `x` must be [N, F] (as in PyG), got shape {tuple(x_in.shape)!r}"
             raise ValueError(msg)
+        adj_t = edge_index if edge_index.layout != torch.strided else None
+        edge_index = dense_edges("GATConv", edge_index)[0]
         check_edge_index("GATConv", edge_index)
         if edge_attr is not None:
             check_edge_vector("GATConv", "edge_attr", edge_attr, edge_index)
@@ -194,6 +196,11 @@ class GATConv(MessagePassing):
                 # PyG's edge list: the existing self loops removed (eager only).
                 keep = ~existing_loop
                 edge_index, alpha = edge_index[:, keep], alpha[keep]
+            if adj_t is not None:  # PyG's form for a sparse input: the adjacency of alpha
+                weights = torch.sparse_coo_tensor(
+                    edge_index.flip(0), alpha, (*adj_t.shape[:2], alpha.size(1))
+                ).coalesce()
+                return out, (weights, weights.values())
             return out, (edge_index, alpha)
         return out
 

@@ -8,7 +8,7 @@ from torch import Tensor
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
 from e2e_gnn.nn.conv.gat_conv import FILL_VALUES, self_loop_attr
-from e2e_gnn.nn.message_passing import MessagePassing
+from e2e_gnn.nn.message_passing import MessagePassing, dense_edges
 from e2e_gnn.nn.scatter import softmax
 
 
@@ -133,6 +133,8 @@ class GATv2Conv(MessagePassing):
         return_attention_weights: bool | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         heads, channels = self.heads, self.out_channels
+        adj_t = edge_index if edge_index.layout != torch.strided else None
+        edge_index = dense_edges("GATv2Conv", edge_index)[0]
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
         res = self.res(x_dst) if self.res is not None else None
         x_l = self.lin_l(x_src).view(-1, heads, channels)
@@ -167,6 +169,11 @@ class GATv2Conv(MessagePassing):
                 # PyG's edge list: the existing self loops removed (eager only).
                 keep = ~existing_loop
                 edge_index, alpha = edge_index[:, keep], alpha[keep]
+            if adj_t is not None:  # PyG's form for a sparse input: the adjacency of alpha
+                weights = torch.sparse_coo_tensor(
+                    edge_index.flip(0), alpha, (*adj_t.shape[:2], alpha.size(1))
+                ).coalesce()
+                return out, (weights, weights.values())
             return out, (edge_index, alpha)
         return out
 

@@ -57,14 +57,14 @@ class GINConv(MessagePassing):
 
     def forward(
         self,
-        x: Tensor | tuple[Tensor, Tensor],
+        x: Tensor | tuple[Tensor, Tensor | None],
         edge_index: Tensor,
         size: tuple[int, int] | None = None,
     ) -> Tensor:
         if isinstance(x, Tensor):
             x = (x, x)
         out = self.propagate(edge_index, x=x, size=size)
-        return self.nn(out + (1 + self.eps) * x[1])
+        return self.nn(_with_root(out, self.eps, x[1]))
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         # edge_weight is only set by a torch.sparse adj_t (its values), which PyG's sparse
@@ -137,7 +137,7 @@ class GINEConv(MessagePassing):
 
     def forward(
         self,
-        x: Tensor | tuple[Tensor, Tensor],
+        x: Tensor | tuple[Tensor, Tensor | None],
         edge_index: Tensor,
         edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
@@ -145,7 +145,7 @@ class GINEConv(MessagePassing):
         if isinstance(x, Tensor):
             x = (x, x)
         out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=size)
-        return self.nn(out + (1 + self.eps) * x[1])
+        return self.nn(_with_root(out, self.eps, x[1]))
 
     def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
         if self.lin is None and x_j.size(-1) != edge_attr.size(-1):
@@ -160,3 +160,8 @@ class GINEConv(MessagePassing):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(nn={self.nn})"
+
+
+def _with_root(out: Tensor, eps: Tensor, x_dst: Tensor | None) -> Tensor:
+    """``out + (1 + eps) x_dst``; PyG's ``(x_src, None)`` form has no root term."""
+    return out if x_dst is None else out + (1 + eps) * x_dst

@@ -85,6 +85,9 @@ class TransformerConv(MessagePassing):
         )
         total = heads * out_channels if concat else out_channels
         self.lin_skip = linear(widths[1], total, bias=bias)
+        # torch_geometric keeps the last attention here between calls and clears it; code
+        # that checks it finds None, as after any PyG forward
+        self._alpha: Tensor | None = None
         self.lin_beta = torch.nn.Linear(3 * total, 1, bias=False) if self.beta else None
         self.reset_parameters()
 
