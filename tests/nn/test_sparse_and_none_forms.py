@@ -61,3 +61,30 @@ def test_gin_bipartite_without_destination_features() -> None:
     got = layer((x_src, None), EDGES, size=(4, 3))
     assert got.shape == (3, 4)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+def test_gat_bipartite_without_destination_features() -> None:
+    torch.manual_seed(3)
+    x_src = torch.randn(4, 8)
+    reference, layer = pyg.GATConv((8, 16), 5, heads=2), ours.GATConv((8, 16), 5, heads=2)
+    layer.load_state_dict(reference.state_dict())
+    expected = reference((x_src, None), EDGES[:, :3], size=(4, 2))
+    got = layer((x_src, None), EDGES[:, :3], size=(4, 2))
+    assert got.shape == (2, 10)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    adj_t = to_torch_csc_tensor(EDGES[:, :3], size=(4, 2)).t()
+    torch.testing.assert_close(layer((x_src, None), adj_t), expected, atol=1e-6, rtol=0)
+
+
+def test_lazy_arma_is_sized_by_the_first_call_or_by_a_checkpoint() -> None:
+    torch.manual_seed(4)
+    x = torch.randn(5, 7)
+    trained = pyg.ARMAConv(7, 4, num_stacks=2, num_layers=3)
+    lazy = ours.ARMAConv(-1, 4, num_stacks=2, num_layers=3)
+    assert repr(lazy) == "ARMAConv(-1, 4, num_stacks=2, num_layers=3)"
+    lazy.load_state_dict(trained.state_dict())  # sized by the checkpoint
+    assert lazy.init_weight.shape == (2, 7, 4) and lazy.root_weight.shape == (3, 2, 7, 4)
+    torch.testing.assert_close(lazy(x, EDGES), trained(x, EDGES), atol=1e-6, rtol=0)
+    first_call = ours.ARMAConv(-1, 4, num_stacks=2, num_layers=3)
+    assert first_call(x, EDGES).shape == (5, 4)
+    assert first_call.root_weight.shape == (3, 2, 7, 4)

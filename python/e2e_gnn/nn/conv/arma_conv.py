@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter, is_lazy
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
 from e2e_gnn.nn.conv.gcn_conv import gcn_norm
@@ -11,7 +13,7 @@ from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import gather, scatter
 
 
-class ARMAConv(torch.nn.Module):
+class ARMAConv(LazyModuleMixin, torch.nn.Module):
     r"""The ARMA graph convolutional operator from the `"Graph Neural Networks with
     Convolutional ARMA Filters" <https://arxiv.org/abs/1901.01343>`_ paper, as
     ``torch_geometric.nn.ARMAConv`` (used by the ATLAS displaced-photon GNN).
@@ -29,7 +31,8 @@ class ARMAConv(torch.nn.Module):
     ``shared_weights``).
 
     Args:
-        in_channels (int): input features per node.
+        in_channels (int): input features per node; ``-1``: sized by the first forward
+            pass or by ``load_state_dict`` (PyG's lazy form).
         out_channels (int): output features per node.
         num_stacks (int, optional): number of parallel stacks K. (default: ``1``)
         num_layers (int, optional): number of layers T per stack. (default: ``1``)
@@ -58,8 +61,8 @@ class ARMAConv(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if in_channels < 1:
-            msg = f"ARMAConv: `in_channels` must be positive (no lazy init), got {in_channels!r}"
+        if in_channels == 0 or in_channels < -1:
+            msg = f"ARMAConv: `in_channels` must be positive or -1 (lazy), got {in_channels!r}"
             raise ValueError(msg)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -70,8 +73,12 @@ class ARMAConv(torch.nn.Module):
         self.dropout = dropout
         k, t = num_stacks, 1 if shared_weights else num_layers
         self.weight = torch.nn.Parameter(torch.empty(max(1, t - 1), k, out_channels, out_channels))
-        self.init_weight = torch.nn.Parameter(torch.empty(k, in_channels, out_channels))
-        self.root_weight = torch.nn.Parameter(torch.empty(t, k, in_channels, out_channels))
+        if in_channels == -1:
+            self.init_weight = UninitializedParameter()
+            self.root_weight = UninitializedParameter()
+        else:
+            self.init_weight = torch.nn.Parameter(torch.empty(k, in_channels, out_channels))
+            self.root_weight = torch.nn.Parameter(torch.empty(t, k, in_channels, out_channels))
         if bias:
             self.bias = torch.nn.Parameter(torch.empty(t, k, 1, out_channels))
         else:
@@ -80,9 +87,24 @@ class ARMAConv(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         for weight in (self.weight, self.init_weight, self.root_weight):
-            _glorot(weight)
+            if not is_lazy(weight):
+                _glorot(weight)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
+
+    def initialize_parameters(self, x: Tensor, *args: object, **kwargs: object) -> None:
+        """Sizes the lazy weights by ``x``'s features (LazyModuleMixin's first-call hook)."""
+        if self.has_uninitialized_params():
+            k, t = self.num_stacks, self.root_weight_layers
+            with torch.no_grad():
+                self.init_weight.materialize((k, x.size(-1), self.out_channels))
+                self.root_weight.materialize((t, k, x.size(-1), self.out_channels))
+                _glorot(self.init_weight)
+                _glorot(self.root_weight)
+
+    @property
+    def root_weight_layers(self) -> int:
+        return 1 if self.shared_weights else self.num_layers
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         check_x("ARMAConv", x, self.in_channels)

@@ -137,7 +137,7 @@ class GATConv(MessagePassing):
 
     def forward(
         self,
-        x: Tensor | tuple[Tensor, Tensor],
+        x: Tensor | tuple[Tensor, Tensor | None],
         edge_index: Tensor,
         edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
@@ -148,6 +148,8 @@ class GATConv(MessagePassing):
             msg = f"GATConv: `x` must be [N, F] (as in PyG), got shape {tuple(x_in.shape)!r}"
             raise ValueError(msg)
         adj_t = edge_index if edge_index.layout != torch.strided else None
+        if adj_t is not None and size is None:
+            size = (adj_t.size(1), adj_t.size(0))
         edge_index = dense_edges("GATConv", edge_index)[0]
         check_edge_index("GATConv", edge_index)
         if edge_attr is not None:
@@ -155,19 +157,22 @@ class GATConv(MessagePassing):
             if edge_attr.dim() == 1:
                 edge_attr = edge_attr.view(-1, 1)
         heads, channels = self.heads, self.out_channels
-        res = self.res(x_out) if self.res is not None else None
+        res = self.res(x_out) if self.res is not None and x_out is not None else None
         if self.lin is not None:
             x_src = self.lin(x_in).view(-1, heads, channels)
             x_dst = x_src if x_out is x_in else self.lin(x_out).view(-1, heads, channels)
         else:
             assert self.lin_src is not None and self.lin_dst is not None
             x_src = self.lin_src(x_in).view(-1, heads, channels)
-            x_dst = self.lin_dst(x_out).view(-1, heads, channels)
+            x_dst = None if x_out is None else self.lin_dst(x_out).view(-1, heads, channels)
+        # PyG's (x_src, None): the attention reads the source nodes only
         alpha_src = (x_src * self.att_src).sum(dim=-1)  # [N_src, H]
-        alpha_dst = (x_dst * self.att_dst).sum(dim=-1)  # [N_dst, H]
+        alpha_dst = None if x_dst is None else (x_dst * self.att_dst).sum(dim=-1)  # [N_dst, H]
         existing_loop = None
         if self.add_self_loops:
-            num_nodes = torch.sym_min(x_src.size(0), x_dst.size(0))
+            num_nodes = (
+                x_src.size(0) if x_dst is None else torch.sym_min(x_src.size(0), x_dst.size(0))
+            )
             if size is not None:
                 num_nodes = min(size)
             source, target = edge_index[0], edge_index[1]
@@ -207,13 +212,13 @@ class GATConv(MessagePassing):
     def edge_update(  # type: ignore[override]
         self,
         alpha_j: Tensor,
-        alpha_i: Tensor,
+        alpha_i: Tensor | None,
         edge_attr: Tensor | None,
         index: Tensor,
         size_i: int | None,
         existing_loop: Tensor | None = None,
     ) -> Tensor:
-        alpha = alpha_j + alpha_i
+        alpha = alpha_j if alpha_i is None else alpha_j + alpha_i
         if edge_attr is not None and self.lin_edge is not None:
             assert self.att_edge is not None
             projected = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
