@@ -19,9 +19,11 @@ using namespace e2e_gnn;
 
 namespace {
 
-// A NodeBatch of x [N, F] float32 and its graph offsets ptr [G + 1]: every argument is
-// checked (by the NodeBatch constructor) before a row is copied.
-NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in) {
+// A NodeBatch of x [N, F] float32, its graph offsets ptr [G + 1] and, unless None, its
+// graph features u [G, F_u] float32: every argument is checked (by the NodeBatch) before a
+// row is copied.
+NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in,
+                     const py::object& u_in = py::none()) {
   const TensorView x = python::view_of(x_in, "x");
   const TensorView ptr = python::view_of(ptr_in, "ptr");
   if (x.dtype != DType::float32 || x.shape.size() != 2) {
@@ -32,7 +34,18 @@ NodeBatch node_batch(const py::array& x_in, const py::array& ptr_in) {
     throw py::value_error("input 'ptr' must be int64 [G + 1] with G >= 0, got " +
                           to_string(ptr.dtype) + " " + shape_to_string(ptr.shape));
   }
-  return NodeBatch(x.shape[1], x.as<float>(), x.size(), ptr.as<std::int64_t>(), ptr.shape[0]);
+  NodeBatch nodes(x.shape[1], x.as<float>(), x.size(), ptr.as<std::int64_t>(), ptr.shape[0]);
+  if (!u_in.is_none()) {
+    const auto u_array = u_in.cast<py::array>();
+    const TensorView u = python::view_of(u_array, "u");
+    if (u.dtype != DType::float32 || u.shape.size() != 2 || u.shape[0] != nodes.num_graphs()) {
+      throw py::value_error("input 'u' must be float32 [G, F_u] with G = " +
+                            std::to_string(nodes.num_graphs()) + " graphs, got " +
+                            to_string(u.dtype) + " " + shape_to_string(u.shape));
+    }
+    nodes.set_graph_features(u.as<float>(), u.size(), u.shape[1]);
+  }
+  return nodes;
 }
 
 py::tuple graph_arrays(GraphBatch&& graphs) {
@@ -120,7 +133,8 @@ void register_runtime(py::module_& m) {
       },
       py::arg("graph_spec_json"), py::arg("x"), py::arg("ptr"), py::arg("threads") = 1,
       "The graphs a graph spec (JSON of GraphSpec) builds from raw node features x [N, F] "
-      "(graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger builds them.");
+      "(graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger builds them "
+      "('knn', 'delaunay' in (eta, phi) with phi wrapping around, or 'none').");
   py::class_<Tagger>(m, "Tagger")
       .def(py::init([](const std::string& model_path, const SessionOptions& session,
                        int knn_threads) {
@@ -145,23 +159,37 @@ void register_runtime(py::module_& m) {
       .def(
           "run",
           [](const Tagger& tagger, const py::array& x, const py::array& edge_index,
-             const py::array& batch) {
+             const py::array& batch, const py::object& u) {
             const TensorView xv = python::view_of(x, "x");
             const TensorView ev = python::view_of(edge_index, "edge_index");
             const TensorView bv = python::view_of(batch, "batch");
+            py::array u_array;
+            if (!u.is_none()) u_array = u.cast<py::array>();
+            const TensorView uv = u.is_none() ? TensorView{} : python::view_of(u_array, "u");
             std::vector<Tensor> outputs;
             {
               py::gil_scoped_release release;
-              outputs = tagger.run(xv, ev, bv);
+              outputs = u.is_none() ? tagger.run(xv, ev, bv) : tagger.run(xv, ev, bv, uv);
             }
             return outputs_dict(tagger, std::move(outputs));
           },
-          py::arg("x"), py::arg("edge_index"), py::arg("batch"),
-          "Every output for a validated graph batch, as a dict (zero-copy inputs).")
+          py::arg("x"), py::arg("edge_index"), py::arg("batch"), py::arg("u") = py::none(),
+          "Every output for a validated graph batch (and its graph features u [G, F_u] for a "
+          "model that reads them), flat, as a dict (zero-copy inputs).")
+      .def_property_readonly(
+          "per_node",
+          [](const Tagger& tagger) {
+            py::dict levels;
+            for (std::size_t i = 0; i < tagger.session().outputs().size(); ++i) {
+              levels[py::str(tagger.session().outputs()[i].name)] = tagger.per_node(i);
+            }
+            return levels;
+          },
+          "{output name: True when its spec gives it one row per node}.")
       .def(
           "tag_nodes",
-          [](const Tagger& tagger, const py::array& x, const py::array& ptr) {
-            NodeBatch nodes = node_batch(x, ptr);
+          [](const Tagger& tagger, const py::array& x, const py::array& ptr, const py::object& u) {
+            NodeBatch nodes = node_batch(x, ptr, u);
             Tensor scores;
             {
               py::gil_scoped_release release;
@@ -169,9 +197,10 @@ void register_runtime(py::module_& m) {
             }
             return python::to_numpy(std::move(scores));
           },
-          py::arg("x"), py::arg("ptr"),
-          "Scores [G, C] of raw node features x [N, F] (graph g: rows ptr[g]:ptr[g+1]); "
-          "builds the model's kNN graphs in C++, then one inference call.")
+          py::arg("x"), py::arg("ptr"), py::arg("u") = py::none(),
+          "The primary output of raw node features x [N, F] (graph g: rows ptr[g]:ptr[g+1]) "
+          "and graph features u [G, F_u] (models reading them), flat ([G, C] or [N, C]); "
+          "builds the model's graphs in C++, then one inference call.")
       .def(
           "build_graphs",
           [](const Tagger& tagger, const py::array& x, const py::array& ptr) {

@@ -91,12 +91,19 @@ void register_session(py::module_& m) {
   m.def(
       "check_graph_inputs",
       [](const py::array& x, const py::array& edge_index, const py::array& batch,
-         std::int64_t num_features) {
+         std::int64_t num_features, const py::object& u, std::int64_t num_graph_features) {
+        py::array u_array;
+        if (!u.is_none()) u_array = u.cast<py::array>();
+        const TensorView uv = u.is_none() ? TensorView{} : python::view_of(u_array, "u");
         return check_graph_inputs(python::view_of(x, "x"), python::view_of(edge_index, "edge_index"),
-                                  python::view_of(batch, "batch"), num_features);
+                                  python::view_of(batch, "batch"), num_features,
+                                  u.is_none() ? nullptr : &uv, num_graph_features);
       },
       py::arg("x"), py::arg("edge_index"), py::arg("batch"), py::arg("num_features") = -1,
-      "Validate a graph batch; returns the number of graphs or raises ValueError.");
+      py::arg("u") = py::none(), py::arg("num_graph_features") = -1,
+      "Validate a graph batch and its graph features u [G, F_u] (None: not given; "
+      "num_graph_features -1: any width, 0: u refused, > 0: u required); returns the number "
+      "of graphs or raises ValueError.");
   m.def(
       "check_fixed_degree",
       [](const py::array& edge_index, const py::array& batch, std::int64_t k, bool loop) {

@@ -24,10 +24,47 @@ void check_nodes(std::int64_t graph, std::int64_t num_nodes) {
   }
 }
 
+void check_graph_feature_width(std::int64_t num_graph_features, const char* what) {
+  if (num_graph_features < 0) {
+    throw std::invalid_argument(std::string(what) + " needs num_graph_features >= 0, got " +
+                                std::to_string(num_graph_features));
+  }
+}
+
+// The graph features of graph `graph` given to add(): present exactly when the batch has
+// graph features.
+void check_u(std::int64_t graph, const float* u, std::int64_t width) {
+  if (width > 0 && u == nullptr) {
+    throw std::invalid_argument("graph " + std::to_string(graph) + " has no graph features: "
+                                "this batch takes " + std::to_string(width) +
+                                " per graph (input 'u')");
+  }
+  if (width == 0 && u != nullptr) {
+    throw std::invalid_argument("graph " + std::to_string(graph) +
+                                " has graph features but this batch takes none (input 'u'); "
+                                "construct it with num_graph_features");
+  }
+}
+
+// u [num_graphs, width] from `num_values` floats at `u`, checked before anything is copied.
+std::vector<float> graph_features(const float* u, std::int64_t num_values, std::int64_t width,
+                                  std::int64_t num_graphs) {
+  check_graph_feature_width(width, "set_graph_features");
+  if (num_values != num_graphs * width || (num_values > 0 && u == nullptr)) {
+    throw std::invalid_argument("input 'u' has " + std::to_string(num_values) +
+                                " values, expected " + std::to_string(num_graphs) +
+                                " graphs x " + std::to_string(width) +
+                                " graph features = " + std::to_string(num_graphs * width));
+  }
+  return std::vector<float>(u, u + num_values);
+}
+
 }  // namespace
 
-NodeBatch::NodeBatch(std::int64_t num_features) : num_features_(num_features) {
+NodeBatch::NodeBatch(std::int64_t num_features, std::int64_t num_graph_features)
+    : num_features_(num_features), num_graph_features_(num_graph_features) {
   check_features(num_features, "NodeBatch");
+  check_graph_feature_width(num_graph_features, "NodeBatch");
 }
 
 NodeBatch::NodeBatch(std::int64_t num_features, const float* x, std::int64_t num_values,
@@ -53,14 +90,22 @@ NodeBatch::NodeBatch(std::int64_t num_features, const float* x, std::int64_t num
   ptr_.assign(ptr, ptr + ptr_size);
 }
 
-void NodeBatch::add(const float* x, std::int64_t num_nodes) {
+void NodeBatch::add(const float* x, std::int64_t num_nodes, const float* u) {
   check_nodes(num_graphs(), num_nodes);
+  check_u(num_graphs(), u, num_graph_features_);
   x_.insert(x_.end(), x, x + num_nodes * num_features_);
   ptr_.push_back(ptr_.back() + num_nodes);
+  if (u != nullptr) u_.insert(u_.end(), u, u + num_graph_features_);
 }
 
-void NodeBatch::add(const std::vector<float>& x, std::int64_t num_nodes) {
+void NodeBatch::add(const std::vector<float>& x, std::int64_t num_nodes,
+                    const std::vector<float>& u) {
   check_nodes(num_graphs(), num_nodes);
+  if (static_cast<std::int64_t>(u.size()) != num_graph_features_) {
+    throw std::invalid_argument("graph " + std::to_string(num_graphs()) + " has " +
+                                std::to_string(u.size()) + " graph features, expected " +
+                                std::to_string(num_graph_features_) + " (input 'u')");
+  }
   if (static_cast<std::int64_t>(x.size()) != num_nodes * num_features_) {
     throw std::invalid_argument("graph " + std::to_string(num_graphs()) + " has " +
                                 std::to_string(x.size()) + " values, expected " +
@@ -68,22 +113,41 @@ void NodeBatch::add(const std::vector<float>& x, std::int64_t num_nodes) {
                                 std::to_string(num_features_) + " features = " +
                                 std::to_string(num_nodes * num_features_));
   }
-  add(x.data(), num_nodes);
+  add(x.data(), num_nodes, u.empty() ? nullptr : u.data());
+}
+
+void NodeBatch::set_graph_features(const float* u, std::int64_t num_values,
+                                   std::int64_t num_graph_features) {
+  u_ = graph_features(u, num_values, num_graph_features, num_graphs());
+  num_graph_features_ = num_graph_features;
 }
 
 void NodeBatch::clear() {
   x_.clear();
+  u_.clear();
   ptr_.assign(1, 0);
 }
 
-GraphBatch::GraphBatch(std::int64_t num_features) : num_features_(num_features) {
+Tensor RaggedTensor::row(std::int64_t g) const {
+  if (g < 0 || g >= num_graphs()) {
+    throw std::out_of_range("graph " + std::to_string(g) + " is not one of the " +
+                            std::to_string(num_graphs()) + " graphs");
+  }
+  return slice_rows(values, offsets[static_cast<std::size_t>(g)],
+                    offsets[static_cast<std::size_t>(g) + 1]);
+}
+
+GraphBatch::GraphBatch(std::int64_t num_features, std::int64_t num_graph_features)
+    : num_features_(num_features), num_graph_features_(num_graph_features) {
   check_features(num_features, "GraphBatch");
+  check_graph_feature_width(num_graph_features, "GraphBatch");
 }
 
 void GraphBatch::add(const float* x, std::int64_t num_nodes, const std::int64_t* edge_index,
-                     std::int64_t num_edges) {
+                     std::int64_t num_edges, const float* u) {
   const std::int64_t graph = num_graphs();
   check_nodes(graph, num_nodes);
+  check_u(graph, u, num_graph_features_);
   if (num_edges < 0) {
     throw std::invalid_argument("graph " + std::to_string(graph) + " has " +
                                 std::to_string(num_edges) + " edges, expected >= 0");
@@ -113,6 +177,7 @@ void GraphBatch::add(const float* x, std::int64_t num_nodes, const std::int64_t*
   x_.insert(x_.end(), x, x + num_nodes * num_features_);
   batch_.insert(batch_.end(), static_cast<std::size_t>(num_nodes), graph);
   node_ptr_.push_back(offset + num_nodes);
+  if (u != nullptr) u_.insert(u_.end(), u, u + num_graph_features_);
 }
 
 void GraphBatch::assign(const NodeBatch& nodes, std::vector<std::int64_t>&& edge_index) {
@@ -127,6 +192,8 @@ void GraphBatch::assign(const NodeBatch& nodes, std::vector<std::int64_t>&& edge
   }
   x_ = nodes.x();
   node_ptr_ = nodes.ptr();
+  num_graph_features_ = nodes.num_graph_features();
+  u_ = nodes.u();
   edge_index_ = std::move(edge_index);
   batch_.resize(x_.size() / static_cast<std::size_t>(num_features_));
   for (std::size_t g = 0; g + 1 < node_ptr_.size(); ++g) {
@@ -135,8 +202,15 @@ void GraphBatch::assign(const NodeBatch& nodes, std::vector<std::int64_t>&& edge
   }
 }
 
+void GraphBatch::set_graph_features(const float* u, std::int64_t num_values,
+                                    std::int64_t num_graph_features) {
+  u_ = graph_features(u, num_values, num_graph_features, num_graphs());
+  num_graph_features_ = num_graph_features;
+}
+
 void GraphBatch::clear() {
   x_.clear();
+  u_.clear();
   edge_index_.clear();
   batch_.clear();
   node_ptr_.assign(1, 0);
@@ -150,28 +224,33 @@ TensorView GraphBatch::edge_index() const {
 
 TensorView GraphBatch::batch() const { return TensorView::of(batch_.data(), {num_nodes()}); }
 
-NamedInputs GraphBatch::inputs() const {
-  return {{"x", x()}, {"edge_index", edge_index()}, {"batch", batch()}};
+TensorView GraphBatch::u() const {
+  return TensorView::of(u_.data(), {num_graphs(), num_graph_features_});
 }
 
-std::vector<Tensor> GraphBatch::split(const Tensor& output) const {
+NamedInputs GraphBatch::inputs() const {
+  NamedInputs inputs{{"x", x()}, {"edge_index", edge_index()}, {"batch", batch()}};
+  if (num_graph_features_ > 0) inputs.emplace_back("u", u());
+  return inputs;
+}
+
+RaggedTensor GraphBatch::split(Tensor output, bool per_node) const {
   const std::int64_t graphs = num_graphs();
-  const std::int64_t rows = output.shape.empty() ? -1 : output.shape[0];
-  std::vector<Tensor> parts;
-  parts.reserve(static_cast<std::size_t>(graphs));
-  if (rows == graphs) {
-    for (std::int64_t g = 0; g < graphs; ++g) parts.push_back(slice_rows(output, g, g + 1));
-  } else if (rows == num_nodes()) {
-    for (std::int64_t g = 0; g < graphs; ++g) {
-      parts.push_back(slice_rows(output, node_ptr_[g], node_ptr_[g + 1]));
-    }
-  } else {
+  const std::int64_t expected = per_node ? num_nodes() : graphs;
+  if (output.shape.empty() || output.shape[0] != expected) {
     throw std::invalid_argument("output of shape " + shape_to_string(output.shape) +
-                                " is neither per graph (" + std::to_string(graphs) +
-                                " rows) nor per node (" + std::to_string(num_nodes()) +
-                                " rows) of this batch");
+                                " does not have one row per " + (per_node ? "node" : "graph") +
+                                " (" + std::to_string(expected) + ") of this batch, as its "
+                                "spec says");
   }
-  return parts;
+  RaggedTensor ragged{std::move(output), {}};
+  if (per_node) {
+    ragged.offsets = node_ptr_;
+  } else {
+    ragged.offsets.resize(static_cast<std::size_t>(graphs) + 1);
+    for (std::int64_t g = 0; g <= graphs; ++g) ragged.offsets[static_cast<std::size_t>(g)] = g;
+  }
+  return ragged;
 }
 
 ImageBatch::ImageBatch(std::vector<std::int64_t> item_shape)

@@ -27,10 +27,43 @@ void check_dtype_rank(const TensorView& tensor, const char* name, DType dtype, s
   });
 }
 
+void check_graph_features(const TensorView* u, std::int64_t num_graphs, std::int64_t width) {
+  if (u == nullptr) {
+    require(width <= 0, [&] {
+      return "the model takes graph features: input 'u' [" + std::to_string(num_graphs) + ", " +
+             std::to_string(width) + "] is missing";
+    });
+    return;
+  }
+  require(width != 0, [&] {
+    return "input 'u' " + shape_to_string(u->shape) +
+           " given but the model takes no graph features";
+  });
+  require(u->dtype == DType::float32, [&] {
+    return "input 'u' has dtype " + to_string(u->dtype) + ", expected float32";
+  });
+  const bool shape_ok = u->shape.size() == 2 && u->shape[0] == num_graphs &&
+                        (width < 0 || u->shape[1] == width);
+  require(shape_ok, [&] {
+    return "input 'u' has shape " + shape_to_string(u->shape) + ", expected [" +
+           std::to_string(num_graphs) + ", " + (width < 0 ? "F_u" : std::to_string(width)) +
+           "] (graphs, graph features)";
+  });
+  const float* values = u->as<float>();
+  for (std::int64_t i = 0; i < u->size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw std::invalid_argument("input 'u' has a non-finite value " + std::to_string(values[i]) +
+                                  " at graph " + std::to_string(i / u->shape[1]) + ", feature " +
+                                  std::to_string(i % u->shape[1]));
+    }
+  }
+}
+
 }  // namespace
 
 std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_index,
-                                const TensorView& batch, std::int64_t num_features) {
+                                const TensorView& batch, std::int64_t num_features,
+                                const TensorView* u, std::int64_t num_graph_features) {
   check_dtype_rank(x, "x", DType::float32, 2);
   check_dtype_rank(edge_index, "edge_index", DType::int64, 2);
   check_dtype_rank(batch, "batch", DType::int64, 1);
@@ -97,7 +130,9 @@ std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_inde
           "): edges must stay within one graph");
     }
   }
-  return graph[n - 1] + 1;
+  const std::int64_t num_graphs = graph[n - 1] + 1;
+  check_graph_features(u, num_graphs, num_graph_features);
+  return num_graphs;
 }
 
 void check_fixed_degree(const TensorView& edge_index, const TensorView& batch, std::int64_t k,

@@ -110,10 +110,10 @@ class Reader {
         strings(required(data, "feature_names", "graph.feature_names"), "graph.feature_names");
     if (const json* builder = optional(data, "builder")) {
       spec.builder = string(*builder, "graph.builder");
-      const char* known[] = {"knn", "threshold", "delaunay", "given"};
+      const char* known[] = {"knn", "delaunay", "none", "threshold", "given"};
       if (std::find(std::begin(known), std::end(known), spec.builder) == std::end(known)) {
         fail("'graph.builder' is '" + spec.builder +
-             "', expected 'knn', 'threshold', 'delaunay' or 'given'");
+             "', expected 'knn', 'delaunay', 'none', 'threshold' or 'given'");
       }
     }
     auto k = data.find("k");
@@ -135,6 +135,9 @@ class Reader {
     if (const json* fixed = optional(data, "fixed_degree")) {
       spec.fixed_degree = boolean(*fixed, "graph.fixed_degree");
     }
+    if (const json* names = optional(data, "graph_feature_names")) {
+      spec.graph_feature_names = strings(*names, "graph.graph_feature_names");
+    }
     if (!spec.coordinate_scale.empty() && spec.coordinate_scale.size() != spec.coordinates.size()) {
       fail("the graph spec has " + std::to_string(spec.coordinates.size()) +
            " coordinates but " + std::to_string(spec.coordinate_scale.size()) + " scales");
@@ -145,6 +148,32 @@ class Reader {
       fail(error.what());
     }
     return spec;
+  }
+
+  // Every output says its level by its first axis: "graphs" or "nodes" for a graph model,
+  // "images" for a frame model (a spec with neither a graph nor a frame entry is refused
+  // later, by the Tagger, as neither kind). A graph model reading graph features takes u.
+  void check_levels(const ModelSpec& spec, bool has_frame) const {
+    if (!spec.graph && !has_frame) return;
+    for (std::size_t i = 0; i < spec.outputs.size(); ++i) {
+      const TensorSpec& output = spec.outputs[i];
+      const std::string first = output.shape.empty() ? "no axis" : "'" + output.shape[0] + "'";
+      const bool ok = spec.graph ? output.shape.size() > 0 && (output.shape[0] == "graphs" ||
+                                                                output.shape[0] == "nodes")
+                                 : output.shape.size() > 0 && output.shape[0] == "images";
+      if (!ok) {
+        fail("output '" + output.name + "' (outputs[" + std::to_string(i) + "]) has first axis " +
+             first + ", expected " +
+             (spec.graph ? "'graphs' (one row per graph) or 'nodes' (one row per node)"
+                         : "'images' (one row per image)"));
+      }
+    }
+    if (spec.graph && spec.graph->num_graph_features() > 0 &&
+        std::none_of(spec.inputs.begin(), spec.inputs.end(),
+                     [](const TensorSpec& input) { return input.name == "u"; })) {
+      fail("the graph spec names " + std::to_string(spec.graph->num_graph_features()) +
+           " graph features but the inputs list no 'u' [graphs, graph_features]");
+    }
   }
 
   ModelSpec model(const json& data) const {
@@ -171,6 +200,7 @@ class Reader {
         }
       }
     }
+    check_levels(spec, optional(data, "frame") != nullptr);
     if (const json* provenance = optional(data, "provenance")) object(*provenance, "provenance");
     if (const json* safe = optional(data, "thread_safe")) {
       spec.thread_safe = boolean(*safe, "thread_safe");

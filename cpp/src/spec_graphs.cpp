@@ -1,20 +1,65 @@
 #include "e2e_gnn/spec_graphs.hpp"
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "e2e_gnn/delaunay.hpp"
 #include "e2e_gnn/knn.hpp"
 #include "e2e_gnn/point_batch.hpp"
 
 namespace e2e_gnn {
+namespace {
+
+constexpr double kTwoPi = 6.283185307179586;
+
+// Positions x[:, coordinates] * coordinate_scale in float32. With `unwrap_phi` (Delaunay in
+// (eta, phi)) the second coordinate is first moved by a multiple of 2 pi to within pi of
+// the phi of its graph's first node, so a jet across phi = +-pi keeps its shape; a phi
+// already within pi is kept as it is, bit for bit.
+std::vector<float> positions(const GraphSpec& spec, const NodeBatch& nodes, bool unwrap_phi) {
+  const std::vector<std::size_t> columns = spec.coordinate_columns();
+  const std::size_t dims = columns.size();
+  std::vector<float> scale;
+  for (std::size_t c = 0; c < dims; ++c) {
+    scale.push_back(spec.coordinate_scale.empty() ? 1.0f
+                                                  : static_cast<float>(spec.coordinate_scale[c]));
+  }
+  const std::size_t width = static_cast<std::size_t>(spec.num_features());
+  const float* x = nodes.x().data();
+  const std::vector<std::int64_t>& ptr = nodes.ptr();
+  std::vector<float> pos(static_cast<std::size_t>(nodes.num_nodes()) * dims);
+  for (std::size_t g = 0; g + 1 < ptr.size(); ++g) {
+    const auto first = static_cast<std::size_t>(ptr[g]);
+    for (auto i = first; i < static_cast<std::size_t>(ptr[g + 1]); ++i) {
+      for (std::size_t c = 0; c < dims; ++c) {
+        float value = x[i * width + columns[c]];
+        if (unwrap_phi && c == 1) {
+          const double shift = static_cast<double>(value) - x[first * width + columns[c]];
+          if (std::fabs(shift) > kTwoPi / 2) {  // false for NaN: delaunay_graph refuses it
+            value = static_cast<float>(value - kTwoPi * std::round(shift / kTwoPi));
+          }
+        }
+        pos[i * dims + c] = value * scale[c];
+      }
+    }
+  }
+  return pos;
+}
+
+}  // namespace
 
 GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_threads) {
-  if (spec.builder != "knn" || spec.k < 1) {
+  const bool knn = spec.builder == "knn", delaunay = spec.builder == "delaunay";
+  if (!knn && !delaunay && spec.builder != "none") {
     throw std::invalid_argument("the graph spec asks for '" + spec.builder +
-                                "' edges" + (spec.k < 1 ? " without k" : "") +
-                                ": graphs are built from a spec for kNN edges only; pass "
-                                "the graphs with their edges instead");
+                                "' edges: graphs are built from a spec for 'knn', 'delaunay' "
+                                "and 'none' edges only; pass the graphs with their edges "
+                                "instead");
+  }
+  if (knn && spec.k < 1) {
+    throw std::invalid_argument("the graph spec asks for 'knn' edges without k");
   }
   const std::int64_t width = spec.num_features();
   if (nodes.num_features() != width) {
@@ -26,38 +71,36 @@ GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_t
     throw std::invalid_argument("knn_threads is " + std::to_string(knn_threads) +
                                 ", expected >= 1");
   }
-  GraphBatch graphs(width);
-  if (nodes.num_graphs() == 0) return graphs;
-
-  const std::vector<std::size_t> columns = spec.coordinate_columns();
-  if (columns.empty()) {
+  GraphBatch graphs(width, nodes.num_graph_features());
+  if (spec.builder == "none") {
+    graphs.assign(nodes, {});
+    return graphs;
+  }
+  if (knn && spec.coordinates.empty()) {
     throw std::invalid_argument("the graph spec names no coordinates to build kNN edges from");
   }
-  std::vector<float> scale;
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    scale.push_back(spec.coordinate_scale.empty() ? 1.0f
-                                                  : static_cast<float>(spec.coordinate_scale[c]));
+  if (delaunay && spec.coordinates.size() != 2) {
+    throw std::invalid_argument("the graph spec names " + std::to_string(spec.coordinates.size()) +
+                                " coordinates: Delaunay edges need 2, (eta, phi)");
   }
-  const std::size_t n = static_cast<std::size_t>(nodes.num_nodes());
-  const std::size_t dims = columns.size();
-  std::vector<float> pos(n * dims);
-  const float* x = nodes.x().data();
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t c = 0; c < dims; ++c) {
-      pos[i * dims + c] = x[i * static_cast<std::size_t>(width) + columns[c]] * scale[c];
-    }
-  }
+  if (nodes.num_graphs() == 0) return graphs;
+
+  const std::vector<float> pos = positions(spec, nodes, delaunay);
   PointBatch points;
   points.pos = pos.data();
-  points.num_nodes = n;
-  points.dim = dims;
+  points.num_nodes = static_cast<std::size_t>(nodes.num_nodes());
+  points.dim = spec.coordinates.size();
   points.ptr = nodes.ptr().data();
   points.num_graphs = static_cast<std::size_t>(nodes.num_graphs());
-  KnnOptions knn;
-  knn.k = spec.k;
-  knn.loop = spec.loop;
-  knn.threads = knn_threads;
-  graphs.assign(nodes, knn_graph(points, knn).data);
+  if (delaunay) {
+    graphs.assign(nodes, delaunay_graph(points).data);
+    return graphs;
+  }
+  KnnOptions options;
+  options.k = spec.k;
+  options.loop = spec.loop;
+  options.threads = knn_threads;
+  graphs.assign(nodes, knn_graph(points, options).data);
   return graphs;
 }
 

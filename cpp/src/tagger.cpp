@@ -9,8 +9,6 @@
 namespace e2e_gnn {
 namespace {
 
-const char* const kGraphInputs[] = {"x", "edge_index", "batch"};
-
 const TensorInfo* find_info(const std::vector<TensorInfo>& infos, const std::string& name) {
   auto found = std::find_if(infos.begin(), infos.end(),
                             [&](const TensorInfo& info) { return info.name == name; });
@@ -31,30 +29,58 @@ Tagger::Tagger(const std::string& model_path, const TaggerOptions& options)
   if (!spec_.graph) {
     check_frame_model(source);
   } else {
-    for (const char* name : kGraphInputs) {
-      if (!find_info(session_.inputs(), name)) {
-        throw std::invalid_argument(source + " has no input '" + name +
-                                    "': a graph model takes x, edge_index, batch");
-      }
-    }
-    if (session_.inputs().size() != 3) {
-      throw std::invalid_argument(source + " has " + std::to_string(session_.inputs().size()) +
-                                  " inputs; the Tagger feeds exactly x, edge_index, batch");
-    }
-    const auto& x_shape = find_info(session_.inputs(), "x")->shape;
-    if (x_shape.size() == 2 && x_shape[1] >= 0 && x_shape[1] != num_features()) {
-      throw std::invalid_argument(source + " takes " + std::to_string(x_shape[1]) +
-                                  " features per node but its spec names " +
-                                  std::to_string(num_features()));
-    }
+    check_graph_model(source);
   }
   const std::string scores = spec_.outputs.empty() ? "scores" : spec_.outputs.front().name;
+  for (const TensorSpec& output : spec_.outputs) {
+    if (!find_info(session_.outputs(), output.name)) {
+      throw std::invalid_argument(source + " has no output '" + output.name +
+                                  "' named by its spec");
+    }
+  }
   const TensorInfo* output = find_info(session_.outputs(), scores);
   if (!output) {
     throw std::invalid_argument(source + " has no output '" + scores + "' named by its spec");
   }
   scores_index_ = static_cast<std::size_t>(output - session_.outputs().data());
-  num_classes_ = output->shape.size() == 2 && output->shape[1] >= 0 ? output->shape[1] : 0;
+  for (const TensorInfo& info : session_.outputs()) {
+    auto listed = std::find_if(spec_.outputs.begin(), spec_.outputs.end(),
+                               [&](const TensorSpec& spec) { return spec.name == info.name; });
+    per_node_.push_back(listed != spec_.outputs.end() && listed->per_node());
+  }
+}
+
+void Tagger::check_graph_model(const std::string& source) const {
+  const std::int64_t width_u = spec_.graph->num_graph_features();
+  std::vector<std::string> names{"x", "edge_index", "batch"};
+  if (width_u > 0) names.emplace_back("u");
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  for (const auto& name : names) {
+    if (!find_info(session_.inputs(), name)) {
+      throw std::invalid_argument(source + " has no input '" + name + "': a graph model " +
+                                  (width_u > 0 ? "with graph features " : "") + "takes " + list);
+    }
+  }
+  if (session_.inputs().size() != names.size()) {
+    throw std::invalid_argument(source + " has " + std::to_string(session_.inputs().size()) +
+                                " inputs; the Tagger feeds exactly " + list +
+                                (width_u > 0 ? "" : " (its graph spec names no graph features)"));
+  }
+  const auto& x_shape = find_info(session_.inputs(), "x")->shape;
+  if (x_shape.size() == 2 && x_shape[1] >= 0 && x_shape[1] != num_features()) {
+    throw std::invalid_argument(source + " takes " + std::to_string(x_shape[1]) +
+                                " features per node but its spec names " +
+                                std::to_string(num_features()));
+  }
+  if (width_u > 0) {
+    const auto& u_shape = find_info(session_.inputs(), "u")->shape;
+    if (u_shape.size() != 2 || (u_shape[1] >= 0 && u_shape[1] != width_u)) {
+      throw std::invalid_argument(source + " takes u " + shape_to_string(u_shape) +
+                                  " but its spec names " + std::to_string(width_u) +
+                                  " graph features");
+    }
+  }
 }
 
 const GraphSpec& Tagger::graph_spec() const {
@@ -94,24 +120,73 @@ GraphBatch Tagger::build_graphs(const NodeBatch& nodes) const {
 }
 
 std::vector<Tensor> Tagger::run(const GraphBatch& graphs) const {
-  return run(graphs.x(), graphs.edge_index(), graphs.batch());
+  const TensorView u = graphs.u();
+  return run_graphs(graphs.x(), graphs.edge_index(), graphs.batch(),
+                    graphs.num_graph_features() > 0 ? &u : nullptr);
 }
 
 std::vector<Tensor> Tagger::run(const TensorView& x, const TensorView& edge_index,
                                 const TensorView& batch) const {
-  check_graph_inputs(x, edge_index, batch, num_features());
+  return run_graphs(x, edge_index, batch, nullptr);
+}
+
+std::vector<Tensor> Tagger::run(const TensorView& x, const TensorView& edge_index,
+                                const TensorView& batch, const TensorView& u) const {
+  return run_graphs(x, edge_index, batch, &u);
+}
+
+std::vector<Tensor> Tagger::run_graphs(const TensorView& x, const TensorView& edge_index,
+                                       const TensorView& batch, const TensorView* u) const {
   const GraphSpec& graph = graph_spec();
+  check_graph_inputs(x, edge_index, batch, num_features(), u, graph.num_graph_features());
   if (graph.fixed_degree) check_fixed_degree(edge_index, batch, graph.k, graph.loop);
-  return session_.run({{"x", x}, {"edge_index", edge_index}, {"batch", batch}});
+  NamedInputs inputs{{"x", x}, {"edge_index", edge_index}, {"batch", batch}};
+  if (u != nullptr) inputs.emplace_back("u", *u);
+  return session_.run(inputs);
+}
+
+Tensor Tagger::empty_output(std::size_t index) const {
+  std::vector<std::int64_t> shape{0};
+  const auto& dims = session_.outputs()[index].shape;
+  for (std::size_t d = 1; d < dims.size(); ++d) shape.push_back(std::max<std::int64_t>(dims[d], 0));
+  return Tensor{session_.outputs()[index].dtype, shape, {}};
 }
 
 Tensor Tagger::tag(const GraphBatch& graphs) const {
-  if (graphs.num_graphs() == 0) return empty_scores();
+  if (graphs.num_graphs() == 0) return empty_output(scores_index_);
   auto outputs = run(graphs);
   return std::move(outputs[scores_index_]);
 }
 
 Tensor Tagger::tag(const NodeBatch& nodes) const { return tag(build_graphs(nodes)); }
+
+std::vector<TaggerOutput> Tagger::outputs(const GraphBatch& graphs) const {
+  std::vector<Tensor> flat;
+  if (graphs.num_graphs() > 0) {
+    flat = run(graphs);
+  } else {
+    graph_spec();  // a frame model is refused as for any other batch
+    for (std::size_t i = 0; i < session_.outputs().size(); ++i) flat.push_back(empty_output(i));
+  }
+  std::vector<TaggerOutput> result;
+  for (std::size_t i = 0; i < flat.size(); ++i) {
+    const std::string& name = session_.outputs()[i].name;
+    const std::int64_t expected = per_node_[i] ? graphs.num_nodes() : graphs.num_graphs();
+    if (flat[i].shape.empty() || flat[i].shape[0] != expected) {
+      throw std::runtime_error("model '" + session_.model_path() + "' gave output '" + name +
+                               "' of shape " + shape_to_string(flat[i].shape) +
+                               ", its spec says one row per " +
+                               (per_node_[i] ? "node (" : "graph (") + std::to_string(expected) +
+                               ")");
+    }
+    result.push_back({name, per_node_[i], graphs.split(std::move(flat[i]), per_node_[i])});
+  }
+  return result;
+}
+
+std::vector<TaggerOutput> Tagger::outputs(const NodeBatch& nodes) const {
+  return outputs(build_graphs(nodes));
+}
 
 Tensor Tagger::tag(const ImageBatch& frames) const { return tag_frames(frames.view()); }
 
@@ -125,7 +200,7 @@ void Tagger::check_frame_input(const TensorView& frames) const {
 
 Tensor Tagger::tag_frames(const TensorView& frames) const {
   check_frame_input(frames);
-  if (frames.shape[0] == 0) return empty_scores();
+  if (frames.shape[0] == 0) return empty_output(scores_index_);
   auto outputs = session_.run({{"frames", frames}});
   return std::move(outputs[scores_index_]);
 }

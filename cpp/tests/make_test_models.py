@@ -7,6 +7,9 @@ ONNX Runtime itself. nodes_*: node features of jets with the edges the NumPy ref
 builds from the spec and torch's scores (for the Tagger's own graph building);
 spec_format_2.onnx, spec_version_9.onnx, no_spec.onnx: the tagger with wrong metadata;
 thread_safe.onnx, not_thread_safe.onnx: the tagger marked thread-safe or not.
+node_model.onnx, node_model_u.onnx (node_models.py): hand-made node-level models with a
+per-node and a per-graph output; node_*: jets (one-node ones, one across phi = +-pi), their
+Delaunay edges from scipy and the outputs of the NumPy reference.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+import node_models
 import numpy as np
 import onnx
 import torch
@@ -22,7 +26,7 @@ import torch
 from e2e_gnn.export import export_onnx
 from e2e_gnn.export.parity import default_example
 from e2e_gnn.graphs.batch import GraphBatch
-from e2e_gnn.graphs.reference import knn_reference
+from e2e_gnn.graphs.reference import delaunay_reference, knn_reference
 from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, graphs_from_features, random_features
 from e2e_gnn.nn.models import EdgeConvTagger
 from e2e_gnn.spec import SPEC_KEY, VERSION_KEY, ModelSpec
@@ -52,6 +56,7 @@ def main(directory: Path) -> None:
         write_array(directory, f"graphs_{name}", array)
     write_node_jets(directory, model, rng)
     write_bad_metadata(directory)
+    write_node_level(directory)
 
 
 def write_node_jets(directory: Path, model: torch.nn.Module, rng: np.random.Generator) -> None:
@@ -75,6 +80,49 @@ def write_node_jets(directory: Path, model: torch.nn.Module, rng: np.random.Gene
         "scores": scores,
     }.items():
         write_array(directory, f"nodes_{name}", array)
+
+
+def write_node_level(directory: Path) -> None:
+    """The node-level models and jets of 1, 5, 1, 7 and 4 constituents; jet 3 lies across
+    phi = +-pi (its phi values wrapped into [-pi, pi)), so its Delaunay edges need the
+    builder's phi unwrapping. Edges from scipy (Qhull) on the unwrapped positions."""
+    node_models.write(directory)
+    rng = np.random.default_rng(5)
+    sizes = [1, 5, 1, 7, 4]
+    centres = [0.3, -1.0, 2.0, np.pi, 0.0]
+    # alternating signs: some constituents of jet 3 on either side of phi = +-pi
+    spread = [np.abs(rng.normal(0, 0.1, n)) * np.resize([1, -1], n) for n in sizes]
+    x = np.concatenate(
+        [
+            np.stack(
+                [
+                    rng.normal(0, 0.1, len(d)),
+                    np.mod(c + d + np.pi, 2 * np.pi) - np.pi,
+                    rng.uniform(1, 10, len(d)),
+                ],
+                axis=1,
+            )
+            for d, c in zip(spread, centres, strict=True)
+        ]
+    ).astype(np.float32)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    assert np.ptp(x[ptr[3] : ptr[4], 1]) > np.pi  # jet 3 straddles the wrap
+    pos = np.stack([x[:, 0], node_models.unwrapped_phi(x[:, 1], ptr)], axis=1)
+    edge_index = delaunay_reference(pos, ptr)
+    u = rng.normal(size=(len(sizes), 2)).astype(np.float32)
+    fraction, total = node_models.reference(x, edge_index, ptr)
+    u_fraction, u_total = node_models.reference(x, np.zeros((2, 0), np.int64), ptr, u)
+    for name, array in {
+        "x": x,
+        "ptr": ptr,
+        "edge_index": edge_index,
+        "u": u,
+        "fraction": fraction.astype(np.float32),
+        "total": total.astype(np.float32),
+        "u_fraction": u_fraction.astype(np.float32),
+        "u_total": u_total.astype(np.float32),
+    }.items():
+        write_array(directory, f"node_{name}", array)
 
 
 def with_thread_safe(spec: str, value: bool) -> str:

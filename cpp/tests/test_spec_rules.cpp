@@ -140,9 +140,15 @@ TEST_CASE("build_graphs(spec, nodes) is the Tagger's graph builder") {
   CHECK(edges(from_spec) == testing::read_array<std::int64_t>("nodes_edge_index").values);
 
   GraphSpec spec = tagger.graph_spec();
-  spec.builder = "delaunay";
+  spec.builder = "threshold";
   CHECK(contains(error_of([&] { build_graphs(spec, nodes); }),
-                 "the graph spec asks for 'delaunay' edges"));
+                 "the graph spec asks for 'threshold' edges"));
+  spec.builder = "delaunay";
+  CHECK(build_graphs(spec, nodes).num_edges() > 0);
+  spec.coordinates = {"deta"};
+  spec.coordinate_scale.clear();
+  CHECK(contains(error_of([&] { build_graphs(spec, nodes); }),
+                 "the graph spec names 1 coordinates: Delaunay edges need 2, (eta, phi)"));
   spec = tagger.graph_spec();
   spec.coordinates.clear();
   spec.coordinate_scale.clear();

@@ -92,9 +92,9 @@ TEST_CASE("a batch of given graphs scores like torch, split back per graph") {
   }
   auto scores = tagger.tag(graphs);
   check_close(scores, read_array<float>("graphs_scores"), 1e-5);
-  auto per_graph = graphs.split(scores);
-  REQUIRE(per_graph.size() == 4);
-  CHECK(per_graph[2].as<float>()[0] == scores.as<float>()[2 * scores.shape[1]]);
+  auto per_graph = graphs.split(scores, tagger.per_node(0));
+  REQUIRE(per_graph.num_graphs() == 4);
+  CHECK(per_graph.row(2).as<float>()[0] == scores.as<float>()[2 * scores.shape[1]]);
 }
 
 TEST_CASE("an event without jets gives no scores and no inference call") {

@@ -44,6 +44,8 @@ def check_graph_inputs(
     edge_index: NDArray[np.int64],
     batch: NDArray[np.int64],
     num_features: int = -1,
+    u: NDArray[np.float32] | None = None,
+    num_graph_features: int = -1,
 ) -> int: ...
 def check_fixed_degree(
     edge_index: NDArray[np.int64], batch: NDArray[np.int64], k: int, loop: bool
@@ -105,10 +107,18 @@ class Tagger:
     def spec_version(self) -> str: ...
     @property
     def checksum(self) -> str: ...
+    @property
+    def per_node(self) -> dict[str, bool]: ...
     def run(
-        self, x: NDArray[np.float32], edge_index: NDArray[np.int64], batch: NDArray[np.int64]
+        self,
+        x: NDArray[np.float32],
+        edge_index: NDArray[np.int64],
+        batch: NDArray[np.int64],
+        u: NDArray[np.float32] | None = None,
     ) -> dict[str, NDArray[np.generic]]: ...
-    def tag_nodes(self, x: NDArray[np.float32], ptr: NDArray[np.int64]) -> NDArray[np.float32]: ...
+    def tag_nodes(
+        self, x: NDArray[np.float32], ptr: NDArray[np.int64], u: NDArray[np.float32] | None = None
+    ) -> NDArray[np.float32]: ...
     def build_graphs(
         self, x: NDArray[np.float32], ptr: NDArray[np.int64]
     ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]: ...

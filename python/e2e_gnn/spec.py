@@ -44,7 +44,11 @@ class GraphSpec:
 
     Attributes:
         feature_names: one name per column of ``x``.
-        builder: edge builder, ``"knn"``, ``"threshold"``, ``"delaunay"`` or ``"given"``.
+        builder: edge builder: ``"knn"``; ``"delaunay"`` (the triangulation in the two
+            coordinates, taken as (eta, phi): each phi is first moved by a multiple of 2 pi
+            to within pi of its graph's first node, so graphs spanning less than pi in phi
+            triangulate across phi = +-pi); ``"none"`` (no edges, e.g. PointNet); and, not
+            buildable by the runtimes from the spec, ``"threshold"`` or ``"given"``.
         k: neighbours per node for ``"knn"``.
         loop: whether every node is its own neighbour.
         coordinates: the columns of ``x`` the edges are built from.

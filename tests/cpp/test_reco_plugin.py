@@ -1,9 +1,11 @@
 """An external CMake project (cpp/examples/reco_plugin) links the installed library with
 find_package(e2e_gnn), tags events of jets (one batched call per event) and gives the
-scores of Python onnxruntime and of torch on the graphs Python builds from the same hits."""
+scores of Python onnxruntime and of torch on the graphs Python builds from the same hits;
+a model with per-node outputs gets one row per hit."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,8 +16,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from e2e_gnn.graphs import graphs_from_spec
 from e2e_gnn.graphs.synthetic import graphs_from_features, toy_jets
-from e2e_gnn.spec import SPEC_KEY
+from e2e_gnn.spec import SPEC_KEY, ModelSpec
 
 ATOL = 1e-5
 # Extra and reordered columns: the plugin finds the model's features by name.
@@ -180,3 +183,79 @@ def test_plugin_gives_the_same_scores_on_any_thread_count(
         assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
         outputs.append(out.read_text())
     assert outputs[1:] == outputs[:1] * 3
+
+
+NODE_COLUMNS = ("energy", "rho", "phi", "layer", "eta", "jet_pt")
+
+
+def _node_models():
+    pytest.importorskip("onnx")
+    found = importlib.util.spec_from_file_location(
+        "node_models", Path(__file__).resolve().parents[2] / "cpp" / "tests" / "node_models.py"
+    )
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model_name", ["node_model", "node_model_u"])
+@pytest.mark.parametrize("per_jet", [False, True])
+def test_plugin_writes_one_row_per_hit_for_node_outputs(
+    reco_plugin: Path, tmp_path: Path, model_name: str, per_jet: bool
+) -> None:
+    """Per-node outputs (fraction [N, 2]) and the jet's per-graph one (total [G, 1]) on every
+    hit row, against the NumPy reference and Python onnxruntime: Delaunay graphs (one-hit
+    and two-hit jets, jets across phi = +-pi) or none with jet-level graph features."""
+    node_models = _node_models()
+    node_models.write(tmp_path)
+    model_path = tmp_path / f"{model_name}.onnx"
+    rng = np.random.default_rng(11)
+    events = []  # per event: per jet (x [n, 3] eta/phi/energy, u [2] jet_pt/rho)
+    for sizes in ([3, 1, 8], [], [1], [2, 12, 5, 1]):
+        jets = []
+        for n in sizes:
+            phi = np.mod(np.pi + rng.normal(0, 0.1, n) + np.pi, 2 * np.pi) - np.pi
+            x = np.stack([rng.normal(0, 0.1, n), phi, rng.uniform(1, 10, n)], axis=1)
+            jets.append((x.astype(np.float32), rng.normal(size=2).astype(np.float32)))
+        events.append(jets)
+    lines = ["event,jet," + ",".join(NODE_COLUMNS)]
+    for e, jets in enumerate(events):
+        if not jets:
+            lines.append(f"{e},-1")
+        for j, (x, u) in enumerate(jets):
+            for hit in x:
+                values = dict(zip(("eta", "phi", "energy"), hit, strict=True))
+                values.update(jet_pt=u[0], rho=u[1], layer=2.0)
+                lines.append(f"{e},{j}," + ",".join(f"{values[c]:.9g}" for c in NODE_COLUMNS))
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+
+    options = ["--per-jet"] if per_jet else []
+    result = run_plugin(
+        reco_plugin, model_path, tmp_path / "events.csv", tmp_path / "out.csv", *options
+    )
+    assert result.returncode == 0, result.stderr
+    assert "one row per hit" in result.stdout
+    rows = [line.split(",") for line in (tmp_path / "out.csv").read_text().splitlines()]
+    got = {(int(r[0]), int(r[1]), int(r[2])): np.array(r[3:], np.float32) for r in rows}
+    assert len(got) == sum(len(x) for jets in events for x, _ in jets)
+
+    spec = ModelSpec.from_metadata({p.key: p.value for p in onnx.load(model_path).metadata_props})
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    for e, jets in enumerate(events):
+        if not jets:
+            continue
+        x = np.concatenate([x for x, _ in jets])
+        ptr = np.concatenate([[0], np.cumsum([len(x) for x, _ in jets])]).astype(np.int64)
+        u = np.stack([u for _, u in jets]) if spec.num_graph_features else None
+        graphs = graphs_from_spec(x, ptr, spec.graph)
+        fraction, total = node_models.reference(x, graphs.edge_index, ptr, u)
+        feed = graphs.inputs() if u is None else {**graphs.inputs(), "u": u}
+        ort_fraction, ort_total = session.run(["fraction", "total"], feed)
+        for j in range(len(jets)):
+            for hit in range(ptr[j], ptr[j + 1]):
+                row = got[e, j, hit - ptr[j]]
+                expected = np.concatenate([fraction[hit], total[j]])
+                np.testing.assert_allclose(row, expected, atol=ATOL, rtol=0)
+                ort_row = np.concatenate([ort_fraction[hit], ort_total[j]])
+                np.testing.assert_allclose(row, ort_row, atol=ATOL, rtol=0)

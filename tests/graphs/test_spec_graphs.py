@@ -75,8 +75,8 @@ def test_graphs_from_spec_refuses_what_the_cpp_builder_refuses() -> None:
         graphs_from_spec(x, [0, 2, 5], spec)
     with pytest.raises(ValueError, match="3 features per node, the model expects 2"):
         graphs_from_spec(np.ones((4, 3), np.float32), [0, 4], spec)
-    with pytest.raises(ValueError, match="asks for 'delaunay' edges"):
-        graphs_from_spec(x, [0, 4], dataclasses.replace(spec, builder="delaunay"))
+    with pytest.raises(ValueError, match="asks for 'threshold' edges"):
+        graphs_from_spec(x, [0, 4], dataclasses.replace(spec, builder="threshold"))
     with pytest.raises(TypeError, match="ptr must be a 1-D integer array"):
         graphs_from_spec(x, [0.0, 4.0], spec)
     empty = graphs_from_spec(np.zeros((0, 2), np.float32), [0], spec)

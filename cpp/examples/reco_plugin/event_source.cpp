@@ -62,9 +62,10 @@ void write_scores(const std::string& path, const std::vector<Event>& events) {
   if (!out) throw std::runtime_error("cannot write '" + path + "'");
   char number[32];
   for (const auto& event : events) {
-    for (std::size_t j = 0; j < event.scores.size(); ++j) {
-      out << event.id << ',' << j;
-      for (float score : event.scores[j]) {
+    for (const ScoreRow& row : event.scores) {
+      out << event.id << ',' << row.jet;
+      if (row.hit >= 0) out << ',' << row.hit;
+      for (float score : row.values) {
         std::snprintf(number, sizeof number, "%.9g", score);
         out << ',' << number;
       }

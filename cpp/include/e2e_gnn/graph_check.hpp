@@ -11,11 +11,15 @@
 namespace e2e_gnn {
 
 // Checks x float32 [N, F] (finite), edge_index int64 [2, E] with every index in [0, N),
-// batch int64 [N] sorted with graph ids 0..G-1 and no graph left without nodes.
-// Throws std::invalid_argument naming the input, the position and the bad value.
-// Returns the number of graphs G.
+// batch int64 [N] sorted with graph ids 0..G-1 and no graph left without nodes, and the
+// graph features u (nullptr: none given) float32 [G, F_u], finite. `num_features` and
+// `num_graph_features` are the model's (-1: any); a model with num_graph_features > 0
+// needs u, one with 0 refuses it. Throws std::invalid_argument naming the input, the
+// position and the bad value. Returns the number of graphs G.
 std::int64_t check_graph_inputs(const TensorView& x, const TensorView& edge_index,
-                                const TensorView& batch, std::int64_t num_features = -1);
+                                const TensorView& batch, std::int64_t num_features = -1,
+                                const TensorView* u = nullptr,
+                                std::int64_t num_graph_features = -1);
 
 // Checks the layout fixed-degree models need (the kNN builders' layout): edges sorted by
 // target, knn_degree(n, k, loop) edges into every node of a graph of n nodes. Assumes a

@@ -33,14 +33,20 @@ const char* library_version();
 /// How the graphs a model was trained on are built from nodes.
 struct GraphSpec {
   std::vector<std::string> feature_names;  // one per column of x
-  std::string builder = "knn";             // "knn", "threshold", "delaunay" or "given"
+  std::string builder = "knn";  // "knn", "delaunay", "none", "threshold" or "given"
   std::int64_t k = 16;                     // neighbours per node for "knn" (-1: none, null)
   bool loop = false;                       // every node is its own neighbour
   std::vector<std::string> coordinates;    // columns of x the edges are built from
   std::vector<double> coordinate_scale;    // per coordinate, applied before distances
   bool fixed_degree = false;               // target-sorted edges, same count per node
+  // One name per column of the graph-level input u [graphs, F_u] (jet and event features);
+  // empty: the model takes no u.
+  std::vector<std::string> graph_feature_names;
 
   std::int64_t num_features() const { return static_cast<std::int64_t>(feature_names.size()); }
+  std::int64_t num_graph_features() const {
+    return static_cast<std::int64_t>(graph_feature_names.size());
+  }
   /// Column of x of each coordinate; throws std::invalid_argument for an unknown name.
   std::vector<std::size_t> coordinate_columns() const;
 
@@ -54,6 +60,10 @@ struct TensorSpec {
   std::string name;
   std::string dtype;
   std::vector<std::string> shape;  // dimension names ("nodes") or fixed sizes ("2")
+
+  /// An output with one row per node (first axis "nodes"): graph g owns rows
+  /// [node_ptr[g], node_ptr[g + 1]). Otherwise one row per graph (or image).
+  bool per_node() const { return !shape.empty() && shape[0] == "nodes"; }
 };
 
 struct ModelSpec {
@@ -72,7 +82,9 @@ struct ModelSpec {
 
   /// Parses the spec JSON. Throws SpecError naming `source` and the field when
   /// the JSON is malformed (a field of the wrong type, a missing field, a non-integer k, a
-  /// coordinate that is not a feature) or its format is not kSpecFormat. Unknown keys are
+  /// coordinate that is not a feature), its format is not kSpecFormat, an output of a graph
+  /// model has a first axis other than "graphs" or "nodes" (of a frame model: other than
+  /// "images"), or a graph model with graph features lists no input "u". Unknown keys are
   /// ignored. The Python reader (e2e_gnn.spec.ModelSpec) runs this same check.
   static ModelSpec from_json(const std::string& json, const std::string& source = "model");
 

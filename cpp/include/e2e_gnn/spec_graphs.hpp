@@ -9,11 +9,19 @@
 
 namespace e2e_gnn {
 
-/// The graphs of `nodes`: positions x[:, coordinates] * coordinate_scale in float32, then
-/// kNN edges with the spec's k and self loops (e2e_gnn::knn_graph, target-sorted,
-/// `knn_threads` workers); x is copied as it is. Throws std::invalid_argument for a builder
-/// other than "knn" (or no k), no coordinates, a feature width other than the spec's,
-/// non-finite coordinates or knn_threads < 1.
+/// The graphs of `nodes` as the spec's builder makes them; x and the graph features u are
+/// copied as they are. Positions are x[:, coordinates] * coordinate_scale in float32.
+///  - "knn": kNN edges with the spec's k and self loops (e2e_gnn::knn_graph, target-sorted,
+///    `knn_threads` workers);
+///  - "delaunay": the Delaunay triangulation (e2e_gnn::delaunay_graph) in the spec's two
+///    coordinates (eta, phi), phi in radians wrapping around: before scaling, each node's
+///    phi is moved by a multiple of 2 pi to within pi of the phi of its graph's first node
+///    (unchanged when already there), so a jet across phi = +-pi is triangulated as one
+///    piece (graphs must span less than pi in phi);
+///  - "none": no edges (E = 0), no coordinates needed.
+/// Throws std::invalid_argument for another builder ("threshold", "given": pass the graphs
+/// with their edges), kNN without k or coordinates, Delaunay without exactly 2 coordinates,
+/// a feature width other than the spec's, non-finite coordinates or knn_threads < 1.
 GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_threads = 1);
 
 }  // namespace e2e_gnn

@@ -132,15 +132,13 @@ class GraphBatch:
                 msg = f"input {name!r} must be a numpy {np.dtype(dtype).name} array, got {got}"
                 raise TypeError(msg)
         found = load_native().check_graph_inputs(
-            np.ascontiguousarray(self.x),
-            np.ascontiguousarray(self.edge_index),
-            np.ascontiguousarray(self.batch),
+            **self.inputs(),
             num_features=-1 if num_features is None else num_features,
+            num_graph_features=-1 if num_graph_features is None else num_graph_features,
         )
         if found != self.num_graphs:
             msg = f"batch has {found} graphs but num_graphs is {self.num_graphs}"
             raise ValueError(msg)
-        _check_graph_features(self.u, self.num_graphs, num_graph_features)
         if self.node_y is not None and len(self.node_y) != self.num_nodes:
             msg = f"node_y has {len(self.node_y)} rows for {self.num_nodes} nodes"
             raise ValueError(msg)
@@ -180,37 +178,6 @@ class GraphBatch:
             None if self.u is None else self.u[indices],
             None if self.node_y is None else self.node_y[nodes],
         )
-
-
-def _check_graph_features(u: np.ndarray | None, num_graphs: int, width: int | None) -> None:
-    """``u`` as a model taking ``width`` graph features needs it: [G, width] and finite
-    (``width`` None: any width)."""
-    if width is None:
-        if u is None:
-            return
-        width = u.shape[1] if u.ndim == 2 else -1
-    if width == 0:
-        if u is not None:
-            msg = f"input 'u' {list(u.shape)} given but the model takes no graph features"
-            raise ValueError(msg)
-        return
-    if u is None:
-        msg = f"the model takes graph features: input 'u' [{num_graphs}, {width}] is missing"
-        raise ValueError(msg)
-    if u.shape != (num_graphs, width):
-        msg = (
-            f"input 'u' has shape {list(u.shape)}, expected [{num_graphs}, {width}] "
-            "(graphs, graph features)"
-        )
-        raise ValueError(msg)
-    bad = np.argwhere(~np.isfinite(u))
-    if bad.size:
-        graph, column = (int(v) for v in bad[0])
-        msg = (
-            f"input 'u' has a non-finite value {u[graph, column]} at graph {graph}, "
-            f"feature {column}"
-        )
-        raise ValueError(msg)
 
 
 def _local_edges(graph_id: int, edge_index: object, nodes: int) -> np.ndarray:

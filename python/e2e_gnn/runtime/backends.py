@@ -92,7 +92,11 @@ class OnnxRuntimeBackend:
 
 class NativeBackend:
     """e2e_gnn's C++ Tagger, the one a reconstruction plugin runs: the spec, thread and
-    input checks are the C++ ones (a model not marked thread_safe runs on 1 thread)."""
+    input checks are the C++ ones (a model not marked thread_safe runs on 1 thread).
+
+    ``run`` returns every output flat, by name, as the other backends do: [G, C] per graph,
+    [N, C] per node (the Tagger splits node outputs per graph with the spec's level). A
+    model reading graph features takes ``u`` [G, F_u] next to x, edge_index and batch."""
 
     def __init__(
         self,
@@ -121,7 +125,9 @@ class NativeBackend:
             msg = f"model takes inputs {sorted(self._input_names)}, got {sorted(inputs)}"
             raise ValueError(msg)
         if self._tagger.is_graph_model:
-            return self._tagger.run(inputs["x"], inputs["edge_index"], inputs["batch"])
+            return self._tagger.run(
+                inputs["x"], inputs["edge_index"], inputs["batch"], inputs.get("u")
+            )
         return self._tagger.run_frames(inputs["frames"])
 
     def close(self) -> None:
