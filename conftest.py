@@ -68,3 +68,30 @@ def changed_after_export():
         return target
 
     return change
+
+
+@pytest.fixture(scope="session")
+def node_export(tmp_path_factory: pytest.TempPathFactory):
+    """A randomly initialised node-level model with graph features u [G, 3], exported to
+    ONNX (e2e_gnn.export.node_example): outputs ``node_out`` [N, 2] per node (primary) and
+    ``graph_out`` [G, 1] per graph. (model, spec as written into the file, path)."""
+    pytest.importorskip("torch")
+    import torch
+
+    from e2e_gnn.export import export_onnx
+    from e2e_gnn.export.node_example import NODE_EXAMPLE_GRAPH_SPEC, NodeExampleModel
+    from e2e_gnn.export.parity import default_example
+    from e2e_gnn.model_file import ModelFile
+    from e2e_gnn.spec import ModelSpec
+
+    torch.manual_seed(0)
+    model = NodeExampleModel().eval()
+    spec = ModelSpec(
+        name="test_node_model",
+        model_class="NodeExampleModel",
+        hyperparameters=model.hyperparameters,
+        graph=NODE_EXAMPLE_GRAPH_SPEC,
+    )
+    path = tmp_path_factory.mktemp("node_model") / "node_model.onnx"
+    export_onnx(model, spec, path, default_example(spec))
+    return model, ModelFile.read(path).spec, path

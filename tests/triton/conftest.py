@@ -139,6 +139,13 @@ def local(model_path: Path) -> Iterator[OnnxRuntimeBackend]:
     backend.close()
 
 
+@pytest.fixture(scope="session")
+def node_model_path(node_export) -> Path:
+    """The shared node-level model (conftest ``node_export``): ``node_out`` [N, 2] per node
+    (primary), ``graph_out`` [G, 1] per graph, graph features ``u`` [G, 3]."""
+    return Path(node_export[2])
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(2026)

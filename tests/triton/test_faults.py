@@ -107,7 +107,7 @@ def test_fallback_to_a_second_server(server, model_path: Path, local, rng) -> No
         fallback=second,
     )
     graphs = mixed_graphs(rng, 12)
-    served = np.stack([a["scores"] for a in primary.run_graphs(graphs)])
+    served = primary.run_graphs(graphs)["scores"]
     np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
     assert primary.stats["fallbacks"] == 1 and second.stats["requests"] == 1
     primary.close()
@@ -136,7 +136,7 @@ def test_async_unreachable_then_fallback(model_path: Path, local, rng, protocol:
     url = f"127.0.0.1:{free_port()}"
     graphs = mixed_graphs(rng, 16)
 
-    async def score(client: TritonBackend) -> list[dict[str, np.ndarray]]:
+    async def score(client: TritonBackend) -> dict[str, np.ndarray]:
         try:
             return await client.run_graphs_async(graphs)
         finally:
@@ -151,6 +151,6 @@ def test_async_unreachable_then_fallback(model_path: Path, local, rng, protocol:
         model_path, url=url, protocol=protocol, timeout_s=1.0, retries=1, fallback=local
     )
     backed.max_graphs_per_request = 4
-    served = np.stack([a["scores"] for a in asyncio.run(score(backed))])
+    served = asyncio.run(score(backed))["scores"]
     np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
     assert backed.stats["fallbacks"] == 4

@@ -16,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 
 from e2e_gnn.checksum import ChecksumError
 from e2e_gnn.model_file import ModelFile
+from e2e_gnn.ragged import Ragged
 from e2e_gnn.runtime.retry import Failure, RetryPolicy
 from e2e_gnn.runtime.triton_backend import TritonBackend
 from e2e_gnn.runtime.triton_errors import TritonModelError, caught_exceptions, classify
@@ -47,6 +48,11 @@ def test_expected_outputs_from_the_model_file(model_path: Path) -> None:
 def test_served_outputs_from_server_metadata() -> None:
     metadata = {"outputs": [{"name": "scores", "datatype": "FP32", "shape": [-1, 3]}]}
     assert served_outputs(metadata) == (TensorSpec("scores", "float32", ("?", 3)),)
+    metadata["outputs"].append({"name": "node_scores", "datatype": "FP32", "shape": [-1, 1]})
+    assert served_outputs(metadata, {"node_scores": "nodes"}) == (
+        TensorSpec("scores", "float32", ("?", 3)),
+        TensorSpec("node_scores", "float32", ("nodes", 1)),
+    )
 
 
 def test_request_axes() -> None:
@@ -171,14 +177,24 @@ def test_local_model_changed_after_export_is_refused(
 
 
 def test_answers_split_per_graph(model_path: Path) -> None:
-    """A per-graph output gives each graph its row, a per-node output its nodes' rows."""
+    """Answers of two requests: per-graph outputs stacked, per-node outputs a Ragged whose
+    graph g holds its nodes' rows (the second request's offsets shifted)."""
     client = TritonBackend(model_path, url=f"127.0.0.1:{free_port()}")
-    client._expected = (SCORES, NODE_SCORES)
-    ptr = np.array([0, 2, 3, 7])
-    scores, node_scores = np.arange(6.0).reshape(3, 2), np.arange(7.0)[:, None]
-    graphs = client._split({"scores": scores, "node_scores": node_scores}, ptr)
-    assert len(graphs) == 3
-    np.testing.assert_array_equal(graphs[2]["scores"], [4.0, 5.0])
-    np.testing.assert_array_equal(graphs[2]["node_scores"], [[3.0], [4.0], [5.0], [6.0]])
-    np.testing.assert_array_equal(graphs[1]["node_scores"], [[2.0]])
+    client._expected, client.outputs = (SCORES, NODE_SCORES), ("scores", "node_scores")
+    ptrs = [np.array([0, 2, 3, 7]), np.array([0, 1])]
+    answers = [
+        {"scores": np.arange(6.0).reshape(3, 2), "node_scores": np.arange(7.0)[:, None]},
+        {"scores": np.array([[6.0, 7.0]]), "node_scores": np.array([[7.0]])},
+    ]
+    result = client._collect(answers, ptrs)
+    np.testing.assert_array_equal(result["scores"], np.arange(8.0).reshape(4, 2))
+    nodes = result["node_scores"]
+    assert isinstance(nodes, Ragged) and len(nodes) == 4
+    np.testing.assert_array_equal(nodes.counts, [2, 1, 4, 1])
+    np.testing.assert_array_equal(nodes[2], [[3.0], [4.0], [5.0], [6.0]])
+    np.testing.assert_array_equal(nodes[3], [[7.0]])
+    client.outputs = ("scores", "node_scores")
+    client._expected = ()  # no local export: an output with other than one row per graph
+    with pytest.raises(TritonModelError, match="8 rows of 'node_scores' for 4 graphs"):
+        client._collect(answers, ptrs)
     client.close()

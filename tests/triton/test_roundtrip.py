@@ -43,9 +43,8 @@ def test_single_graph_and_empty_edges(backend: TritonBackend, local, rng) -> Non
 def test_ragged_batch_split_per_graph(backend: TritonBackend, local, rng) -> None:
     graphs = mixed_graphs(rng, 37)
     backend.max_graphs_per_request = 10  # 4 requests, the last one partly filled
-    answers = backend.run_graphs(graphs)
-    assert len(answers) == len(graphs)
-    served = np.stack([a["scores"] for a in answers])
+    served = backend.run_graphs(graphs)["scores"]
+    assert served.shape == (len(graphs), 1)
     np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
 
 
@@ -53,13 +52,13 @@ def test_async_many_in_flight(backend: TritonBackend, local, rng) -> None:
     graphs = mixed_graphs(rng, 64)
     backend.max_graphs_per_request = 4
 
-    async def score() -> list[dict[str, np.ndarray]]:
+    async def score() -> dict[str, np.ndarray]:
         try:
             return await backend.run_graphs_async(graphs)
         finally:
             await backend.aclose()
 
-    served = np.stack([a["scores"] for a in asyncio.run(score())])
+    served = asyncio.run(score())["scores"]
     np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
 
 
@@ -70,7 +69,7 @@ def test_ensemble_from_raw_hits(server, model_path: Path, local, rng, protocol: 
     with TritonBackend(
         model_path, url=_url(server, protocol), protocol=protocol, model_name="tiny_hits"
     ) as client:
-        served = np.stack([a["scores"] for a in client.run_graphs(events)])
+        served = client.run_graphs(events)["scores"]
     expected = local.run(graphs_from_features(events, TOY_GRAPH_SPEC).inputs())["scores"]
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
     log = server.log_path.read_text(errors="replace")
@@ -84,7 +83,7 @@ def test_compression_and_statistics(server, model_path: Path, local, rng, compre
         with TritonBackend(
             model_path, url=_url(server, protocol), protocol=protocol, compression=compression
         ) as client:
-            served = np.stack([a["scores"] for a in client.run_graphs(graphs)])
+            served = client.run_graphs(graphs)["scores"]
             np.testing.assert_allclose(served, reference(local, graphs), rtol=0, atol=1e-5)
             stats = client.statistics()
             assert stats["name"] == "tiny_python"

@@ -1,4 +1,12 @@
-"""torch -> ONNX: dynamic graph/image counts, opset 18, metadata, parity before writing."""
+"""torch -> ONNX: dynamic graph/image counts, opset 18, metadata, parity before writing.
+
+A model declares its outputs with a class attribute ``spec_outputs`` (a tuple of
+:class:`~e2e_gnn.spec.TensorSpec`, per graph or per node, :func:`e2e_gnn.spec.node_output`)
+and its forward returns one tensor per output in that order (a tuple when several), exported
+as they are. A model without ``spec_outputs`` returns logits and is exported as class
+probabilities (``scores``, see :class:`~e2e_gnn.nn.models.Scores`). A graph model whose
+GraphSpec names graph features takes ``forward(x, edge_index, batch, u)``.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +28,17 @@ from e2e_gnn.batch import Batch
 from e2e_gnn.checksum import model_checksum
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
 from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases
+from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.nn.models import Scores
-from e2e_gnn.spec import CHECKSUM_KEY, DYNAMIC_AXES, SPEC_KEY, VERSION_KEY, ModelSpec
+from e2e_gnn.spec import (
+    CHECKSUM_KEY,
+    DYNAMIC_AXES,
+    SPEC_KEY,
+    VERSION_KEY,
+    ModelSpec,
+    TensorSpec,
+    graph_inputs,
+)
 
 OPSET = 18
 
@@ -64,8 +81,44 @@ def _torch_inputs(batch: Batch) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(array) for array in batch.inputs().values())
 
 
+def export_spec(model: torch.nn.Module, spec: ModelSpec) -> ModelSpec:
+    """``spec`` with the inputs and outputs an export of ``model`` has: the outputs the
+    model's class declares (``spec_outputs``; else ``spec``'s own, GRAPH_OUTPUTS or
+    FRAME_OUTPUTS), and for a graph model the inputs of its graph spec
+    (:func:`e2e_gnn.spec.graph_inputs`: x, edge_index, batch, and u with graph features)."""
+    declared = getattr(model, "spec_outputs", None)
+    outputs = spec.outputs if declared is None else tuple(declared)
+    if not outputs or not all(isinstance(t, TensorSpec) for t in outputs):
+        msg = (
+            f"{type(model).__name__}.spec_outputs must be a non-empty tuple of TensorSpec, "
+            f"got {declared!r}"
+        )
+        raise ValueError(msg)
+    inputs = spec.inputs if spec.graph is None else graph_inputs(spec.graph)
+    return dataclasses.replace(spec, inputs=inputs, outputs=outputs)
+
+
+class _Declared(torch.nn.Module):
+    """A model that declares its outputs (``spec_outputs``), exported as it returns them."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return self.model(*inputs)
+
+
+def _exported_module(model: torch.nn.Module) -> torch.nn.Module:
+    wrapper = Scores if getattr(model, "spec_outputs", None) is None else _Declared
+    return wrapper(model).eval()
+
+
 def _check_example(spec: ModelSpec, example: Batch) -> None:
-    """Every dynamic axis of the example must be >= 2: a 1 would be frozen into the model."""
+    """The example must be what the model takes (u for a model with graph features), and
+    every dynamic axis >= 2: a 1 would be frozen into the model."""
+    if isinstance(example, GraphBatch):
+        example.validate(spec.num_features, spec.num_graph_features)
     for tensor, array in zip(spec.inputs, example.inputs().values(), strict=True):
         for axis, name in enumerate(tensor.shape):
             if name in DYNAMIC_AXES and array.shape[axis] < 2:
@@ -84,6 +137,10 @@ def _to_onnx(module: torch.nn.Module, spec: ModelSpec, example: Batch) -> onnx.M
         tensor.name: {axis: name for axis, name in enumerate(tensor.shape) if name in DYNAMIC_AXES}
         for tensor in spec.inputs
     }
+    output_axes = {
+        tensor.name: {axis: name for axis, name in enumerate(tensor.shape) if name in DYNAMIC_AXES}
+        for tensor in spec.outputs
+    }
     dims = {name: torch.export.Dim(name) for name in DYNAMIC_AXES}
     args = _torch_inputs(example)
     try:
@@ -95,7 +152,7 @@ def _to_onnx(module: torch.nn.Module, spec: ModelSpec, example: Batch) -> onnx.M
                 opset_version=OPSET,
                 input_names=input_names,
                 output_names=output_names,
-                # Scores.forward(*inputs): one entry, the tuple of per-input axes
+                # Scores/_Declared.forward(*inputs): one entry, the tuple of per-input axes
                 dynamic_shapes=(
                     tuple(
                         {axis: dims[dim] for axis, dim in by_axis.items()}
@@ -124,7 +181,7 @@ def _to_onnx(module: torch.nn.Module, spec: ModelSpec, example: Batch) -> onnx.M
             opset_version=OPSET,
             input_names=input_names,
             output_names=output_names,
-            dynamic_axes=axes,
+            dynamic_axes={**axes, **output_axes},
         )
     return onnx.load_from_string(buffer.getvalue())
 
@@ -180,11 +237,46 @@ def _parity_threads(thread_safe: bool) -> tuple[tuple[str, int | None], ...]:
     return (("", 1), ("4 threads", 4), ("default options", None))
 
 
-def _runner(session: ort.InferenceSession, output: str) -> Callable[[Batch], np.ndarray]:
-    def run(batch: Batch) -> np.ndarray:
-        return session.run([output], batch.inputs())[0]
+def _runner(
+    session: ort.InferenceSession, outputs: list[str]
+) -> Callable[[Batch], dict[str, np.ndarray]]:
+    def run(batch: Batch) -> dict[str, np.ndarray]:
+        return dict(zip(outputs, session.run(outputs, batch.inputs()), strict=True))
 
     return run
+
+
+def _torch_outputs(module: torch.nn.Module, spec: ModelSpec, batch: Batch) -> dict[str, np.ndarray]:
+    """The outputs of ``module`` on ``batch`` by the spec's output names, each checked
+    against its declared level (one row per node, graph or image) and width."""
+    with torch.no_grad():
+        returned = module(*_torch_inputs(batch))
+    tensors = returned if isinstance(returned, tuple | list) else (returned,)
+    if len(tensors) != len(spec.outputs):
+        names = [t.name for t in spec.outputs]
+        msg = (
+            f"the model returns {len(tensors)} tensor(s) but declares {len(names)} outputs "
+            f"{names}: forward must return one tensor per output, in that order"
+        )
+        raise ValueError(msg)
+    rows: dict[str | int, str | int] = {"graphs": len(batch), "images": len(batch)}
+    if isinstance(batch, GraphBatch):
+        rows["nodes"] = batch.num_nodes
+    found = {}
+    for tensor, value in zip(spec.outputs, tensors, strict=True):
+        shape = tuple(value.shape)
+        wanted = [rows.get(axis, axis) for axis in tensor.shape]
+        fits = len(shape) == len(wanted) and all(
+            not isinstance(w, int) or w == s for w, s in zip(wanted, shape, strict=True)
+        )
+        if not fits:
+            msg = (
+                f"output {tensor.name!r} is declared {list(tensor.shape)} but the model "
+                f"returns {list(shape)} for {batch.describe()}"
+            )
+            raise ValueError(msg)
+        found[tensor.name] = value.numpy()
+    return found
 
 
 def export_onnx(
@@ -194,12 +286,15 @@ def export_onnx(
     example: Batch,
     atol: float = 1e-5,
 ) -> ParityReport:
-    """Export ``model`` (returning logits) as a self-describing ONNX file at ``path``.
+    """Export ``model`` as a self-describing ONNX file at ``path``.
 
-    The exported graph returns probabilities (``scores`` [G, C]). The model is first run
+    A model without ``spec_outputs`` returns logits and the exported graph returns
+    probabilities (``scores`` [G, C]); a model declaring ``spec_outputs`` is exported with
+    those outputs as it returns them (:func:`export_spec` gives the spec written, from
+    ``spec`` and the model). Node outputs get a dynamic node axis. The model is first run
     under a checker that names layers using operations which export wrongly; then, before
     anything is written, the ONNX model runs in ONNX Runtime on the parity cases and is
-    compared with torch: a difference above ``atol`` raises :class:`ParityError` and
+    compared with torch, every output: a difference above ``atol`` raises :class:`ParityError` and
     writes nothing. BatchNorm and Dropout are exported in inference (eval) mode.
 
     The spec written into the file records ``thread_safe``: True when the graph has no
@@ -208,20 +303,21 @@ def export_onnx(
     session options; a model exported under ``e2e_gnn.nn.scatternd_aggregation`` is
     checked on one thread, and its runtimes run it on one thread.
     """
+    spec = export_spec(model, spec)
     _check_example(spec, example)
-    scored = Scores(model).eval()
+    scored = _exported_module(model)
     problems = find_unsupported_operations(scored, _torch_inputs(example))
     if problems:
         raise UnsupportedOperationError(problems)
+    _torch_outputs(scored, spec, example)  # outputs as declared, before the exporter runs
     with torch.no_grad():
         exported = _to_onnx(scored, spec, example)
     spec = dataclasses.replace(spec, thread_safe=not racy_reductions(exported))
     serialized = _with_metadata(exported, spec).SerializeToString()
-    output = spec.outputs[0].name
+    output_names = [tensor.name for tensor in spec.outputs]
 
-    def run_torch(batch: Batch) -> np.ndarray:
-        with torch.no_grad():
-            return scored(*_torch_inputs(batch)).numpy()
+    def run_torch(batch: Batch) -> dict[str, np.ndarray]:
+        return _torch_outputs(scored, spec, batch)
 
     report = None
     for label, threads in _parity_threads(spec.thread_safe):
@@ -229,8 +325,9 @@ def export_onnx(
         if threads is not None:
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
-        run_onnx = _runner(session, output)
-        checked = check_parity(run_torch, run_onnx, parity_cases(spec, example), atol)
+        run_onnx = _runner(session, output_names)
+        cases = parity_cases(spec, example)
+        checked = check_parity(run_torch, run_onnx, cases, atol, spec.outputs)
         if label:
             checked = checked.labelled(label)
         report = checked if report is None else report.merged(checked)

@@ -4,12 +4,15 @@ For graph models the cases cover what exporters get wrong: a graph without edges
 node, graphs smaller than k, a graph far larger than the export example (frozen shapes),
 many graphs in one batch. For frame (CNN) models: one image, a few, many. Every case with
 more than one graph or image runs again in shuffled order and is compared item by item,
-which catches outputs that depend on padding or on the order of a batch.
+which catches outputs that depend on padding or on the order of a batch. Every output of
+the model is compared: per-graph outputs row by row, per-node outputs node by node (in a
+shuffled batch, after putting the nodes back in the original order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +22,11 @@ from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.from_frames import graphs_from_points
 from e2e_gnn.graphs.synthetic import graphs_from_features, random_features
-from e2e_gnn.spec import GraphSpec, ModelSpec
+from e2e_gnn.ragged import Ragged
+from e2e_gnn.spec import GraphSpec, ModelSpec, TensorSpec
 
-Predict = Callable[[Batch], np.ndarray]
+# every output of a model on a batch, by output name
+Predict = Callable[[Batch], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class ParityRow:
     inputs: str
     max_abs_diff: float
     passed: bool
+    output: str = "scores"
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,7 @@ class ParityReport:
 
     def labelled(self, label: str) -> ParityReport:
         """The same rows with ``[label]`` after each case name (e.g. a thread count)."""
-        rows = tuple(
-            ParityRow(f"{row.case} [{label}]", row.inputs, row.max_abs_diff, row.passed)
-            for row in self.rows
-        )
+        rows = tuple(dataclasses.replace(row, case=f"{row.case} [{label}]") for row in self.rows)
         return ParityReport(rows, self.atol)
 
     def merged(self, other: ParityReport) -> ParityReport:
@@ -58,10 +61,14 @@ class ParityReport:
 
     def table(self) -> str:
         width = max([26, *(len(row.case) + 2 for row in self.rows)])
-        lines = [f"{'case':<{width}}{'inputs':<35}max |torch - onnx|"]
+        named = max([8, *(len(row.output) + 2 for row in self.rows)])
+        lines = [f"{'case':<{width}}{'inputs':<35}{'output':<{named}}max |torch - onnx|"]
         for row in self.rows:
             verdict = "ok" if row.passed else f"FAIL (> {self.atol:g})"
-            lines.append(f"{row.case:<{width}}{row.inputs:<35}{row.max_abs_diff:<10.3g}{verdict}")
+            lines.append(
+                f"{row.case:<{width}}{row.inputs:<35}{row.output:<{named}}"
+                f"{row.max_abs_diff:<10.3g}{verdict}"
+            )
         return "\n".join(lines)
 
 
@@ -84,12 +91,22 @@ def sparse_frames(rng: np.random.Generator, num_frames: int, shape: tuple[int, .
 CASE_THRESHOLD = 0.7
 
 
-def _graphs(features: list[np.ndarray], graph: GraphSpec) -> GraphBatch:
-    """Graphs of ``features`` wired as ``graph`` says. Specs whose edges the deployment
-    passes in (``threshold``: the distances are not in a GraphSpec; ``given``) get
-    threshold edges over the spec's coordinate columns and its ``layer`` column (rounded),
-    ``CASE_THRESHOLD`` apart: what matters to parity is that the edges vary per graph."""
-    if graph.builder == "knn":
+def _graphs(features: list[np.ndarray], graph: GraphSpec, rng: np.random.Generator) -> GraphBatch:
+    """Graphs of ``features`` wired as ``graph`` says, with Gaussian graph features ``u``
+    when the spec names some. Edges come from the native spec builder (what deployment
+    runs: knn, delaunay, none); specs whose edges the deployment passes in (``threshold``:
+    the distances are not in a GraphSpec; ``given``) get threshold edges over the spec's
+    coordinate columns and its ``layer`` column (rounded), ``CASE_THRESHOLD`` apart: what
+    matters to parity is that the edges vary per graph."""
+    graphs = _edges(features, graph)
+    if not graph.graph_feature_names:
+        return graphs
+    u = rng.normal(size=(len(features), len(graph.graph_feature_names))).astype(np.float32)
+    return dataclasses.replace(graphs, u=u)
+
+
+def _edges(features: list[np.ndarray], graph: GraphSpec) -> GraphBatch:
+    if graph.builder not in ("threshold", "given"):
         return graphs_from_features(features, graph)
     x = np.concatenate(features)
     columns = [graph.feature_names.index(name) for name in graph.coordinates] or [0]
@@ -115,18 +132,28 @@ def default_example(
 ) -> Batch:
     """A random export example: one graph per entry of ``sizes`` (its node count), built as
     the graph spec says, or ``len(sizes)`` frames of the frame spec's shape. Every dynamic
-    axis must come out >= 2 (export_onnx checks)."""
+    axis must come out >= 2 (export_onnx checks).
+
+    A spec whose graphs have no edges (builder ``"none"``, point clouds) gets one self loop
+    per node in its export example only: an example without edges would freeze the edge
+    axis of the exported model at 0. Its parity cases have no edges, as deployment."""
     rng = np.random.default_rng(seed)
     if spec.graph is not None:
         features = random_features(rng, list(sizes), len(spec.graph.feature_names))
-        return _graphs(features, spec.graph)
+        example = _graphs(features, spec.graph, rng)
+        if spec.graph.builder != "none":
+            return example
+        nodes = np.arange(example.num_nodes, dtype=np.int64)
+        return dataclasses.replace(example, edge_index=np.stack([nodes, nodes]))
     if spec.frame_shape is not None:
         return FrameBatch(sparse_frames(rng, len(sizes), spec.frame_shape))
     msg = f"model spec {spec.name!r} has neither a graph nor a frame spec"
     raise ValueError(msg)
 
 
-def _graph_cases(graph: GraphSpec, example: GraphBatch, rng: np.random.Generator) -> dict:
+def _graph_cases(
+    graph: GraphSpec, example: GraphBatch, rng: np.random.Generator
+) -> dict[str, GraphBatch]:
     num_features = example.x.shape[1]
     k = graph.k or 8
     largest = int(np.bincount(example.batch).max())
@@ -138,7 +165,7 @@ def _graph_cases(graph: GraphSpec, example: GraphBatch, rng: np.random.Generator
         "many graphs": [int(n) for n in rng.integers(1, 3 * k, size=24)],
     }
     return {
-        name: _graphs(random_features(rng, graph_sizes, num_features), graph)
+        name: _graphs(random_features(rng, graph_sizes, num_features), graph, rng)
         for name, graph_sizes in sizes.items()
     }
 
@@ -157,12 +184,19 @@ def parity_cases(spec: ModelSpec, example: Batch, seed: int = 0) -> dict[str, Ba
 
 
 def check_parity(
-    reference: Predict, candidate: Predict, cases: dict[str, Batch], atol: float, seed: int = 0
+    reference: Predict,
+    candidate: Predict,
+    cases: dict[str, Batch],
+    atol: float,
+    outputs: Sequence[TensorSpec],
+    seed: int = 0,
 ) -> ParityReport:
-    """Compare per-item outputs of ``candidate`` with ``reference`` on every case.
+    """Compare every output of ``candidate`` with ``reference`` on every case, one report
+    row per case and output.
 
     Each case with several graphs or images is also run by the candidate in shuffled
-    order and compared item by item, so a model whose outputs depend on batch order fails.
+    order and compared item by item (per-node outputs node by node), so a model whose
+    outputs depend on batch order fails.
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -171,9 +205,39 @@ def check_parity(
         runs = [(name, batch, expected)]
         if len(batch) > 1:
             order = rng.permutation(len(batch))
-            runs.append((f"{name}, shuffled", batch.select(order.tolist()), expected[order]))
+            shuffled = batch.select(order.tolist())
+            runs.append(
+                (f"{name}, shuffled", shuffled, _reordered(expected, outputs, batch, order))
+            )
         for label, inputs, wanted in runs:
             got = candidate(inputs)
-            diff = float(np.max(np.abs(wanted - got))) if got.shape == wanted.shape else np.inf
-            rows.append(ParityRow(label, inputs.describe(), diff, diff <= atol))
+            for output in outputs:
+                diff = _max_diff(wanted[output.name], got.get(output.name))
+                rows.append(ParityRow(label, inputs.describe(), diff, diff <= atol, output.name))
     return ParityReport(tuple(rows), atol)
+
+
+def _reordered(
+    outputs: dict[str, np.ndarray],
+    specs: Sequence[TensorSpec],
+    batch: Batch,
+    order: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """``outputs`` of ``batch`` in the item order of ``batch.select(order)``: per-item rows
+    picked by ``order``; per-node rows graph by graph in that order (select's node order)."""
+    reordered = {}
+    for spec in specs:
+        values = outputs[spec.name]
+        if spec.per_node and isinstance(batch, GraphBatch):
+            nodes = Ragged.from_batch(values, batch)
+            reordered[spec.name] = np.concatenate([nodes[int(g)] for g in order])
+        else:
+            reordered[spec.name] = values[order]
+    return reordered
+
+
+def _max_diff(wanted: np.ndarray, got: np.ndarray | None) -> float:
+    """max |wanted - got|; inf when ``got`` is missing or of another shape."""
+    if got is None or got.shape != wanted.shape:
+        return float("inf")
+    return float(np.max(np.abs(wanted - got)))

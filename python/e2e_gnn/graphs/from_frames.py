@@ -76,7 +76,11 @@ def graphs_from_points(
 
 
 def graphs_from_spec(
-    x: np.ndarray, ptr: ArrayLike, spec: GraphSpec, y: np.ndarray | None = None
+    x: np.ndarray,
+    ptr: ArrayLike,
+    spec: GraphSpec,
+    y: np.ndarray | None = None,
+    u: ArrayLike | None = None,
 ) -> GraphBatch:
     """The graphs a model was trained on, from raw node features, as its GraphSpec says.
 
@@ -90,11 +94,15 @@ def graphs_from_spec(
         ptr: int [G + 1] node offsets of the graphs; every graph needs a node.
         spec: the model's graph spec (``Tagger(...).spec.graph``).
         y: optional per-graph labels.
+        u: graph-level features [G, F_u] (cast to float32) of a model whose spec names
+            ``graph_feature_names``, one row per graph; checked by the Tagger (or
+            ``GraphBatch.validate``) against the model's width.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     offsets = _node_ptr(ptr, len(x))
     x, edge_index, batch = load_native().graphs_from_spec(spec.to_json(), x, offsets)
-    return GraphBatch(x, edge_index, batch, len(offsets) - 1, y)
+    graph_features = None if u is None else np.ascontiguousarray(u, dtype=np.float32)
+    return GraphBatch(x, edge_index, batch, len(offsets) - 1, y, graph_features)
 
 
 def graphs_from_frames(

@@ -11,16 +11,25 @@ import numpy as np
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.from_frames import graphs_from_spec
+from e2e_gnn.ragged import Ragged
 from e2e_gnn.runtime.backends import BACKENDS, Backend, OnnxRuntimeBackend
-from e2e_gnn.spec import ModelSpec, TensorSpec
+from e2e_gnn.spec import GRAPH_OUTPUTS, ModelSpec, TensorSpec, graph_inputs
+
+Output = np.ndarray | Ragged
 
 
 class Tagger:
     """Scores graphs with an exported e2e_gnn model.
 
     The model's session is created once and reused; every batch is validated (dtypes,
-    shapes, index ranges, finite features, the fixed-degree layout of models that need it)
-    before it reaches ONNX Runtime, by the C++ checks of the C++ Tagger, whatever the backend.
+    shapes, index ranges, finite features, the graph features ``u`` of models that take
+    them, the fixed-degree layout of models that need it) before it reaches ONNX Runtime,
+    by the C++ checks of the C++ Tagger, whatever the backend.
+
+    A model's outputs are per graph (or image), returned as an ndarray [G, C], or per node
+    (:attr:`e2e_gnn.spec.TensorSpec.per_node`), returned as a :class:`~e2e_gnn.ragged.Ragged`
+    split per graph without padding. Calling the tagger returns the primary output (the
+    spec's first); :meth:`outputs` returns every one by name.
 
     Args:
         model_path: an ONNX file written by ``e2e-gnn export-onnx``.
@@ -34,6 +43,7 @@ class Tagger:
     Example:
         >>> tagger = Tagger("model.onnx", backend="native")
         >>> scores = tagger(GraphBatch.from_graphs([(x0, edges0), (x1, edges1)]))
+        >>> per_node = tagger.outputs(graphs)["energy"]  # Ragged: per_node[g] is [n_g, C]
     """
 
     def __init__(
@@ -59,10 +69,40 @@ class Tagger:
         if isinstance(self._backend, OnnxRuntimeBackend):  # the C++ Tagger checks its own
             _check_model_inputs(self.spec, self._backend.model_inputs, f"model {str(model_path)!r}")
 
-    def __call__(self, inputs: GraphBatch | np.ndarray) -> np.ndarray:
-        """Scores [G, C]: one row per graph of a GraphBatch (graph models) or per image of
-        a float32 [B, C, H, W] array (frame models), in order, in one inference call."""
-        return self._run(self._checked(inputs))
+    def __call__(self, inputs: GraphBatch | np.ndarray) -> Output:
+        """The primary output (the spec's first) of a GraphBatch (graph models) or of a
+        float32 [B, C, H, W] array (frame models), in one inference call: [G, C], one row
+        per graph or image in order, or a Ragged of one [n_g, C] array per graph for a
+        per-node output."""
+        return self.outputs(inputs)[self._outputs[0].name]
+
+    def outputs(
+        self, inputs: GraphBatch | np.ndarray, per_call: int | None = None
+    ) -> dict[str, Output]:
+        """Every output of the model by name (see :meth:`__call__`), in one inference call,
+        or ``per_call`` graphs or images per call (the whole batch is checked once, before
+        it is cut into calls)."""
+        if per_call is not None:
+            _check_per_call(per_call)
+        feed = self._checked(inputs)
+        total = len(inputs)
+        if per_call is None or total <= per_call:
+            return self._split(self._run(feed), inputs)
+        chunks = [range(start, min(start + per_call, total)) for start in range(0, total, per_call)]
+        if isinstance(inputs, GraphBatch):
+            parts = [self._split(self._run(c.inputs()), c) for c in map(inputs.select, chunks)]
+        else:
+            frames = feed["frames"]
+            parts = [
+                self._split(
+                    self._run({"frames": frames[r.start : r.stop]}), frames[r.start : r.stop]
+                )
+                for r in chunks
+            ]
+        return {
+            tensor.name: _concatenate([part[tensor.name] for part in parts])
+            for tensor in self._outputs
+        }
 
     def _checked(self, inputs: GraphBatch | np.ndarray) -> dict[str, np.ndarray]:
         """The model inputs of ``inputs``, checked by the C++ checks of every backend (the
@@ -72,7 +112,7 @@ class Tagger:
             if not isinstance(inputs, GraphBatch):
                 msg = f"{self.spec.name!r} is a graph model: pass a GraphBatch, not {type(inputs)}"
                 raise TypeError(msg)
-            inputs.validate(self.spec.num_features)
+            inputs.validate(self.spec.num_features, self.spec.num_graph_features)
             feed = inputs.inputs()
             graph = self.spec.graph
             if graph is not None and graph.fixed_degree:
@@ -87,46 +127,65 @@ class Tagger:
         native.check_frames(frames, list(self.spec.frame_shape or ()))
         return {"frames": frames}
 
-    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        # the C++ Tagger's rule: the spec's first output, "scores" when it lists none
-        name = self.spec.outputs[0].name if self.spec.outputs else "scores"
-        outputs = self._backend.run(feed)
-        if name not in outputs:
-            msg = (
-                f"model {str(self.model_path)!r} has no output {name!r} named by its spec "
-                f"(its outputs: {sorted(outputs)})"
-            )
-            raise ValueError(msg)
-        return outputs[name]
+    @property
+    def _outputs(self) -> tuple[TensorSpec, ...]:
+        # the C++ Tagger's rule: the spec's outputs, one per-graph "scores" when it lists none
+        return self.spec.outputs or GRAPH_OUTPUTS
 
-    def tag_nodes(self, x: np.ndarray, ptr: np.ndarray) -> np.ndarray:
-        """Scores of graphs given as raw node features ``x`` [N, F] (graph g: rows
-        ``ptr[g]:ptr[g + 1]``): edges are built by the native builder exactly as the
-        model's graph spec says (k, self loops, coordinates, scale), then ONE call."""
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The backend's flat outputs (per-node outputs [N, C]) of the spec's outputs."""
+        outputs = self._backend.run(feed)
+        for tensor in self._outputs:
+            if tensor.name not in outputs:
+                msg = (
+                    f"model {str(self.model_path)!r} has no output {tensor.name!r} named by "
+                    f"its spec (its outputs: {sorted(outputs)})"
+                )
+                raise ValueError(msg)
+        return outputs
+
+    def _split(
+        self, flat: dict[str, np.ndarray], inputs: GraphBatch | np.ndarray
+    ) -> dict[str, Output]:
+        """Per-node outputs split per graph of ``inputs`` by the spec's level, never by
+        comparing lengths (one-node graphs have as many nodes as graphs)."""
+        split: dict[str, Output] = {}
+        for tensor in self._outputs:
+            values = flat[tensor.name]
+            if tensor.per_node and isinstance(inputs, GraphBatch):
+                split[tensor.name] = Ragged.from_batch(values, inputs)
+                continue
+            if len(values) != len(inputs):
+                msg = (
+                    f"model {str(self.model_path)!r} returned {len(values)} rows of output "
+                    f"{tensor.name!r} for {len(inputs)} graphs or images"
+                )
+                raise ValueError(msg)
+            split[tensor.name] = values
+        return split
+
+    def tag_nodes(self, x: np.ndarray, ptr: np.ndarray, u: np.ndarray | None = None) -> Output:
+        """The primary output of graphs given as raw node features ``x`` [N, F] (graph g:
+        rows ``ptr[g]:ptr[g + 1]``) and, for a model with graph features, ``u`` [G, F_u]:
+        edges are built by the native builder exactly as the model's graph spec says (k,
+        self loops, coordinates, scale), then ONE call."""
         if self.spec.graph is None:
             msg = f"{self.spec.name!r} has no graph spec: tag_nodes needs a graph model"
             raise ValueError(msg)
-        return self(graphs_from_spec(x, ptr, self.spec.graph))
+        return self(graphs_from_spec(x, ptr, self.spec.graph, u=u))
 
-    def tag(self, graphs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Score many ``(x, edge_index)`` graphs in ONE inference call (ragged batch)."""
-        return self(GraphBatch.from_graphs(graphs))
+    def tag(
+        self, graphs: Iterable[tuple[np.ndarray, np.ndarray]], u: np.ndarray | None = None
+    ) -> Output:
+        """The primary output of many ``(x, edge_index)`` graphs (and their graph features
+        ``u``) in ONE inference call (ragged batch)."""
+        return self(GraphBatch.from_graphs(graphs, u=u))
 
-    def score(self, inputs: GraphBatch | np.ndarray, per_call: int = 1024) -> np.ndarray:
-        """Scores of a large GraphBatch or frames array, ``per_call`` graphs or images per
-        inference call. The whole batch is checked once, before it is cut into calls."""
-        if isinstance(per_call, bool) or not isinstance(per_call, int) or per_call < 1:
-            msg = f"per_call must be an integer >= 1, got {per_call!r}"
-            raise ValueError(msg)
-        feed = self._checked(inputs)
-        total = len(inputs)
-        if total <= per_call:
-            return self._run(feed)
-        chunks = (range(start, min(start + per_call, total)) for start in range(0, total, per_call))
-        if isinstance(inputs, GraphBatch):
-            return np.concatenate([self._run(inputs.select(rows).inputs()) for rows in chunks])
-        frames = feed["frames"]
-        return np.concatenate([self._run({"frames": frames[r.start : r.stop]}) for r in chunks])
+    def score(self, inputs: GraphBatch | np.ndarray, per_call: int = 1024) -> Output:
+        """The primary output of a large GraphBatch or frames array, ``per_call`` graphs or
+        images per inference call (see :meth:`outputs`)."""
+        _check_per_call(per_call)
+        return self.outputs(inputs, per_call)[self._outputs[0].name]
 
     def close(self) -> None:
         self._backend.close()
@@ -138,26 +197,43 @@ class Tagger:
         self.close()
 
 
+def _check_per_call(per_call: object) -> None:
+    if isinstance(per_call, bool) or not isinstance(per_call, int) or per_call < 1:
+        msg = f"per_call must be an integer >= 1, got {per_call!r}"
+        raise ValueError(msg)
+
+
+def _concatenate(parts: list[Output]) -> Output:
+    if isinstance(parts[0], Ragged):
+        return Ragged.concatenate(parts)  # type: ignore[arg-type]
+    return np.concatenate(parts)  # type: ignore[arg-type]
+
+
 def _check_model_inputs(spec: ModelSpec, inputs: tuple[TensorSpec, ...], source: str) -> None:
     """The C++ Tagger's check of a model's inputs against its spec (``Tagger::Tagger``): a
-    graph model takes exactly x [N, F], edge_index, batch; any other model one float32
-    ``frames`` [B, C, H, W]."""
+    graph model takes exactly x [N, F], edge_index, batch, and u [G, F_u] when its graph
+    spec names graph features; any other model one float32 ``frames`` [B, C, H, W]."""
     names = [t.name for t in inputs]
     if spec.graph is not None:
-        for name in ("x", "edge_index", "batch"):
+        wanted = [t.name for t in graph_inputs(spec.graph)]
+        takes = ", ".join(wanted)
+        for name in wanted:
             if name not in names:
-                msg = f"{source} has no input {name!r}: a graph model takes x, edge_index, batch"
+                msg = f"{source} has no input {name!r}: the model's spec says it takes {takes}"
                 raise ValueError(msg)
-        if len(names) != 3:
-            msg = f"{source} has {len(names)} inputs; the Tagger feeds exactly x, edge_index, batch"
+        if len(names) != len(wanted):
+            msg = f"{source} has {len(names)} inputs; the Tagger feeds exactly {takes}"
             raise ValueError(msg)
-        shape = inputs[names.index("x")].shape
-        if len(shape) == 2 and isinstance(shape[1], int) and shape[1] != spec.num_features:
-            msg = (
-                f"{source} takes {shape[1]} features per node but its spec names "
-                f"{spec.num_features}"
-            )
-            raise ValueError(msg)
+        for name, width, what in (
+            ("x", spec.num_features, "features per node"),
+            ("u", spec.num_graph_features, "graph features"),
+        ):
+            if name not in names:
+                continue
+            shape = inputs[names.index(name)].shape
+            if len(shape) == 2 and isinstance(shape[1], int) and shape[1] != width:
+                msg = f"{source} takes {shape[1]} {what} but its spec names {width}"
+                raise ValueError(msg)
     elif names != ["frames"] or inputs[0].dtype != "float32" or len(inputs[0].shape) not in (4, 5):
         msg = (
             f"{source} has neither a graph spec nor one float32 input 'frames' [B, C, H, W] "

@@ -19,8 +19,11 @@ the bar):
 * every answer checked against the model's spec (outputs, dtype, one row per graph or node:
   :func:`~e2e_gnn.runtime.triton_protocol.check_outputs`);
 * client-side ragged batching: :meth:`~TritonBackend.run_graphs` packs many graphs (or hit
-  collections, for the hits ensemble) with :meth:`GraphBatch.from_graphs` into one request
-  and splits the answer per graph.
+  collections, for the hits ensemble, and graph features ``u``) with
+  :meth:`GraphBatch.from_graphs` into few requests and returns every output: per-graph
+  outputs [G, C], per-node outputs split per graph as a :class:`~e2e_gnn.ragged.Ragged`.
+  :meth:`~TritonBackend.run` returns outputs flat, as every runtime backend does (per-node
+  outputs [N, C], checked to have one row per node sent).
 
 This module does not import torch; tritonclient is imported when a backend is created.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import threading
 import time
@@ -41,6 +45,7 @@ import numpy as np
 
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.model_file import ModelFile
+from e2e_gnn.ragged import Ragged
 from e2e_gnn.runtime.retry import Failure, RetryPolicy
 from e2e_gnn.runtime.triton_errors import (
     TritonError,
@@ -52,13 +57,14 @@ from e2e_gnn.runtime.triton_errors import (
 )
 from e2e_gnn.runtime.triton_protocol import (
     HITS_INPUTS,
+    OUTPUT_ROWS_KEY,
     TRITON_DTYPES,
     check_outputs,
     expected_outputs,
     request_axes,
     served_outputs,
 )
-from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY, TensorSpec
+from e2e_gnn.spec import CHECKSUM_KEY, GRAPH_FEATURE_INPUT, VERSION_KEY, TensorSpec
 
 __all__ = [
     "TritonBackend",
@@ -268,11 +274,12 @@ class TritonBackend:
         return dict(entries[0]) if entries else {}
 
     def served_identity(self, name: str) -> dict[str, str]:
-        """Checksum and version the served model's config carries (empty when absent)."""
+        """Checksum, version and output rows the served model's config carries (the keys
+        absent from it are left out)."""
         params = self._call("get_model_config", name, self.model_version).get("parameters", {})
         return {
             key: params[key].get("string_value", "")
-            for key in (CHECKSUM_KEY, VERSION_KEY)
+            for key in (CHECKSUM_KEY, VERSION_KEY, OUTPUT_ROWS_KEY)
             if key in params
         }
 
@@ -315,8 +322,9 @@ class TritonBackend:
                     f"{self._where()} is not ready or does not exist; the server has {available!r}"
                 )
                 raise TritonModelError(msg)
+            identity = self.served_identity(self.model_name)
             if self.local is not None:
-                served = self.served_identity(self.model_name).get(CHECKSUM_KEY)
+                served = identity.get(CHECKSUM_KEY)
                 if served != self.local.checksum:
                     msg = (
                         f"{self._where()} has checksum {served!r} but the local export "
@@ -330,7 +338,8 @@ class TritonBackend:
             metadata = self._call("get_model_metadata", self.model_name, self.model_version)
             self.inputs = tuple(t["name"] for t in metadata.get("inputs", [])) or self.inputs
             self.outputs = tuple(t["name"] for t in metadata.get("outputs", [])) or self.outputs
-            self._expected = self._expected or served_outputs(metadata)
+            rows = json.loads(identity.get(OUTPUT_ROWS_KEY, "{}"))
+            self._expected = self._expected or served_outputs(metadata, rows)
             self._verified = True
 
     # -- inference ------------------------------------------------------------------------
@@ -497,61 +506,96 @@ class TritonBackend:
         return await asyncio.to_thread(self._use_fallback, inputs)
 
     # -- ragged batching ------------------------------------------------------------------
-    def _pack(self, items: Sequence[Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """One request for ``items`` and its node offsets per graph."""
+    def _pack(
+        self, items: Sequence[Any], u: np.ndarray | None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """One request for ``items`` (and their graph features ``u``) and its node offsets."""
         if items and isinstance(items[0], Mapping):
             msg = (
                 "run_graphs takes (x, edge_index) pairs as GraphBatch.from_graphs does "
                 "(or hit arrays [n, F] for the hits ensemble), not dicts"
             )
             raise TypeError(msg)
-        if self.inputs and set(self.inputs) == set(HITS_INPUTS):
-            hits = GraphBatch.from_graphs((h, _NO_EDGES) for h in items)
-            return dict(zip(HITS_INPUTS, (hits.x, hits.batch), strict=True)), hits.node_ptr
-        batch = GraphBatch.from_graphs(items)
+        if HITS_INPUTS[0] in self.inputs:
+            hits = GraphBatch.from_graphs(((h, _NO_EDGES) for h in items), u=u)
+            feed = dict(zip(HITS_INPUTS, (hits.x, hits.batch), strict=True))
+            if hits.u is not None:
+                feed[GRAPH_FEATURE_INPUT.name] = hits.u
+            return feed, hits.node_ptr
+        batch = GraphBatch.from_graphs(items, u=u)
         return batch.inputs(), batch.node_ptr
 
-    def _split(self, outputs: dict[str, np.ndarray], ptr: np.ndarray) -> list[dict[str, Any]]:
-        """Per graph: its row of per-graph outputs, its rows of per-node outputs."""
-        per_node = {t.name for t in self._expected if t.shape[:1] == ("nodes",)}
+    def _chunks(
+        self, items: Sequence[Any], u: np.ndarray | None
+    ) -> list[tuple[Sequence[Any], np.ndarray | None]]:
+        if not items:
+            msg = "run_graphs needs at least one graph"
+            raise ValueError(msg)
+        if u is not None:
+            u = np.asarray(u, dtype=np.float32)
+            if u.ndim != 2 or len(u) != len(items):
+                msg = (
+                    f"graph features u have shape {list(u.shape)!r}; expected one row per "
+                    f"graph ({len(items)} graphs)"
+                )
+                raise ValueError(msg)
+        size = self.max_graphs_per_request or max(len(items), 1)
         return [
-            {
-                name: value[ptr[g] : ptr[g + 1]] if name in per_node else value[g]
-                for name, value in outputs.items()
-            }
-            for g in range(len(ptr) - 1)
+            (items[i : i + size], None if u is None else u[i : i + size])
+            for i in range(0, len(items), size)
         ]
 
-    def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
-        size = self.max_graphs_per_request or max(len(items), 1)
-        return [items[i : i + size] for i in range(0, len(items), size)]
+    def _collect(
+        self, answers: Sequence[Mapping[str, np.ndarray]], ptrs: Sequence[np.ndarray]
+    ) -> dict[str, np.ndarray | Ragged]:
+        """The answers of consecutive requests as one result: per-graph outputs stacked
+        [G, C], per-node outputs as a Ragged of G graphs (graph g: its nodes' rows)."""
+        per_node = {t.name for t in self._expected if t.per_node}
+        graphs = sum(len(ptr) - 1 for ptr in ptrs)
+        result: dict[str, np.ndarray | Ragged] = {}
+        for name in self.outputs:
+            parts = [answer[name] for answer in answers]
+            if name in per_node:
+                result[name] = Ragged.concatenate(
+                    [Ragged(part, ptr) for part, ptr in zip(parts, ptrs, strict=True)]
+                )
+                continue
+            result[name] = np.concatenate(parts)
+            if len(result[name]) != graphs:  # a per-node output the client cannot tell
+                msg = (
+                    f"{self._where()} returned {len(result[name])} rows of {name!r} for "
+                    f"{graphs} graphs; pass model_path (the local export) so the client knows "
+                    f"which outputs are per node"
+                )
+                raise TritonModelError(msg)
+        return result
 
-    def run_graphs(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
-        """Score many graphs with few requests; one ``{output: value}`` dict per graph, in
-        order (a row of per-graph outputs, the graph's rows of per-node outputs).
+    def run_graphs(
+        self, items: Sequence[Any], u: np.ndarray | None = None
+    ) -> dict[str, np.ndarray | Ragged]:
+        """Score many graphs with few requests: every output, in the graphs' order; a
+        per-graph output as [G, C], a per-node output as a :class:`~e2e_gnn.ragged.Ragged`
+        of G graphs (``result[name][g]``: graph g's rows, one per node or hit, in order).
 
         ``items`` are ``(x [n, F], edge_index [2, e])`` pairs for a GNN (as
-        :meth:`GraphBatch.from_graphs` takes them), or hit arrays [n, F] for the hits ensemble.
+        :meth:`GraphBatch.from_graphs` takes them), or hit arrays [n, F] for the hits
+        ensemble; ``u`` [G, F_u]: the graph features of a model that takes them.
         """
         if not self._verified and time.monotonic() >= self._down_until:
             self._verify_or_fallback()
-        results: list[dict[str, np.ndarray]] = []
-        for chunk in self._chunks(items):
-            inputs, ptr = self._pack(chunk)
-            results.extend(self._split(self.run(inputs), ptr))
-        return results
+        packed = [self._pack(chunk, rows) for chunk, rows in self._chunks(items, u)]
+        answers = [self.run(inputs) for inputs, _ in packed]
+        return self._collect(answers, [ptr for _, ptr in packed])
 
-    async def run_graphs_async(self, items: Sequence[Any]) -> list[dict[str, np.ndarray]]:
+    async def run_graphs_async(
+        self, items: Sequence[Any], u: np.ndarray | None = None
+    ) -> dict[str, np.ndarray | Ragged]:
         """:meth:`run_graphs` with all chunks in flight at once."""
         if not self._verified and time.monotonic() >= self._down_until:
             await asyncio.to_thread(self._verify_or_fallback)
-        packed = [self._pack(chunk) for chunk in self._chunks(items)]
+        packed = [self._pack(chunk, rows) for chunk, rows in self._chunks(items, u)]
         answers = await asyncio.gather(*(self.run_async(inputs) for inputs, _ in packed))
-        return [
-            graph
-            for (_, ptr), outputs in zip(packed, answers, strict=True)
-            for graph in self._split(outputs, ptr)
-        ]
+        return self._collect(answers, [ptr for _, ptr in packed])
 
     def _verify_or_fallback(self) -> None:
         """Learn the input names before packing; an unreachable server is left to run()."""

@@ -10,6 +10,7 @@ truncated or misaligned result.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ from e2e_gnn.model_file import ModelFile
 from e2e_gnn.runtime.triton_errors import TritonModelError
 from e2e_gnn.spec import FRAME_INPUTS, GRAPH_INPUTS, TensorSpec
 
+#: config parameter naming the rows of each output (see :func:`output_rows`)
+OUTPUT_ROWS_KEY = "e2e_gnn.output_rows"
 #: inputs of the hits ensemble: hit features [N, F] and the sorted graph id of each hit
 HITS_INPUTS = ("hits", "hits_batch")
 
@@ -52,16 +55,27 @@ def expected_outputs(model: ModelFile) -> tuple[TensorSpec, ...]:
     return tuple(expected)
 
 
-def served_outputs(metadata: Mapping[str, Any]) -> tuple[TensorSpec, ...]:
-    """The outputs a server's model metadata declares (-1 axes become ``"?"``)."""
-    return tuple(
-        TensorSpec(
-            str(t["name"]),
-            _NUMPY_DTYPES.get(str(t["datatype"]), str(t["datatype"])),
-            tuple(int(d) if int(d) >= 0 else "?" for d in t["shape"]),
-        )
-        for t in metadata.get("outputs", [])
-    )
+def output_rows(model: ModelFile) -> str:
+    """The config parameter :data:`OUTPUT_ROWS_KEY`: JSON ``{output: first axis name}``
+    (``"nodes"``, ``"graphs"``, ...), so that a client without the local export still knows
+    which outputs have one row per node."""
+    rows = {t.name: t.shape[0] for t in expected_outputs(model) if t.shape}
+    return json.dumps({name: axis for name, axis in rows.items() if isinstance(axis, str)})
+
+
+def served_outputs(
+    metadata: Mapping[str, Any], rows: Mapping[str, str] | None = None
+) -> tuple[TensorSpec, ...]:
+    """The outputs a server's model metadata declares (-1 axes become ``"?"``; a first axis
+    named in ``rows``, the config's :data:`OUTPUT_ROWS_KEY`, takes that name)."""
+    served = []
+    for t in metadata.get("outputs", []):
+        shape: list[int | str] = [int(d) if int(d) >= 0 else "?" for d in t["shape"]]
+        if shape and shape[0] == "?" and rows and str(t["name"]) in rows:
+            shape[0] = rows[str(t["name"])]
+        dtype = _NUMPY_DTYPES.get(str(t["datatype"]), str(t["datatype"]))
+        served.append(TensorSpec(str(t["name"]), dtype, tuple(shape)))
+    return tuple(served)
 
 
 def request_axes(inputs: Mapping[str, np.ndarray]) -> dict[str, int]:

@@ -48,7 +48,7 @@ def print_repository(written: WrittenRepository) -> None:
     "variants",
     multiple=True,
     type=click.Choice(VARIANTS),
-    help="Entries to write (repeatable; default: all).",
+    help="Entries to write (repeatable; default: all the model can be served as).",
 )
 @click.option(
     "--ensemble-gnn",
@@ -77,7 +77,7 @@ def triton_repo_command(
                 repository,
                 name=name,
                 deployment=deployment,
-                variants=variants or VARIANTS,
+                variants=variants or None,
                 ensemble_gnn=ensemble_gnn,
             )
     except (ConfigError, SpecError, FileNotFoundError) as err:

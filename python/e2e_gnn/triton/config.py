@@ -19,7 +19,7 @@ is split per graph). Concurrency on the server comes from ``instance_group`` cou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from e2e_gnn.runtime.triton_protocol import HITS_INPUTS
-from e2e_gnn.spec import GraphSpec
+from e2e_gnn.spec import GRAPH_INPUTS, GraphSpec
 
 #: numpy dtype name -> Triton data type
 TRITON_DTYPES: dict[str, int] = {
@@ -52,7 +52,7 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class TensorSpec:
+class TritonTensor:
     """One input or output tensor: name, numpy dtype name and shape (-1 = variable)."""
 
     name: str
@@ -74,30 +74,10 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class ModelIO:
-    """The tensors of a GNN model following the export contract."""
+    """The tensors of a model: inputs and outputs in the model's order."""
 
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    @classmethod
-    def gnn(
-        cls,
-        n_features: int = -1,
-        n_classes: int = -1,
-        *,
-        names: Sequence[str] = ("x", "edge_index", "batch"),
-        output: str = "scores",
-    ) -> ModelIO:
-        """The contract ``x`` [N, F] f32, ``edge_index`` [2, E] i64, ``batch`` [N] i64."""
-        x, edge_index, batch = names
-        return cls(
-            inputs=(
-                TensorSpec(x, "float32", (-1, n_features)),
-                TensorSpec(edge_index, "int64", (2, -1)),
-                TensorSpec(batch, "int64", (-1,)),
-            ),
-            outputs=(TensorSpec(output, "float32", (-1, n_classes)),),
-        )
+    inputs: tuple[TritonTensor, ...]
+    outputs: tuple[TritonTensor, ...]
 
 
 @dataclass(frozen=True)
@@ -188,15 +168,17 @@ def python_onnx_config(
 def graph_builder_config(
     name: str, graph: GraphSpec, gnn_io: ModelIO, deployment: Deployment
 ) -> mc.ModelConfig:
-    """Config of the python-backend graph builder: hits [N, F] + hits_batch [N] -> graph,
-    built as ``graph`` (the model's graph spec, a JSON parameter) says."""
+    """Config of the python-backend graph builder: hits [N, F] + hits_batch [N] -> the
+    graph inputs of the GNN (x, edge_index, batch), built as ``graph`` (the model's graph
+    spec, a JSON parameter) says. Graph features ``u`` do not pass through the builder."""
     hits, hits_batch = HITS_INPUTS
+    built = {t.name for t in GRAPH_INPUTS}
     io = ModelIO(
         inputs=(
-            TensorSpec(hits, "float32", (-1, len(graph.feature_names))),
-            TensorSpec(hits_batch, "int64", (-1,)),
+            TritonTensor(hits, "float32", (-1, len(graph.feature_names))),
+            TritonTensor(hits_batch, "int64", (-1,)),
         ),
-        outputs=gnn_io.inputs,
+        outputs=tuple(t for t in gnn_io.inputs if t.name in built),
     )
     config = mc.ModelConfig(name=name, backend="python", max_batch_size=0)
     config.version_policy.latest.num_versions = 1
@@ -212,9 +194,12 @@ def ensemble_config(
     gnn: mc.ModelConfig,
     identity: Mapping[str, str],
 ) -> mc.ModelConfig:
-    """Ensemble: hits -> ``builder`` (graph) -> ``gnn`` (scores). Clients send hits."""
+    """Ensemble: hits -> ``builder`` (graph) -> ``gnn`` (every output). Clients send hits,
+    and the GNN's inputs the builder does not make (graph features ``u``) as they are."""
     config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=0)
-    for tensor in builder.input:
+    built = {t.name for t in builder.output}
+    passed = [t for t in gnn.input if t.name not in built]
+    for tensor in [*builder.input, *passed]:
         config.input.add().CopyFrom(tensor)
     for tensor in gnn.output:
         config.output.add().CopyFrom(tensor)
@@ -227,7 +212,9 @@ def ensemble_config(
     step = config.ensemble_scheduling.step.add()
     step.model_name, step.model_version = gnn.name, -1
     for tensor in gnn.input:
-        step.input_map[tensor.name] = f"graph_{tensor.name}"
+        step.input_map[tensor.name] = (
+            f"graph_{tensor.name}" if tensor.name in built else tensor.name
+        )
     for tensor in gnn.output:
         step.output_map[tensor.name] = tensor.name
     _parameters(config, identity)

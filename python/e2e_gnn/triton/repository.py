@@ -1,4 +1,4 @@
-"""Write a Triton model repository for an exported GNN (``export-onnx --triton-repo DIR``).
+"""Write a Triton model repository for an exported model (``export-onnx --triton-repo DIR``).
 
 For a model ``NAME`` it writes (each entry selectable with ``variants``)::
 
@@ -9,12 +9,22 @@ For a model ``NAME`` it writes (each entry selectable with ``variants``)::
     DIR/NAME_python/1/model.onnx
     DIR/NAME_graph_builder/config.pbtxt   python backend: hits -> graph (graphs_from_spec)
     DIR/NAME_graph_builder/1/model.py
-    DIR/NAME_hits/config.pbtxt            ensemble: hits -> graph builder -> GNN -> scores
+    DIR/NAME_hits/config.pbtxt            ensemble: hits -> graph builder -> GNN -> outputs
     DIR/NAME_hits/1/
+
+A frame model (a CNN on frames [B, C, H, W] or layered frames [B, C, L, H, W]) gets the
+first two entries only: it takes its frames as they are, there is no graph to build.
+
+Every entry serves all of the model's outputs, in its order: per-graph outputs [G, C] and
+per-node outputs [N, C] (one row per node, graph after graph; the client splits them per
+graph). A model with graph features takes ``u`` [G, F_u] as a fourth input; the ensemble
+takes it next to the hits and hands it to the GNN unchanged.
 
 The model is read once with :class:`~e2e_gnn.model_file.ModelFile` (its checksum verified);
 every config carries the export's checksum and version as parameters, which the client
-compares with its local export. Every written config is validated before returning.
+compares with its local export, and the rows of each output (``e2e_gnn.output_rows``: one
+per node or per graph), for clients without the local export. Every written config is
+validated before returning.
 """
 
 from __future__ import annotations
@@ -31,11 +41,20 @@ from typing import Any
 import numpy as np
 
 from e2e_gnn.model_file import ModelFile
-from e2e_gnn.spec import CHECKSUM_KEY, VERSION_KEY, GraphSpec
+from e2e_gnn.runtime.triton_protocol import OUTPUT_ROWS_KEY, expected_outputs, output_rows
+from e2e_gnn.spec import (
+    CHECKSUM_KEY,
+    GRAPH_INPUTS,
+    VERSION_KEY,
+    GraphSpec,
+    frame_inputs,
+    graph_inputs,
+)
 from e2e_gnn.triton.config import (
     ConfigError,
     Deployment,
     ModelIO,
+    TritonTensor,
     ensemble_config,
     graph_builder_config,
     onnx_config,
@@ -46,6 +65,8 @@ from e2e_gnn.triton.config import (
 
 TEMPLATES = Path(__file__).with_name("templates")
 VARIANTS = ("onnx", "python", "ensemble")
+# what a frame model can be served as: no graph, so no hits ensemble
+FRAME_VARIANTS = ("onnx", "python")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -57,22 +78,39 @@ class WrittenRepository:
     models: dict[str, str]
 
 
-def _static_dim(dim: int | str) -> int:
-    return dim if isinstance(dim, int) and dim > 0 else -1
+def _dims(shape: tuple[int | str, ...]) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
 
 
 def model_io(model: ModelFile) -> ModelIO:
-    """Tensor specs of the exported GNN, static sizes taken from the ONNX file."""
-    if len(model.inputs) != 3 or len(model.outputs) != 1:
+    """Tensors of the exported model: its inputs (a graph model's x, edge_index, batch, and
+    ``u`` when the graph spec names graph features; a frame model's frames) with their
+    static sizes from the ONNX file, and every output; an output's first axis (one row per
+    node, graph or image, as the spec says) is variable."""
+    graph, frame_shape = model.spec.graph, model.spec.frame_shape
+    if graph is None and frame_shape is not None:
+        kind, expected = "frame", [t.name for t in frame_inputs(frame_shape)]
+    else:
+        kind = "graph"
+        expected = [t.name for t in (graph_inputs(graph) if graph is not None else GRAPH_INPUTS)]
+    if sorted(model.input_names) != sorted(expected):
         msg = (
-            f"{str(model.path)!r} has inputs {list(model.input_names)!r} and outputs "
-            f"{list(model.output_names)!r}; expected (x, edge_index, batch) -> (scores)"
+            f"{str(model.path)!r} has inputs {list(model.input_names)!r}; a {kind} model "
+            f"served by Triton takes {expected!r}"
         )
         raise ConfigError(msg)
-    x, out = model.inputs[0], model.outputs[0]
-    n_features = _static_dim(x.shape[1]) if len(x.shape) == 2 else -1
-    n_classes = _static_dim(out.shape[1]) if len(out.shape) == 2 else -1
-    return ModelIO.gnn(n_features, n_classes, names=model.input_names, output=out.name)
+    outputs = []
+    for tensor in expected_outputs(model):
+        if not tensor.shape or not isinstance(tensor.shape[0], str):
+            msg = (
+                f"{str(model.path)!r}: output {tensor.name!r} has shape {list(tensor.shape)!r}; "
+                f"its first axis must be variable (one row per node or per graph): re-export "
+                f"with e2e-gnn export-onnx"
+            )
+            raise ConfigError(msg)
+        outputs.append(TritonTensor(tensor.name, tensor.dtype, _dims(tensor.shape)))
+    inputs = tuple(TritonTensor(t.name, t.dtype, _dims(t.shape)) for t in model.inputs)
+    return ModelIO(inputs=inputs, outputs=tuple(outputs))
 
 
 def ensemble_graph_spec(model: ModelFile, n_features: int) -> GraphSpec:
@@ -84,7 +122,7 @@ def ensemble_graph_spec(model: ModelFile, n_features: int) -> GraphSpec:
     if graph is None:
         msg = (
             f"{str(model.path)!r} has no graph spec: the hits ensemble cannot build its "
-            f"graphs; write variants=('onnx', 'python') only"
+            f"graphs; write variants={FRAME_VARIANTS!r} only"
         )
         raise ConfigError(msg)
     if n_features > 0 and len(graph.feature_names) != n_features:
@@ -124,7 +162,7 @@ def write_repository(
     *,
     name: str | None = None,
     deployment: Deployment | None = None,
-    variants: Sequence[str] = VARIANTS,
+    variants: Sequence[str] | None = None,
     ensemble_gnn: str = "python",
     version: int = 1,
     verify_checksum: bool = True,
@@ -137,7 +175,9 @@ def write_repository(
         name: model name (default: the spec's name, else the file name without ``.onnx``).
         deployment: instance kind/count and thread settings (default: 1 CPU instance); a
             model that is not thread-safe gets 1 intra-op thread, with a RuntimeWarning.
-        variants: any of ``"onnx"``, ``"python"``, ``"ensemble"``.
+        variants: any of ``"onnx"``, ``"python"``, ``"ensemble"`` (graph models only);
+            default: all a model can be served as (:data:`VARIANTS` for a graph model,
+            :data:`FRAME_VARIANTS` for a frame model).
         ensemble_gnn: which GNN entry the ensemble runs: ``"python"`` (any server) or
             ``"onnx"`` (servers with the onnxruntime backend).
         version: version directory number.
@@ -154,6 +194,8 @@ def write_repository(
             f"onnx.save_model(model, path, save_as_external_data=False)"
         )
         raise ConfigError(msg)
+    if variants is None:
+        variants = VARIANTS if model.spec.graph is not None else FRAME_VARIANTS
     name = name or model.spec.name or model_path.name.removesuffix(".onnx")
     if not _NAME.fullmatch(name):
         msg = f"model name {name!r} must be letters, digits, '_', '-', '.' (e.g. 'gnn_tagger')"
@@ -170,7 +212,15 @@ def write_repository(
         raise ConfigError(msg)
     deployment = _deployable_threads(model, deployment or Deployment())
     io = model_io(model)
-    identity = {CHECKSUM_KEY: model.checksum, VERSION_KEY: model.version}
+    graph = None
+    if "ensemble" in variants:  # checked before anything is written
+        x = next((t for t in io.inputs if t.name == GRAPH_INPUTS[0].name), None)
+        graph = ensemble_graph_spec(model, x.dims[1] if x is not None else 0)
+    identity = {
+        CHECKSUM_KEY: model.checksum,
+        VERSION_KEY: model.version,
+        OUTPUT_ROWS_KEY: output_rows(model),
+    }
     names = {"onnx": name, "python": f"{name}_python"}
     configs = {}
 
@@ -192,8 +242,7 @@ def write_repository(
             ),
             {"model.onnx": model_path, "model.py": TEMPLATES / "onnx_model.py"},
         )
-    if "ensemble" in variants:
-        graph = ensemble_graph_spec(model, io.inputs[0].dims[1])
+    if graph is not None:
         names["graph_builder"], names["ensemble"] = f"{name}_graph_builder", f"{name}_hits"
         builder = graph_builder_config(names["graph_builder"], graph, io, deployment)
         entry(names["graph_builder"], builder, {"model.py": TEMPLATES / "graph_builder.py"})

@@ -5,7 +5,9 @@ Copied verbatim into ``<repository>/<name>_graph_builder/<version>/model.py`` by
 model's ``feature_names`` order) and ``hits_batch`` int64 [N] (sorted graph id per hit,
 every graph non-empty); outputs ``x`` (= hits), ``edge_index`` int64 [2, E] and ``batch``,
 built by ``e2e_gnn.graphs.from_frames.graphs_from_spec``: the one spec -> graph path that
-training and every runtime use. Config parameter ``graph_spec``: the model's
+training and every runtime use. Node i is hit i (the order is kept), so per-node outputs of
+the GNN line up with the hits the client sent; graph features ``u`` go to the GNN directly
+(the ensemble's input), not through this model. Config parameter ``graph_spec``: the model's
 ``GraphSpec`` as JSON (written from the model file).
 
 It needs e2e_gnn and its compiled module in the server's Python. The python backend's

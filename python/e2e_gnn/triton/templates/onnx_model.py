@@ -4,9 +4,12 @@ Copied verbatim into ``<repository>/<name>_python/<version>/model.py`` by
 ``e2e_gnn.triton.write_repository``. It runs inside tritonserver's python backend, so it
 imports only numpy, onnxruntime and ``triton_python_backend_utils`` (the server's Python
 environment needs numpy<2 and onnxruntime; see scripts/install_triton.sh).
-Config parameters: ``intra_op_threads``, ``inter_op_threads`` and ``thread_safe``, written
-from the model's spec: a model that is not thread-safe (its aggregations lose updates on
-more than one ONNX Runtime intra-op thread) runs on one thread, with a warning in the log.
+Every output of the model is served (per-graph [G, C] and per-node [N, C] alike); graph
+features ``u`` (the 4th input of models whose spec names them) must have one row per graph
+of ``batch``. Config parameters: ``intra_op_threads``, ``inter_op_threads`` and
+``thread_safe``, written from the model's spec: a model that is not thread-safe (its
+aggregations lose updates on more than one ONNX Runtime intra-op thread) runs on one
+thread, with a warning in the log.
 """
 
 from __future__ import annotations
@@ -31,6 +34,21 @@ def intra_op_threads(params: dict[str, str], name: str, logger: Any) -> int:
         )
         return 1
     return threads
+
+
+def check_graph_features(feeds: dict[str, np.ndarray]) -> None:
+    """Graph features ``u`` need one row per graph of ``batch`` (sorted graph ids): a row
+    too many would come back as a graph output row of no graph."""
+    if "u" not in feeds or "batch" not in feeds:
+        return
+    u, batch = feeds["u"], feeds["batch"]
+    graphs = int(batch[-1]) + 1 if batch.ndim == 1 and batch.size else 0
+    if u.ndim != 2 or len(u) != graphs:
+        msg = (
+            f"input 'u' has shape {list(u.shape)!r}; expected one row per graph of 'batch' "
+            f"({graphs} graphs)"
+        )
+        raise ValueError(msg)
 
 
 class TritonPythonModel:
@@ -62,6 +80,7 @@ class TritonPythonModel:
                     )
                     for name in self.inputs
                 }
+                check_graph_features(feeds)
                 results = self.session.run(self.outputs, feeds)
                 tensors = [
                     pb_utils.Tensor(n, r) for n, r in zip(self.outputs, results, strict=True)
