@@ -20,11 +20,13 @@ from e2e_gnn.nn.frame_scaling import channel_rms
 from e2e_gnn.nn.resnet import ResNet15Tagger
 
 
-def _mlp(*widths: int) -> torch.nn.Sequential:
+def _mlp(*widths: int, plain_last: bool = False) -> torch.nn.Sequential:
+    """Linear layers of the given widths, each followed by a ReLU (but the last one with
+    ``plain_last``, as torch_geometric's ``MLP``)."""
     layers: list[torch.nn.Module] = []
     for width_in, width_out in pairwise(widths):
         layers += [torch.nn.Linear(width_in, width_out), torch.nn.ReLU()]
-    return torch.nn.Sequential(*layers)
+    return torch.nn.Sequential(*(layers[:-1] if plain_last else layers))
 
 
 class EdgeConvTagger(torch.nn.Module):
@@ -41,6 +43,12 @@ class EdgeConvTagger(torch.nn.Module):
         num_layers: number of EdgeConv blocks.
         num_classes: output logits per graph (1 for a binary tagger).
         aggr: EdgeConv aggregation (``"mean"``, ``"max"`` or ``"add"``).
+        plain_last: torch_geometric's convention: each EdgeConv MLP ends with its Linear
+            and the ReLU is applied after the aggregation. With ``"mean"``/``"add"``,
+            EdgeConv then applies that last Linear per node instead of per edge (exact,
+            k times fewer rows). ``False``: the MLPs end with a ReLU, the convention of
+            checkpoints saved before this option existed (which load with ``False``). Both
+            have the same parameters.
 
     Shapes:
         - **input:** x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``
@@ -54,6 +62,7 @@ class EdgeConvTagger(torch.nn.Module):
         num_layers: int = 3,
         num_classes: int = 1,
         aggr: str = "mean",
+        plain_last: bool = True,
     ) -> None:
         super().__init__()
         self.hyperparameters: dict[str, Any] = {
@@ -62,12 +71,15 @@ class EdgeConvTagger(torch.nn.Module):
             "num_layers": num_layers,
             "num_classes": num_classes,
             "aggr": aggr,
+            "plain_last": plain_last,
         }
+        self.plain_last = plain_last
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
         widths = [in_features] + [hidden] * num_layers
         self.convs = torch.nn.ModuleList(
-            EdgeConv(_mlp(2 * width_in, hidden, hidden), aggr=aggr) for width_in in widths[:-1]
+            EdgeConv(_mlp(2 * width_in, hidden, hidden, plain_last=plain_last), aggr=aggr)
+            for width_in in widths[:-1]
         )
         self.head = torch.nn.Sequential(
             _mlp(2 * hidden, hidden), torch.nn.Linear(hidden, num_classes)
@@ -82,6 +94,8 @@ class EdgeConvTagger(torch.nn.Module):
         x = (x - self.feature_mean) / self.feature_std
         for conv in self.convs:
             x = conv(x, edge_index)
+            if self.plain_last:
+                x = torch.relu(x)
         pooled = torch.cat([global_mean_pool(x, batch), global_max_pool(x, batch)], dim=-1)
         return self.head(pooled)
 
@@ -212,6 +226,10 @@ class Scores(torch.nn.Module):
         return torch.softmax(logits, dim=-1)
 
 
+# Hyperparameters added after checkpoints were first written, with the value that a
+# checkpoint without them was trained with.
+LEGACY_HYPERPARAMETERS: dict[str, dict[str, Any]] = {"EdgeConvTagger": {"plain_last": False}}
+
 MODELS: dict[str, type[torch.nn.Module]] = {
     "EdgeConvTagger": EdgeConvTagger,
     "FrameCNNTagger": FrameCNNTagger,
@@ -222,8 +240,11 @@ MODELS: dict[str, type[torch.nn.Module]] = {
 
 
 def build_model(model_class: str, hyperparameters: dict[str, Any]) -> torch.nn.Module:
-    """Instantiate a registered model class by name (as stored in checkpoints)."""
+    """Instantiate a registered model class by name (as stored in checkpoints); a
+    hyperparameter of :data:`LEGACY_HYPERPARAMETERS` that is missing takes the value that
+    checkpoints written before it existed were trained with."""
     if model_class not in MODELS:
         msg = f"unknown model class {model_class!r}; known: {sorted(MODELS)}"
         raise ValueError(msg)
-    return MODELS[model_class](**hyperparameters)
+    legacy = LEGACY_HYPERPARAMETERS.get(model_class, {})
+    return MODELS[model_class](**{**legacy, **hyperparameters})

@@ -4,6 +4,8 @@ pass or by ``load_state_dict``) as torch_geometric's ``Linear``, and the fused f
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import Tensor
 
@@ -31,3 +33,15 @@ def linear_sum(lin_a: torch.nn.Module, a: Tensor, lin_b: torch.nn.Module, b: Ten
         return lin_a(a) + lin_b(b)
     weight = torch.cat([weight_a, weight_b], dim=1)  # type: ignore[list-item]
     return torch.nn.functional.linear(torch.cat([a, b], -1), weight, lin_a.bias)  # type: ignore[arg-type]
+
+
+def narrows(lin: torch.nn.Module) -> TypeGuard[torch.nn.Linear]:
+    """Whether ``lin`` is an initialised Linear with fewer outputs than inputs (then a
+    linear aggregation costs less after it than before it)."""
+    return isinstance(lin, torch.nn.Linear) and 0 < lin.out_features < lin.in_features
+
+
+def widens(lin: torch.nn.Module) -> TypeGuard[torch.nn.Linear]:
+    """Whether ``lin`` is an initialised Linear with more outputs than inputs (then a linear
+    aggregation costs less before it than after it)."""
+    return isinstance(lin, torch.nn.Linear) and 0 < lin.in_features < lin.out_features

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_x, reset
-from e2e_gnn.nn.conv.edge_conv import AGGREGATIONS, edge_messages
+from e2e_gnn.nn.conv.edge_conv import AGGREGATIONS, affine_tail, apply_tail, edge_messages
 from e2e_gnn.nn.knn import knn_table
 
 
@@ -27,7 +27,9 @@ class DynamicEdgeConv(torch.nn.Module):
 
     Args:
         nn (torch.nn.Module): maps ``[-1, 2 * in_channels]`` to ``[-1, out_channels]``; a
-            leading Linear is split per node as in :class:`EdgeConv`.
+            leading Linear is split per node as in :class:`EdgeConv`, and with ``"mean"``
+            or ``"add"`` the affine modules that end it (e.g. a last Linear) are applied
+            per node after the aggregation, exactly, as in :class:`EdgeConv`.
         k (int): number of nearest neighbours (self included).
         aggr (str, optional): ``"add"`` (alias ``"sum"``), ``"mean"`` or ``"max"``.
             (default: ``"max"``)
@@ -63,8 +65,9 @@ class DynamicEdgeConv(torch.nn.Module):
         check_x("DynamicEdgeConv", x)
         table = knn_table(x, batch, self.k)
         targets = torch.arange(x.size(0), device=x.device).view(-1, 1)
-        messages = edge_messages(self.nn, x, targets, table.neighbors)
-        return table.reduce(messages, self.aggr)
+        tail = affine_tail(self.nn, self.aggr, x.size(1))
+        messages = edge_messages(self.nn, x, targets, table.neighbors, tail=tail)
+        return apply_tail(tail, table.reduce(messages, self.aggr), table.degree, self.aggr)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(nn={self.nn}, k={self.k})"

@@ -40,6 +40,18 @@ class EdgeConv(torch.nn.Module):
     |E| rows through the widest matrix product. The modules after it see the same values as
     in torch_geometric (up to float rounding, < 1e-5 in the parity tests).
 
+    With ``"mean"`` or ``"add"`` aggregation, the affine modules that end ``nn`` (a
+    :class:`torch.nn.Sequential` ending in a Linear, as torch_geometric's ``MLP`` builds by
+    default, or in any of Linear, Identity, BatchNorm1d in eval mode with running
+    statistics, Dropout in eval mode) are applied after the aggregation instead of per edge,
+    which is exact: for an affine map :math:`T(\mathbf{h}) = A\mathbf{h} + \mathbf{c}`,
+    :math:`\mathrm{mean}_j\, T(\mathbf{h}_{ij}) = T(\mathrm{mean}_j\, \mathbf{h}_{ij})` for
+    nodes with incoming edges, :math:`\sum_j T(\mathbf{h}_{ij}) = A \sum_j \mathbf{h}_{ij} +
+    d_i \mathbf{c}` (:math:`d_i` the in-degree), and nodes without incoming edges still get
+    0. Their matrix products then run on |V| rows instead of |E|. The condition is checked
+    on every call (a BatchNorm1d or Dropout in training mode is not moved: it does not act
+    row by row), ``"max"`` never moves anything, and the parameters keep their names.
+
     Args:
         nn (torch.nn.Module): maps ``[-1, 2 * in_channels]`` to ``[-1, out_channels]``,
             e.g. a :class:`torch.nn.Sequential`; modules after its first Linear must act
@@ -99,19 +111,31 @@ class EdgeConv(torch.nn.Module):
         if self.flow == "target_to_source":
             edge_index = edge_index.flip(0)
         num_nodes = x_dst.size(0)
+        tail = affine_tail(self.nn, self.aggr, x_dst.size(1))
         if self.fixed_degree is not None:
             table = NeighborTable.from_edge_index(edge_index, num_nodes, self.fixed_degree)
             targets = torch.arange(num_nodes, device=x_dst.device).view(-1, 1)
-            messages = edge_messages(self.nn, x_dst, targets, table.neighbors, x_src)
-            return table.reduce(messages, self.aggr)
+            messages = edge_messages(self.nn, x_dst, targets, table.neighbors, x_src, tail)
+            return apply_tail(tail, table.reduce(messages, self.aggr), table.degree, self.aggr)
         source, target = edge_index[0], edge_index[1]
         if exporting_exact():
-            return self._export_aggregate(x_src, x_dst, source, target)
-        messages = edge_messages(self.nn, x_dst, target, source, x_src)
-        return scatter(messages, target, dim_size=num_nodes, reduce=self.aggr)  # type: ignore[arg-type]
+            return self._export_aggregate(x_src, x_dst, source, target, tail)
+        messages = edge_messages(self.nn, x_dst, target, source, x_src, tail)
+        if not tail:
+            return scatter(messages, target, dim_size=num_nodes, reduce=self.aggr)  # type: ignore[arg-type]
+        out = scatter(messages, target, dim_size=num_nodes)
+        degree = scatter(messages.new_ones(target.shape), target, dim_size=num_nodes)
+        if self.aggr == "mean":
+            out = out / degree.clamp(min=1).view(-1, 1)
+        return apply_tail(tail, out, degree, self.aggr)
 
     def _export_aggregate(
-        self, x_src: Tensor, x_dst: Tensor, source: Tensor, target: Tensor
+        self,
+        x_src: Tensor,
+        x_dst: Tensor,
+        source: Tensor,
+        target: Tensor,
+        tail: list[torch.nn.Module],
     ) -> Tensor:
         """The exact ONNX export: messages computed directly in a table of each node's
         incoming edges (rows of at most EXPORT_CHUNK), reduced per row, then per node. Same
@@ -120,13 +144,15 @@ class EdgeConv(torch.nn.Module):
         num_nodes = x_dst.size(0)
         edges, valid, rows = incoming_chunks(target, num_nodes, EXPORT_CHUNK)
         table = NeighborTable(gather(source, edges), valid)
-        messages = edge_messages(self.nn, x_dst, rows.view(-1, 1), table.neighbors, x_src)
+        messages = edge_messages(self.nn, x_dst, rows.view(-1, 1), table.neighbors, x_src, tail)
         extreme = self.aggr == "max"
         partial = table.reduce(messages, "max" if extreme else "sum")  # [chunks, F]
         out = scatter(partial, rows, dim_size=num_nodes, reduce="max" if extreme else "sum")
-        if self.aggr == "mean":
-            degree = scatter(table.degree, rows, dim_size=num_nodes).clamp(min=1)
-            out = out / degree.view(-1, 1)
+        if self.aggr == "mean" or tail:
+            degree = scatter(table.degree, rows, dim_size=num_nodes)
+            if self.aggr == "mean":
+                out = out / degree.clamp(min=1).view(-1, 1)
+            out = apply_tail(tail, out, degree, self.aggr)
         return out
 
     def __repr__(self) -> str:
@@ -141,25 +167,34 @@ def edge_messages(
     target: Tensor,
     source: Tensor,
     x_src: Tensor | None = None,
+    tail: list[torch.nn.Module] | None = None,
 ) -> Tensor:
     """EdgeConv messages ``nn(x_i || x_j - x_i)`` for index tensors ``target`` (i, rows of
     ``x``) and ``source`` (j, rows of ``x_src``, default ``x``) that broadcast to the
-    message layout ([E] or [N, k]); returns ``[*layout, F_out]``.
+    message layout ([E] or [N, k]); returns ``[*layout, F_out]``. With ``tail`` (the
+    :func:`affine_tail` of ``nn``), those last modules of ``nn`` are left out: the caller
+    applies them after the aggregation (:func:`apply_tail`).
 
     When ``nn`` starts with a Linear on ``2 * F`` inputs, that layer is split exactly into
     per-node terms: ``W [x_i || x_j - x_i] + b = ((W_1 - W_2) x_i + b) + W_2 x_j``,
     computed once per node and gathered per message. Otherwise ``nn`` runs per message.
     """
     x_src = x if x_src is None else x_src
-    split = _split_first_linear(nn, x.size(1))
-    if split is None:
+    width = x.size(1)
+    body = _modules(nn)
+    if body is not None and tail:
+        body = body[: len(body) - len(tail)]
+    if body is None or not _splits(body, width):
         x_j = gather(x_src, source)
         x_i = gather(x, target).expand_as(x_j)
-        flat = torch.cat([x_i, x_j - x_i], dim=-1).reshape(-1, 2 * x.size(1))
-        out = nn(flat)
-        return out.reshape((*x_j.shape[:-1], out.size(-1)))
-    first, rest = split
-    width = x.size(1)
+        flat = torch.cat([x_i, x_j - x_i], dim=-1).reshape(-1, 2 * width)
+        if body is None:
+            flat = nn(flat)
+        for layer in body or []:
+            flat = layer(flat)
+        return flat.reshape((*x_j.shape[:-1], flat.size(-1)))
+    first, rest = body[0], body[1:]
+    assert isinstance(first, torch.nn.Linear)
     w_i = first.weight[:, :width] - first.weight[:, width:]
     node_i = torch.nn.functional.linear(x, w_i, first.bias)
     node_j = torch.nn.functional.linear(x_src, first.weight[:, width:])
@@ -170,17 +205,64 @@ def edge_messages(
     return flat.reshape((*hidden.shape[:-1], flat.size(-1)))
 
 
-def _split_first_linear(
-    nn: Callable[[Tensor], Tensor], width: int
-) -> tuple[torch.nn.Linear, list[torch.nn.Module]] | None:
-    """The first Linear of ``nn`` (taking ``2 * width`` inputs) and the modules after it, or
-    None when ``nn`` does not start with one (then messages are computed per edge)."""
+def affine_tail(nn: Callable[[Tensor], Tensor], aggr: str, width: int) -> list[torch.nn.Module]:
+    """The modules that end ``nn`` and commute exactly with the aggregation ``aggr`` (to be
+    applied per node after it), or ``[]``.
+
+    Only for ``"mean"``/``"add"``/``"sum"``, and only modules that are affine maps acting row
+    by row in their current mode: Linear, Identity, BatchNorm1d in eval mode with running
+    statistics, Dropout in eval mode. A leading Linear that :func:`edge_messages` splits
+    per node stays in the messages (moving it would not save a per-edge product)."""
+    modules = _modules(nn)
+    if aggr not in ("mean", "add", "sum") or modules is None:
+        return []
+    keep = 1 if _splits(modules, width) else 0
+    count = 0
+    while count < len(modules) - keep and _is_affine(modules[len(modules) - 1 - count]):
+        count += 1
+    return modules[len(modules) - count :]
+
+
+def apply_tail(tail: list[torch.nn.Module], out: Tensor, degree: Tensor, aggr: str) -> Tensor:
+    """The aggregated messages ``out`` [N, F] through the affine ``tail`` :math:`T`, with the
+    result of applying :math:`T` per message before the aggregation, for in-degrees
+    ``degree`` [N]: ``mean``: :math:`T(out)`; ``add``: :math:`T(out) + (d - 1) T(0)`
+    (:math:`T(0)` is the constant term, which a sum of :math:`d` messages holds :math:`d`
+    times). Nodes without edges get exactly 0."""
+    if not tail:
+        return out
+    zero = out.new_zeros((1, out.size(-1)))
+    for layer in tail:
+        out = layer(out)
+        zero = layer(zero)
+    if aggr != "mean":
+        out = out + (degree - 1).view(-1, 1) * zero
+    return out * (degree > 0).to(out.dtype).view(-1, 1)
+
+
+def _modules(nn: Callable[[Tensor], Tensor]) -> list[torch.nn.Module] | None:
+    """``nn`` as the list of modules it applies in turn (a Linear or a Sequential), or
+    None for any other callable (run as a whole, per message)."""
     if isinstance(nn, torch.nn.Linear):
-        first, rest = nn, []
-    elif isinstance(nn, torch.nn.Sequential) and len(nn) > 0 and isinstance(nn[0], torch.nn.Linear):
-        first, rest = nn[0], list(nn)[1:]
-    else:
-        return None
-    if first.in_features != 2 * width:
-        return None
-    return first, rest
+        return [nn]
+    if isinstance(nn, torch.nn.Sequential):
+        return list(nn)
+    return None
+
+
+def _splits(modules: list[torch.nn.Module], width: int) -> bool:
+    """Whether the messages start with a Linear on ``2 * width`` inputs (split per node)."""
+    first = modules[0] if modules else None
+    return isinstance(first, torch.nn.Linear) and first.in_features == 2 * width
+
+
+def _is_affine(module: torch.nn.Module) -> bool:
+    """Whether ``module`` is an affine map of each row on its own, in its current mode."""
+    if isinstance(module, (torch.nn.Linear, torch.nn.Identity)):
+        return True
+    if isinstance(module, torch.nn.Dropout):
+        return not module.training
+    if isinstance(module, torch.nn.BatchNorm1d):
+        # Running statistics are used only in eval mode and when they are tracked.
+        return not module.training and module.running_mean is not None
+    return False

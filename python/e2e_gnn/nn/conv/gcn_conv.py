@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
-from e2e_gnn.nn.conv._linear import linear
+from e2e_gnn.nn.conv._linear import linear, widens
 from e2e_gnn.nn.message_passing import sparse_to_edge_index
 from e2e_gnn.nn.scatter import gather, scatter
 
@@ -76,6 +76,11 @@ class GCNConv(torch.nn.Module):
     :math:`e_{j,i}` (default 1). Parameters are named as in torch_geometric (``lin.weight``,
     ``bias``), so ``load_state_dict(pyg_gcn_conv.state_dict())`` works.
 
+    :math:`\mathbf{\Theta}` (no bias) commutes with the weighted sum, so it is applied on
+    the narrower side of the aggregation: before it, as in torch_geometric, when
+    ``out_channels <= in_channels``, after it otherwise (the per-edge gather and reduction
+    then run on the ``in_channels``-wide rows).
+
     Args:
         in_channels (int): input features per node, or -1 (lazy: sized by the first
             forward pass or by ``load_state_dict``).
@@ -145,10 +150,14 @@ class GCNConv(torch.nn.Module):
             edge_index, edge_weight = gcn_norm(
                 edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, x.dtype
             )
-        x = self.lin(x)
+        widen = widens(self.lin)
+        if not widen:
+            x = self.lin(x)
         out = scatter(
             self.message(gather(x, edge_index[0]), edge_weight), edge_index[1], dim_size=x.size(0)
         )
+        if widen:
+            out = self.lin(out)
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_vector, check_features
-from e2e_gnn.nn.conv._linear import linear, linear_sum, pair
+from e2e_gnn.nn.conv._linear import linear, linear_sum, narrows, pair
 from e2e_gnn.nn.message_passing import MessagePassing
 
 
@@ -20,6 +20,11 @@ class GraphConv(MessagePassing):
         \bigoplus_{j \in \mathcal{N}(i)} e_{j,i} \cdot \mathbf{x}_j
 
     Parameters are named as in torch_geometric (``lin_rel``, ``lin_root``).
+
+    With ``"add"`` or ``"mean"`` aggregation and ``out_channels`` smaller than the source
+    width, :math:`\mathbf{W}_2` is applied to the source features before the aggregation
+    (exact: it commutes with a weighted sum or mean, and nodes without neighbours aggregate
+    to 0 either way), so the per-edge gather and reduction run on the narrower rows.
 
     Args:
         in_channels (int or tuple): input features per node, ``(source, target)`` widths
@@ -75,6 +80,14 @@ class GraphConv(MessagePassing):
         check_features("GraphConv", x[1], widths[1])
         if edge_weight is not None and edge_index.layout == torch.strided:
             check_edge_vector("GraphConv", "edge_weight", edge_weight, edge_index)
+        if self._reductions in (["sum"], ["mean"]) and narrows(self.lin_rel):
+            # W (sum or mean of e x_j) = sum or mean of e W x_j (0 for nodes without edges
+            # either way): aggregate the narrower out_channels-wide rows.
+            source = torch.nn.functional.linear(x[0], self.lin_rel.weight)
+            out = self.propagate(edge_index, x=(source, x[1]), edge_weight=edge_weight, size=size)
+            if self.lin_rel.bias is not None:
+                out = out + self.lin_rel.bias
+            return out + self.lin_root(x[1])
         out = self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size)
         return linear_sum(self.lin_rel, out, self.lin_root, x[1])
 

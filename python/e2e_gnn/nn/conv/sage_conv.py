@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_features
-from e2e_gnn.nn.conv._linear import linear, linear_sum, pair
+from e2e_gnn.nn.conv._linear import linear, linear_sum, narrows, pair
 from e2e_gnn.nn.message_passing import MessagePassing
 
 
@@ -19,6 +19,11 @@ class SAGEConv(MessagePassing):
         \bigoplus_{j \in \mathcal{N}(i)} \mathbf{x}_j
 
     Parameters are named as in torch_geometric (``lin_l``, ``lin_r``, ``lin``).
+
+    With ``"mean"`` or ``"sum"`` aggregation and ``out_channels`` smaller than the source
+    width, :math:`\mathbf{W}_2` is applied to the source features before the aggregation
+    (exact: it commutes with a sum or a mean, and nodes without neighbours aggregate to 0
+    either way), so the per-edge gather and reduction run on the narrower rows.
 
     Args:
         in_channels (int or tuple): input features per node, ``(source, target)`` widths
@@ -111,8 +116,22 @@ class SAGEConv(MessagePassing):
         check_features("SAGEConv", x[1], widths[1])
         if self.project:
             x = (self.lin(x[0]).relu(), x[1])
-        out = self.propagate(edge_index, x=x, size=size)
-        out = linear_sum(self.lin_l, out, self.lin_r, x[1]) if self.root_weight else self.lin_l(out)
+        if self._reductions in (["sum"], ["mean"]) and narrows(self.lin_l):
+            # W (sum or mean of x_j) = sum or mean of W x_j (0 for nodes without edges
+            # either way): aggregate the narrower out_channels-wide rows.
+            source = torch.nn.functional.linear(x[0], self.lin_l.weight)
+            out = self.propagate(edge_index, x=(source, x[1]), size=size)
+            if self.lin_l.bias is not None:
+                out = out + self.lin_l.bias
+            if self.root_weight:
+                out = out + self.lin_r(x[1])
+        else:
+            out = self.propagate(edge_index, x=x, size=size)
+            out = (
+                linear_sum(self.lin_l, out, self.lin_r, x[1])
+                if self.root_weight
+                else self.lin_l(out)
+            )
         if self.normalize:
             out = torch.nn.functional.normalize(out, p=2.0, dim=-1)
         return out
