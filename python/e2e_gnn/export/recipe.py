@@ -6,7 +6,8 @@ is, so that a deployable model is described in the repository, not in shell hist
     name = "tau_tagger"
     checkpoint = "../runs/demo/tagger.pt"   # paths are relative to the recipe file
     output = "../runs/demo/tau_tagger.onnx"
-    atol = 1e-5                              # parity tolerance vs torch
+    atol = 1e-5                              # parity tolerance vs torch: passes when
+    rtol = 1e-6                              # |torch - onnx| <= atol + rtol |torch|
     example_seed = 0                         # seed of the random export example
     example_sizes = [24, 40, 17]             # node count of each example graph (for a
                                              # frame model: as many images as entries)
@@ -30,6 +31,7 @@ class Recipe:
     checkpoint: Path
     output: Path
     atol: float = 1e-5
+    rtol: float = 1e-6
     example_seed: int = 0
     example_sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
 
@@ -62,6 +64,7 @@ class Recipe:
             checkpoint=beside_recipe(data["checkpoint"]),
             output=beside_recipe(data["output"]),
             atol=float(data.get("atol", 1e-5)),
+            rtol=float(data.get("rtol", 1e-6)),
             example_seed=int(data.get("example_seed", 0)),
             example_sizes=tuple(int(n) for n in data.get("example_sizes", DEFAULT_EXAMPLE_SIZES)),
         )
