@@ -48,6 +48,7 @@ COLLECTIONS = {
         "mass": np.float32,
         "label": np.int32,
     },
+    "SmallJet": {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32},
     "Photon": {
         "pt": np.float32,
         "eta": np.float32,

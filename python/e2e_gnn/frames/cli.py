@@ -21,7 +21,8 @@ __all__ = ["frames_command"]
     default="jet",
     show_default=True,
     help="jet (125x125 E2E frames), eg (32x32 ECAL crops), layered (15x15xL calorimeter "
-    "images), pointcloud (cells around tracks), objects (NanoAOD event graphs).",
+    "images), pointcloud (cells around tracks), objects (NanoAOD event graphs), "
+    "constituents (calorimeter-tower graphs of R=0.2 jets matched to truth jets).",
 )
 @click.option(
     "--out",

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import awkward as ak
 import numpy as np
 
-from e2e_gnn.frames.base import Frames
+from e2e_gnn.frames.base import Frames, event_numbers
+from e2e_gnn.frames.constituents import ConstituentGraphProducer, ConstituentGraphs
 from e2e_gnn.frames.eg import EGFrameProducer
 from e2e_gnn.frames.jet import JET_CHANNEL_UNITS, JetFrameProducer
 from e2e_gnn.frames.layered import LayeredCaloProducer
@@ -36,6 +38,7 @@ PRODUCERS: dict[str, tuple[Callable[..., Any], str]] = {
     "layered": (LayeredCaloProducer, "e2e_gnn"),
     "pointcloud": (PointCloudProducer, "e2e_gnn"),
     "objects": (ObjectGraphProducer, "nanoaod"),
+    "constituents": (ConstituentGraphProducer, "e2e_gnn"),
 }
 
 
@@ -51,7 +54,7 @@ class FrameRun:
     plot: Path | None = None
 
 
-def _columns(result: Frames | PointClouds | ObjectGraphs) -> dict[str, Any]:
+def _columns(result: Frames | PointClouds | ObjectGraphs | ConstituentGraphs) -> dict[str, Any]:
     if isinstance(result, Frames):
         names = result.channel_names
         return frame_columns(
@@ -65,6 +68,18 @@ def _columns(result: Frames | PointClouds | ObjectGraphs) -> dict[str, Any]:
         )
     if isinstance(result, PointClouds):
         return {k: result.data[k] for k in result.data.fields}
+    if isinstance(result, ConstituentGraphs):
+        # u as per-graph columns named by graph_feature_names (io.graph_files' layout)
+        graph_features = dict(zip(result.graph_feature_names, result.u.T, strict=True))
+        return graph_columns(
+            result.x,
+            result.edge_index,
+            result.batch,
+            result.num_graphs,
+            feature_names=result.feature_names,
+            **graph_features,
+            **result.columns,
+        )
     return graph_columns(
         result.x,
         result.edge_index,
@@ -92,7 +107,7 @@ def make_frames(
     Args:
         inputs: ROOT files, read in order.
         output: ``.root`` (a TTree ``Events``) or ``.parquet``.
-        kind: one of ``PRODUCERS`` (jet, eg, layered, pointcloud, objects).
+        kind: one of ``PRODUCERS`` (jet, eg, layered, pointcloud, objects, constituents).
         schema: input schema (default: the kind's usual one, see ``PRODUCERS``).
         step_size: events per chunk (or a size such as "100 MB"); a 9-channel 125 x 125 jet
             frame is 562 kB, so 100 events of a few jets hold a few hundred MB of frames.
@@ -107,7 +122,7 @@ def make_frames(
         raise ValueError(msg)
     factory, default_schema = PRODUCERS[kind]
     producer = factory(**dict(options or {}))
-    if plot is not None and kind in ("pointcloud", "objects"):
+    if plot is not None and kind in ("pointcloud", "objects", "constituents"):
         made = "point clouds" if kind == "pointcloud" else "graphs"
         msg = f"plot draws dense frames; kind {kind!r} makes {made}"
         raise ValueError(msg)
@@ -127,7 +142,10 @@ def make_frames(
             n = len(result)
             if n == 0:
                 continue
-            writer.write(_columns(result))
+            columns = _columns(result)
+            if isinstance(result, Frames):
+                columns.update(_kinematics(events, getattr(producer, "collection", None), result))
+            writer.write(columns)
             run.produced += n
             if plot is not None and isinstance(result, Frames):
                 kept.append(_first_per_label(result, plot_per_class))
@@ -155,6 +173,25 @@ def make_frames(
             **_plot_geometry(producer, names),
         )
     return run
+
+
+def _kinematics(events: Any, collection: str | None, frames: Frames) -> dict[str, np.ndarray]:
+    """``pt`` and ``eta`` of each frame's object (its ``collection``'s fields, joined on the
+    frame's event and index), for `e2e-gnn train --reweight pt,eta`; the fields the
+    collection lacks are left out."""
+    if collection is None or collection not in events.fields:
+        return {}
+    objects = events[collection]
+    numbers = event_numbers(events)
+    by_number = np.argsort(numbers, kind="stable")
+    position = by_number[np.searchsorted(numbers[by_number], frames.event)]
+    offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(objects, axis=1)))])
+    flat = offsets[position] + frames.index
+    return {
+        name: ak.to_numpy(ak.flatten(objects[name], axis=1))[flat].astype(np.float32)
+        for name in ("pt", "eta")
+        if name in objects.fields
+    }
 
 
 def _plot_geometry(producer: Any, names: Sequence[str]) -> dict[str, Any]:

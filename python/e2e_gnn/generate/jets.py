@@ -16,7 +16,10 @@ __all__ = [
     "JET_PT_MIN",
     "JET_R",
     "MATCH_DR",
+    "SMALL_JET_PT_MIN",
+    "SMALL_JET_R",
     "cluster_jets",
+    "jet_definition",
     "label_jets",
     "match_jets",
     "matched_values",
@@ -30,38 +33,44 @@ JET_ETA_MAX = 2.5
 """|eta| of the jets written; only particles with |eta| < JET_ETA_MAX + JET_R are clustered."""
 MATCH_DR = 0.4
 """A jet takes the label of the closest truth object within this Delta R, else -1."""
+SMALL_JET_R = 0.2
+"""Distance parameter of the small truth jets (``SmallJet``: the constituent-calibration
+study's truth reference)."""
+SMALL_JET_PT_MIN = 10.0
+"""GeV; small jets below are not written."""
 
 
 @cache
-def _definition() -> Any:
+def jet_definition(r: float) -> Any:
+    """The (cached) FastJet anti-kT definition of radius ``r``."""
     fastjet = import_optional("fastjet")
-    return fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
+    return fastjet.JetDefinition(fastjet.antikt_algorithm, r)
 
 
-def cluster_jets(particles: Collection) -> Collection:
-    """Cluster each event's particles into anti-kT R=0.4 jets.
+def cluster_jets(particles: Collection, r: float = JET_R, pt_min: float = JET_PT_MIN) -> Collection:
+    """Cluster each event's particles into anti-kT jets of radius ``r`` (default R=0.4).
 
     Args:
         particles: particles with ``px, py, pz, e`` (GeV) per event (and ``eta``, used
             when present).
+        r: the anti-kT distance parameter.
+        pt_min: jets at or below this pT (GeV) are not kept.
 
     Returns:
         Jets with ``pt, eta, phi, mass`` per event, pT-ordered, with
-        pT > :data:`JET_PT_MIN` and |eta| < :data:`JET_ETA_MAX`.
+        pT > ``pt_min`` and |eta| < :data:`JET_ETA_MAX`.
     """
     fastjet = import_optional("fastjet")
     px, py, pz, e = (particles[name] for name in ("px", "py", "pz", "e"))
     eta = particles["eta"] if "eta" in particles.columns else kinematics(px, py, pz)[1]
-    keep = np.abs(eta) < JET_ETA_MAX + JET_R
+    keep = np.abs(eta) < JET_ETA_MAX + r
     inputs = Collection.from_event_index(
         particles.event[keep],
         {"px": px[keep], "py": py[keep], "pz": pz[keep], "E": e[keep]},
         particles.n_events,
     )
-    sequence = fastjet.ClusterSequence(inputs.to_awkward(with_name="Momentum4D"), _definition())
-    jets = Collection.from_awkward(
-        sequence.inclusive_jets(min_pt=JET_PT_MIN), ("px", "py", "pz", "E")
-    )
+    sequence = fastjet.ClusterSequence(inputs.to_awkward(with_name="Momentum4D"), jet_definition(r))
+    jets = Collection.from_awkward(sequence.inclusive_jets(min_pt=pt_min), ("px", "py", "pz", "E"))
     px, py, pz, e = (jets[name] for name in ("px", "py", "pz", "E"))
     pt, eta, phi = kinematics(px, py, pz)
     mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))

@@ -1,8 +1,9 @@
 """Generate a labelled sample and write it as a ROOT file (e2e_gnn generator schema v1).
 
 One TTree ``Events``, one entry per event, NanoAOD-style flat branches: ``event``,
-``task`` and the jagged collections ``Hit``, ``Track``, ``PixelHit``, ``Jet`` and
-``Photon`` (counter ``n<Coll>`` plus members ``<Coll>_<field>``).
+``task`` and the jagged collections ``Hit``, ``Track``, ``PixelHit``, ``Jet``,
+``SmallJet`` (anti-kT R=0.2 truth jets) and ``Photon`` (counter ``n<Coll>`` plus members
+``<Coll>_<field>``).
 
 Events are made in chunks of :data:`CHUNK_SIZE`; each chunk is seeded from the sample
 seed and its first event number only, so a sample is identical whatever the number of
@@ -28,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .collection import Collection
 from .detector import DetectorConfig, DetectorResponse, simulate
-from .jets import cluster_jets, match_jets, matched_values
+from .jets import SMALL_JET_PT_MIN, SMALL_JET_R, cluster_jets, match_jets, matched_values
 from .pythia import GeneratedEvents, PythiaSource, import_optional
 from .tasks import TaskSpec, get_task
 
@@ -103,6 +104,7 @@ def assemble(
     if "lxy" in truth.columns:
         # the L_xy of the matched truth photon (displaced-photon task), -1 unmatched
         jet_fields["lxy"] = matched_values(match, truth["lxy"], -1.0).astype(np.float32)
+    small_jets = cluster_jets(events.particles, SMALL_JET_R, SMALL_JET_PT_MIN)
     photon_fields = _float32(events.photons, ("pt", "eta", "phi"))
     photon_fields["label"] = events.photons["label"].astype(np.int32)
     photon_fields.update(_float32(events.photons, ("vx", "vy", "vz", "lxy")))
@@ -113,6 +115,9 @@ def assemble(
         "Track": response.tracks,
         "PixelHit": response.pixel_hits,
         "Jet": Collection(jet_fields, jets.counts),
+        "SmallJet": Collection(
+            _float32(small_jets, ("pt", "eta", "phi", "mass")), small_jets.counts
+        ),
         "Photon": Collection(photon_fields, events.photons.counts),
     }
 

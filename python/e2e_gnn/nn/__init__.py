@@ -1,6 +1,7 @@
 """PyG-free GNN layers that export to ONNX: scatter reductions, convolutions, pooling."""
 
 from e2e_gnn.nn.builders import knn_graph, radius_graph
+from e2e_gnn.nn.calibration import CalibrationGNN
 from e2e_gnn.nn.conv import (
     ARMAConv,
     DynamicEdgeConv,
@@ -17,6 +18,7 @@ from e2e_gnn.nn.conv import (
     TransformerConv,
 )
 from e2e_gnn.nn.fixed_degree import NeighborTable
+from e2e_gnn.nn.jetpointnet import JetPointNet, tssr
 from e2e_gnn.nn.knn import knn_table
 from e2e_gnn.nn.message_passing import MessagePassing
 from e2e_gnn.nn.pool import (
@@ -29,6 +31,7 @@ from e2e_gnn.nn.scatter import scatter, scatter_softmax, scatternd_aggregation, 
 
 __all__ = [
     "ARMAConv",
+    "CalibrationGNN",
     "DynamicEdgeConv",
     "EdgeConv",
     "GATConv",
@@ -38,6 +41,7 @@ __all__ = [
     "GINEConv",
     "GraphConv",
     "GravNetConv",
+    "JetPointNet",
     "MessagePassing",
     "NeighborTable",
     "PointNetConv",
@@ -54,4 +58,5 @@ __all__ = [
     "scatter_softmax",
     "scatternd_aggregation",
     "softmax",
+    "tssr",
 ]

@@ -10,8 +10,18 @@ from typing import Any
 
 import torch
 
-from e2e_gnn.nn.models import MODELS, build_model
+from e2e_gnn.nn.calibration import CalibrationGNN
+from e2e_gnn.nn.jetpointnet import JetPointNet
+from e2e_gnn.nn.models import LEGACY_HYPERPARAMETERS, MODELS
 from e2e_gnn.spec import FRAME_OUTPUTS, GraphSpec, ModelSpec, frame_inputs
+
+#: every model class a checkpoint may name: the taggers of e2e_gnn.nn.models and the
+#: node-level models
+CHECKPOINT_MODELS: dict[str, type[torch.nn.Module]] = {
+    **MODELS,
+    "JetPointNet": JetPointNet,
+    "CalibrationGNN": CalibrationGNN,
+}
 
 
 def save_checkpoint(
@@ -109,8 +119,8 @@ def load_checkpoint(path: str | Path, name: str | None = None) -> tuple[torch.nn
 
 def _build(path: Path, model_class: object, hyperparameters: object) -> torch.nn.Module:
     """The checkpoint's model, or a ValueError naming what its entries get wrong."""
-    if not isinstance(model_class, str) or model_class not in MODELS:
-        known = sorted(MODELS)
+    if not isinstance(model_class, str) or model_class not in CHECKPOINT_MODELS:
+        known = sorted(CHECKPOINT_MODELS)
         msg = f"checkpoint {str(path)!r}: unknown model class {model_class!r}; known: {known}"
         raise ValueError(msg)
     if not isinstance(hyperparameters, dict) or not all(
@@ -121,7 +131,9 @@ def _build(path: Path, model_class: object, hyperparameters: object) -> torch.nn
             f"{type(hyperparameters).__name__}"
         )
         raise ValueError(msg)
-    signature = inspect.signature(MODELS[model_class])
+    # checkpoints written before a hyperparameter existed: the value they were trained with
+    hyperparameters = {**LEGACY_HYPERPARAMETERS.get(model_class, {}), **hyperparameters}
+    signature = inspect.signature(CHECKPOINT_MODELS[model_class])
     unknown = sorted(set(hyperparameters) - set(signature.parameters))
     if unknown:
         msg = (
@@ -135,7 +147,7 @@ def _build(path: Path, model_class: object, hyperparameters: object) -> torch.nn
         msg = f"checkpoint {str(path)!r}: hyperparameters of {model_class}: {err}"
         raise ValueError(msg) from err
     try:
-        return build_model(model_class, hyperparameters)
+        return CHECKPOINT_MODELS[model_class](**hyperparameters)
     except (TypeError, ValueError) as err:  # a hyperparameter of the wrong type or value
         msg = f"checkpoint {str(path)!r}: cannot build {model_class}: {err}"
         raise ValueError(msg) from err

@@ -47,7 +47,9 @@ def plot_rejection(labels: np.ndarray, scores: dict[str, np.ndarray], path: str 
     plt.close(figure)
 
 
-def plot_losses(histories: dict[str, History], path: str | Path) -> None:
+def plot_losses(
+    histories: dict[str, History], path: str | Path, ylabel: str = "binary cross-entropy"
+) -> None:
     """Training (solid) and validation (dashed) loss per epoch, one colour per model."""
     figure, axes = plt.subplots(figsize=(5, 4.5))
     for (name, history), colour in zip(histories.items(), plt.cm.tab10.colors, strict=False):
@@ -62,7 +64,7 @@ def plot_losses(histories: dict[str, History], path: str | Path) -> None:
                 marker="o",
                 label=f"{name}, validation",
             )
-    axes.set(xlabel="epoch", ylabel="binary cross-entropy")
+    axes.set(xlabel="epoch", ylabel=ylabel)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.legend(loc="upper right")
     figure.tight_layout()
