@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from e2e_gnn import Tagger
 from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC
-from e2e_gnn.io import write_graphs
+from e2e_gnn.io import read_graphs, write_graphs
 from e2e_gnn.spec import GraphSpec
 
 FILES = 4
@@ -35,6 +36,18 @@ def graph_files(tmp_path_factory: pytest.TempPathFactory, make_graphs) -> list[P
     return paths
 
 
+@pytest.fixture(scope="session")
+def model(tagger_export) -> Path:
+    return tagger_export[2]
+
+
+@pytest.fixture(scope="session")
+def reference(model: Path, graph_files: list[Path]) -> dict[str, np.ndarray]:
+    """Scores of each file by one Tagger in this process: what every run must give."""
+    with Tagger(model, backend="native") as tagger:
+        return {p.stem: tagger.score(read_graphs(p).graphs)[:, 0] for p in graph_files}
+
+
 JET_GRAPH_SPEC = GraphSpec(
     feature_names=("pt", "eta", "phi", "mass"),
     builder="knn",
@@ -46,8 +59,14 @@ JET_GRAPH_SPEC = GraphSpec(
 
 
 @pytest.fixture(scope="session")
-def jet_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def jet_tagger(jet_tagger_export) -> Path:
     """A randomly initialised EdgeConvTagger over each event's jets (pt, eta, phi, mass)."""
+    return jet_tagger_export[2]
+
+
+@pytest.fixture(scope="session")
+def jet_tagger_export(tmp_path_factory: pytest.TempPathFactory):
+    """The jet tagger: (torch model, graph spec, exported ONNX path)."""
     torch = pytest.importorskip("torch")
     from e2e_gnn.export import export_onnx
     from e2e_gnn.export.parity import default_example
@@ -64,7 +83,7 @@ def jet_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     path = tmp_path_factory.mktemp("jet_model") / "jets.onnx"
     export_onnx(model, spec, path, default_example(spec))
-    return path
+    return model, JET_GRAPH_SPEC, path
 
 
 @pytest.fixture(scope="session")

@@ -11,22 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from e2e_gnn import Tagger, infer_files
+from e2e_gnn import infer_files
 from e2e_gnn.cli import main
 from e2e_gnn.io import read_columns, read_graphs
 from e2e_gnn.runtime.many_files import expand_inputs
-
-
-@pytest.fixture(scope="module")
-def model(tagger_export) -> Path:
-    return tagger_export[2]
-
-
-@pytest.fixture(scope="module")
-def reference(model: Path, graph_files: list[Path]) -> dict[str, np.ndarray]:
-    """Scores of each file by one Tagger in this process: what every run must give."""
-    with Tagger(model, backend="native") as tagger:
-        return {p.stem: tagger.score(read_graphs(p).graphs)[:, 0] for p in graph_files}
 
 
 def assert_outputs(out: Path, graph_files: list[Path], reference: dict[str, np.ndarray]) -> None:

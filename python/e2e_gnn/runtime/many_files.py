@@ -6,6 +6,13 @@ writes one score file per input (same stem, in the output directory) with the id
 that join the scores back: ``file`` (the input's path), ``row`` (the graph's or frame's row
 in the input) and the input's own per-row columns (``event``, ``index``, ``label``, ...).
 
+Or, with ``dataset=True``, one parquet dataset: the output directory holds one part per
+input (``<input stem>-<hash of its path>.parquet``, every part with the same columns), read
+as one table by ``pyarrow.dataset.dataset(DIR)``, ``ak.from_parquet(DIR)`` or
+``pandas.read_parquet(DIR)``. A part is written in a staging directory next to the dataset
+(``.<DIR name>.incomplete``) and moved in when complete, so a reader of the dataset never
+sees a partial part.
+
 A file is written under a temporary name and renamed when complete, so a re-run skips the
 inputs whose outputs exist and read back as score files, and a crashed run leaves nothing
 that looks complete. A file that cannot be read or scored is reported with its reason and
@@ -16,7 +23,9 @@ the tasks of a worker that dies. Imports neither torch nor dask (dask only when 
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +41,7 @@ import numpy as np
 from e2e_gnn.io.columns import ColumnWriter, file_format, read_columns
 from e2e_gnn.io.frame_files import read_frames
 from e2e_gnn.io.graph_files import read_graphs
-from e2e_gnn.io.score_files import score_columns
+from e2e_gnn.io.score_files import NODE_INDEX, score_columns
 from e2e_gnn.spec import ModelSpec
 
 __all__ = [
@@ -41,6 +50,7 @@ __all__ = [
     "InferSettings",
     "InferSummary",
     "cached_tagger",
+    "dataset_paths",
     "events_inputs",
     "expand_inputs",
     "infer_files",
@@ -73,6 +83,8 @@ class InferSettings:
         schema: inputs are event files read with this schema (a shipped name or a TOML
             path), in chunks of ``step_size`` events, and the model's spec ``producer``
             makes its graphs or frames; None: inputs are graph or frames files.
+        dataset: outputs are parts of one parquet dataset, written in its staging
+            directory (:func:`staging_path`) and moved in when complete.
     """
 
     model: str
@@ -83,6 +95,7 @@ class InferSettings:
     options: tuple[tuple[str, Any], ...] = ()
     schema: str | None = None
     step_size: int = 10_000
+    dataset: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,25 @@ def output_paths(
     return [Path(out_dir) / f"{p.stem}{suffix}" for p in inputs]
 
 
+def dataset_paths(inputs: Sequence[Path], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """The part of each input in the dataset ``out_dir``: ``<stem>-<hash>.parquet``, the
+    hash of the input's absolute path, so inputs of one stem in different folders (as in
+    any large production) get parts of their own and a re-run finds the same names."""
+    parts = []
+    for path in inputs:
+        digest = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]
+        parts.append(Path(out_dir) / f"{path.stem}-{digest}.parquet")
+    return parts
+
+
+def staging_path(part: Path) -> Path:
+    """Where the dataset part ``part`` is written before it is moved into the dataset: a
+    folder next to the dataset's, since readers of a parquet dataset take every
+    ``*.parquet`` below its folder (awkward: hidden ones too)."""
+    folder = Path(os.path.abspath(part.parent))  # a name and a parent for "." too
+    return folder.parent / f".{folder.name}.incomplete" / part.name
+
+
 _TAGGERS: dict[tuple[Any, ...], Any] = {}
 
 
@@ -221,7 +253,7 @@ def complete_rows(output: Path) -> int | None:
         columns = read_columns(output)
     except FILE_ERRORS:
         return None
-    has_scores = "score" in columns or "score_0" in columns
+    has_scores = "score" in columns or "score_0" in columns or NODE_INDEX in columns
     return len(columns["row"]) if has_scores and {"row", "file"} <= set(columns) else None
 
 
@@ -234,7 +266,11 @@ def model_inputs(
     scored file are left out (they would clash with the new ones)."""
     if spec.is_graph_model:
         assert spec.graph is not None
-        graph_file = read_graphs(path, feature_names=spec.graph.feature_names)
+        graph_file = read_graphs(
+            path,
+            feature_names=spec.graph.feature_names,
+            graph_feature_names=spec.graph.graph_feature_names or None,
+        )
         inputs, columns = graph_file.graphs, graph_file.columns
     else:
         frame_file = read_frames(path, channels=(spec.frame or {}).get("channels"))
@@ -250,17 +286,20 @@ def score_file(settings: InferSettings, input_path: str, output: str) -> FileRes
     rows = complete_rows(Path(output))
     if rows is not None:
         return FileResult(input_path, output, "skipped", rows)
+    written = staging_path(Path(output)) if settings.dataset else Path(output)
     # what a crashed attempt at this output left: never read, removed by the next attempt
-    for stale in Path(output).parent.glob(f".{Path(output).stem}.*.part{Path(output).suffix}"):
+    for stale in written.parent.glob(f".{written.stem}.*.part{written.suffix}"):
         stale.unlink(missing_ok=True)
     try:
         tagger = cached_tagger(settings)
         if settings.schema is None:
             inputs, columns = model_inputs(tagger.spec, input_path)
-            rows = _write_scores(tagger, settings, [(inputs, columns)], input_path, output)
+            chunks: Iterable[tuple[Any, dict[str, np.ndarray]]] = [(inputs, columns)]
         else:
             chunks = events_inputs(tagger.spec, input_path, settings.schema, settings.step_size)
-            rows = _write_scores(tagger, settings, chunks, input_path, output)
+        rows = _write_scores(tagger, settings, chunks, input_path, str(written))
+        if written != Path(output):
+            os.replace(written, output)
     except FILE_ERRORS as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         return FileResult(input_path, output, "failed", reason=reason)
@@ -279,13 +318,13 @@ def _write_scores(
     rows = 0
     with ColumnWriter(output) as writer:
         for inputs, columns in chunks:
-            scores = tagger.score(inputs, settings.per_call)
+            outputs = tagger.outputs(inputs, settings.per_call)
             kept = {k: v for k, v in columns.items() if k not in ("row", "file")}
-            row = np.arange(rows, rows + len(scores))
-            data: dict[str, Any] = score_columns(scores, row=row, **kept)
-            data["file"] = ak.Array([str(input_path)] * len(scores))
+            row = np.arange(rows, rows + len(inputs))
+            data: dict[str, Any] = score_columns(outputs, row=row, **kept)
+            data["file"] = ak.Array([str(input_path)] * len(inputs))
             writer.write(data)
-            rows += len(scores)
+            rows += len(inputs)
         if rows == 0:
             msg = f"{input_path!r} gave nothing to score"
             raise ValueError(msg)
@@ -357,13 +396,15 @@ def infer_files(
     threads: int = 1,
     per_call: int = 1024,
     suffix: str = ".parquet",
+    dataset: bool = False,
     verify_checksum: bool = True,
     schema: str | None = None,
     step_size: int = 10_000,
     progress: Progress | None = None,
     **options: Any,
 ) -> InferSummary:
-    """Score every input file with ``model``, one output per input in ``out_dir``.
+    """Score every input file with ``model``, one output per input in ``out_dir``, or one
+    parquet dataset ``out_dir``.
 
     Args:
         model: an exported ``.onnx`` file.
@@ -377,6 +418,8 @@ def infer_files(
         backend, threads, options: as for :class:`~e2e_gnn.runtime.tagger.Tagger`.
         per_call: graphs or frames per inference call.
         suffix: ``.parquet`` or ``.root``.
+        dataset: write ``out_dir`` as one parquet dataset (one part per input, all of one
+            schema; see the module docstring) instead of ``<input stem><suffix>`` files.
         schema: the inputs are event files read with this schema (``"nanoaod"``, ...) in
             chunks of ``step_size`` events; the model's spec ``producer`` makes its inputs.
         progress: called in this process with each input's result as it completes.
@@ -399,7 +442,14 @@ def infer_files(
     if not paths:
         msg = "no input files given"
         raise ValueError(msg)
-    outputs = output_paths(paths, out_dir, suffix.lower())
+    if dataset and suffix.lower() != ".parquet":
+        msg = f"a dataset is written as parquet, not {suffix!r}"
+        raise ValueError(msg)
+    if dataset:
+        outputs = dataset_paths(paths, out_dir)
+        staging_path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        outputs = output_paths(paths, out_dir, suffix.lower())
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     settings = InferSettings(
         str(Path(model).resolve()),
@@ -410,6 +460,7 @@ def infer_files(
         tuple(sorted(options.items())),
         schema,
         step_size,
+        dataset,
     )
     tasks = [(str(p), str(o)) for p, o in zip(paths, outputs, strict=True)]
     if workers is not None and workers < 1:
@@ -425,7 +476,38 @@ def infer_files(
         raise ValueError(msg)
     order = {task: i for i, task in enumerate(tasks)}
     results.sort(key=lambda r: order[(r.input, r.output)])
+    if dataset:
+        results = _one_schema(results)
+        with contextlib.suppress(OSError):  # not empty after a crashed task: kept
+            staging_path(outputs[0]).parent.rmdir()
     return InferSummary(results, time.perf_counter() - start)
+
+
+def _one_schema(results: list[FileResult]) -> list[FileResult]:
+    """The results of a dataset run, a part whose columns (names or types) differ from the
+    first part's failed and removed: readers of a dataset take one schema for all parts."""
+    import pyarrow.parquet as pq
+
+    def columns(path: str) -> dict[str, str]:
+        schema = pq.read_schema(path)
+        return {f.name: str(getattr(f.type, "storage_type", f.type)) for f in schema}
+
+    checked: list[FileResult] = []
+    first: tuple[str, dict[str, str]] | None = None
+    for result in results:
+        if result.status != "failed":
+            have = columns(result.output)
+            if first is None:
+                first = (result.input, have)
+            elif have != first[1]:
+                Path(result.output).unlink()
+                reason = (
+                    f"its score columns {have} differ from those of {first[0]!r} {first[1]}: "
+                    f"one dataset needs one schema (score these inputs into another dataset)"
+                )
+                result = FileResult(result.input, result.output, "failed", reason=reason)
+        checked.append(result)
+    return checked
 
 
 def _run_local(
