@@ -19,6 +19,7 @@ from typing import Any
 
 from e2e_gnn._native_loader import preload_onnxruntime
 from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.ragged import Ragged
 from e2e_gnn.runtime.tagger import Tagger
 from e2e_gnn.spec import GraphSpec, ModelSpec, SpecError, TensorSpec
 
@@ -36,6 +37,7 @@ __all__ = [
     "GraphBatch",
     "GraphSpec",
     "ModelSpec",
+    "Ragged",
     "SpecError",
     "Tagger",
     "TensorSpec",
