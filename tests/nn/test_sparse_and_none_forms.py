@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch_geometric.nn as pyg
+from torch_geometric import EdgeIndex
 from torch_geometric.utils import to_torch_csc_tensor
 
 import e2e_gnn.nn as ours
@@ -88,3 +89,27 @@ def test_lazy_arma_is_sized_by_the_first_call_or_by_a_checkpoint() -> None:
     first_call = ours.ARMAConv(-1, 4, num_stacks=2, num_layers=3)
     assert first_call(x, EDGES).shape == (5, 4)
     assert first_call.root_weight.shape == (3, 2, 7, 4)
+
+
+@pytest.mark.parametrize("layer_class", ["GraphConv", "SAGEConv"])
+def test_bipartite_without_destination_features_has_no_root_term(layer_class) -> None:
+    torch.manual_seed(5)
+    x_src = torch.randn(4, 8)
+    reference = getattr(pyg, layer_class)((8, 16), 5)
+    layer = getattr(ours, layer_class)((8, 16), 5)
+    layer.load_state_dict(reference.state_dict())
+    expected = reference((x_src, None), EDGES[:, :3], size=(4, 2))
+    got = layer((x_src, None), EDGES[:, :3], size=(4, 2))
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    # a torch_geometric EdgeIndex carries the sizes
+    sized = EdgeIndex(EDGES[:, :3], sparse_size=(4, 2), sort_order="col")
+    torch.testing.assert_close(layer((x_src, None), sized), expected, atol=1e-6, rtol=0)
+
+
+def test_edge_conv_sparse_adjacency() -> None:
+    torch.manual_seed(6)
+    x = torch.randn(4, 8)
+    mlp = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    reference, layer = pyg.EdgeConv(mlp), ours.EdgeConv(torch.nn.Sequential(*mlp))
+    adj_t = to_torch_csc_tensor(EDGES, size=(4, 4)).t()
+    torch.testing.assert_close(layer(x, adj_t), reference(x, EDGES), atol=1e-6, rtol=0)

@@ -350,6 +350,8 @@ class MessagePassing(torch.nn.Module):
         if edge_index.dtype not in (torch.int64, torch.int32):
             msg = f"{owner}: `edge_index` must be int64 (torch.long), got {edge_index.dtype!r}"
             raise ValueError(msg)
+        if size is None and callable(getattr(edge_index, "sparse_size", None)):
+            size = edge_index.sparse_size()  # a torch_geometric EdgeIndex knows its sizes
         sizes = list(size) if size is not None else [None, None]
         return sizes, edge_index, kwargs, None
 

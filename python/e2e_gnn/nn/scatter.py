@@ -76,7 +76,7 @@ def incoming_chunks(
 def _check(src: Tensor, index: Tensor, dim: int, reduce: str) -> int:
     """Checks the arguments of :func:`scatter`; returns ``dim`` as a non-negative int."""
     if reduce not in REDUCTIONS:
-        msg = f"scatter: `reduce` must be one of {REDUCTIONS}, got {reduce!r}"
+        msg = f"scatter: invalid `reduce` argument {reduce!r}; use one of {REDUCTIONS}"
         raise ValueError(msg)
     if index.dim() != 1:
         msg = (
@@ -92,9 +92,9 @@ def _check(src: Tensor, index: Tensor, dim: int, reduce: str) -> int:
         raise ValueError(msg)
     if not isinstance(dim, int) or not -src.dim() <= dim < src.dim():
         msg = (
-            f"scatter: `dim` must be a dimension of `src` (shape {tuple(src.shape)!r}), got "
-            f"{dim!r}; the third argument is `dim` as in torch_geometric.utils.scatter: "
-            "pass the number of output rows as dim_size="
+            f"scatter: `dim` must lay between 0 and {src.dim() - 1} (a dimension of `src`, "
+            f"shape {tuple(src.shape)!r}), got {dim!r}; the third argument is `dim` as in "
+            "torch_geometric.utils.scatter: pass the number of output rows as dim_size="
         )
         raise ValueError(msg)
     dim = dim + src.dim() if dim < 0 else dim

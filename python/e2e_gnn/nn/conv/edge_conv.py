@@ -7,6 +7,7 @@ from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_x, reset
 from e2e_gnn.nn.fixed_degree import NeighborTable
+from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import exporting_exact, gather, incoming_chunks, scatter
 
 AGGREGATIONS = ("add", "sum", "mean", "max")
@@ -107,6 +108,7 @@ class EdgeConv(torch.nn.Module):
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
         check_x("EdgeConv", x_src)
         check_x("EdgeConv", x_dst)
+        edge_index = dense_edges("EdgeConv", edge_index)[0]
         check_edge_index("EdgeConv", edge_index)
         if self.flow == "target_to_source":
             edge_index = edge_index.flip(0)

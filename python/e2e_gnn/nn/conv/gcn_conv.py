@@ -112,7 +112,7 @@ class GCNConv(torch.nn.Module):
             add_self_loops = normalize
         if add_self_loops and not normalize:
             msg = (
-                "GCNConv does not support adding self loops without normalisation "
+                "GCNConv does not support adding self-loops without normalisation "
                 f"(add_self_loops={add_self_loops!r}, normalize={normalize!r}); "
                 "use GraphConv for unnormalised sums"
             )

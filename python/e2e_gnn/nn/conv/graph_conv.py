@@ -68,7 +68,7 @@ class GraphConv(MessagePassing):
 
     def forward(
         self,
-        x: Tensor | tuple[Tensor, Tensor],
+        x: Tensor | tuple[Tensor, Tensor | None],
         edge_index: Tensor,
         edge_weight: Tensor | None = None,
         size: tuple[int, int] | None = None,
@@ -77,7 +77,9 @@ class GraphConv(MessagePassing):
             x = (x, x)
         widths = pair(self.in_channels)
         check_features("GraphConv", x[0], widths[0])
-        check_features("GraphConv", x[1], widths[1])
+        x_root = x[1]  # None in PyG's (x_src, None): no root term
+        if x_root is not None:
+            check_features("GraphConv", x_root, widths[1])
         if edge_weight is not None and edge_index.layout == torch.strided:
             check_edge_vector("GraphConv", "edge_weight", edge_weight, edge_index)
         if self._reductions in (["sum"], ["mean"]) and narrows(self.lin_rel):
@@ -87,9 +89,11 @@ class GraphConv(MessagePassing):
             out = self.propagate(edge_index, x=(source, x[1]), edge_weight=edge_weight, size=size)
             if self.lin_rel.bias is not None:
                 out = out + self.lin_rel.bias
-            return out + self.lin_root(x[1])
+            return out if x_root is None else out + self.lin_root(x_root)
         out = self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size)
-        return linear_sum(self.lin_rel, out, self.lin_root, x[1])
+        if x_root is None:
+            return self.lin_rel(out)
+        return linear_sum(self.lin_rel, out, self.lin_root, x_root)
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

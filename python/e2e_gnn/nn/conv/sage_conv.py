@@ -72,7 +72,7 @@ class SAGEConv(MessagePassing):
         if project:
             if widths[0] <= 0:
                 msg = (
-                    "SAGEConv: lazy initialisation (in_channels=-1) is not supported with "
+                    "SAGEConv does not support lazy initialisation (in_channels=-1) with "
                     "project=True"
                 )
                 raise ValueError(msg)
@@ -81,7 +81,7 @@ class SAGEConv(MessagePassing):
         if lstm:
             if widths[0] <= 0:
                 msg = (
-                    "SAGEConv: lazy initialisation (in_channels=-1) is not supported with "
+                    "SAGEConv does not support lazy initialisation (in_channels=-1) with "
                     "aggr='lstm'"
                 )
                 raise ValueError(msg)
@@ -105,7 +105,7 @@ class SAGEConv(MessagePassing):
 
     def forward(
         self,
-        x: Tensor | tuple[Tensor, Tensor],
+        x: Tensor | tuple[Tensor, Tensor | None],
         edge_index: Tensor,
         size: tuple[int, int] | None = None,
     ) -> Tensor:
@@ -113,7 +113,10 @@ class SAGEConv(MessagePassing):
             x = (x, x)
         widths = pair(self.in_channels)
         check_features("SAGEConv", x[0], widths[0])
-        check_features("SAGEConv", x[1], widths[1])
+        # PyG's (x_src, None): no root term
+        root = self.root_weight and x[1] is not None
+        if x[1] is not None:
+            check_features("SAGEConv", x[1], widths[1])
         if self.project:
             x = (self.lin(x[0]).relu(), x[1])
         if self._reductions in (["sum"], ["mean"]) and narrows(self.lin_l):
@@ -123,13 +126,13 @@ class SAGEConv(MessagePassing):
             out = self.propagate(edge_index, x=(source, x[1]), size=size)
             if self.lin_l.bias is not None:
                 out = out + self.lin_l.bias
-            if self.root_weight:
+            if root:
                 out = out + self.lin_r(x[1])
         else:
             out = self.propagate(edge_index, x=x, size=size)
             out = (
-                linear_sum(self.lin_l, out, self.lin_r, x[1])
-                if self.root_weight
+                linear_sum(self.lin_l, out, self.lin_r, x[1])  # type: ignore[arg-type]
+                if root
                 else self.lin_l(out)
             )
         if self.normalize:
@@ -179,8 +182,9 @@ class LSTMAggregation(torch.nn.Module):
             raise ValueError(msg)
         if index.numel() > 1 and bool((index[1:] < index[:-1]).any()):
             msg = (
-                "SAGEConv: aggr='lstm' needs edge_index sorted by target, as in "
-                "torch_geometric (edge_index[:, edge_index[1].argsort(stable=True)])"
+                "SAGEConv: the 'index' tensor is not sorted: aggr='lstm' needs edge_index "
+                "sorted by target, as in torch_geometric "
+                "(edge_index[:, edge_index[1].argsort(stable=True)])"
             )
             raise ValueError(msg)
         rows = int(index.max()) + 1 if dim_size is None else int(dim_size)
