@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parent / ".." / "shared" / "data"
+# the two node-level study models, exported once per session (fixture ``study_models``)
+pytest_plugins = ("tests.study_models",)
 
 
 @pytest.fixture(scope="session")
