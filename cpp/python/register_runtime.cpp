@@ -134,7 +134,8 @@ void register_runtime(py::module_& m) {
       py::arg("graph_spec_json"), py::arg("x"), py::arg("ptr"), py::arg("threads") = 1,
       "The graphs a graph spec (JSON of GraphSpec) builds from raw node features x [N, F] "
       "(graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger builds them "
-      "('knn', 'delaunay' in (eta, phi) with phi wrapping around, or 'none').");
+      "('knn', 'delaunay' in (eta, phi) with phi wrapping around, 'threshold' by layer, or "
+      "'none').");
   py::class_<Tagger>(m, "Tagger")
       .def(py::init([](const std::string& model_path, const SessionOptions& session,
                        int knn_threads) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace e2e_gnn {
@@ -78,6 +79,16 @@ class Reader {
     return out;
   }
 
+  // A threshold distance `key` of the graph spec: a finite number, or nullopt when absent.
+  std::optional<double> distance(const json& data, const char* key) const {
+    const json* value = optional(data, key);
+    if (value == nullptr) return std::nullopt;
+    const std::string path = std::string("graph.") + key;
+    expect(value->is_number() && std::isfinite(value->get<double>()), *value, path,
+           "a finite number");
+    return value->get<double>();
+  }
+
   TensorSpec tensor(const json& value, const std::string& path) const {
     object(value, path);
     TensorSpec spec{string(required(value, "name", path + ".name"), path + ".name"),
@@ -138,12 +149,21 @@ class Reader {
     if (const json* names = optional(data, "graph_feature_names")) {
       spec.graph_feature_names = strings(*names, "graph.graph_feature_names");
     }
+    if (const json* layer = optional(data, "layer")) spec.layer = string(*layer, "graph.layer");
+    spec.same_layer = distance(data, "same_layer");
+    spec.adjacent_layer = distance(data, "adjacent_layer");
+    if (spec.builder != "threshold" &&
+        (!spec.layer.empty() || spec.same_layer || spec.adjacent_layer)) {
+      fail("'graph.layer', 'graph.same_layer' and 'graph.adjacent_layer' are for 'threshold' "
+           "edges, the builder is '" + spec.builder + "'");
+    }
     if (!spec.coordinate_scale.empty() && spec.coordinate_scale.size() != spec.coordinates.size()) {
       fail("the graph spec has " + std::to_string(spec.coordinates.size()) +
            " coordinates but " + std::to_string(spec.coordinate_scale.size()) + " scales");
     }
     try {
       spec.coordinate_columns();
+      spec.layer_column();
     } catch (const std::invalid_argument& error) {
       fail(error.what());
     }
@@ -225,19 +245,34 @@ json parse(const std::string& text, const std::string& source) {
 
 const char* library_version() { return E2E_GNN_VERSION; }
 
+namespace {
+
+// Column of x of feature `name`, which the spec uses as `what` ("coordinate", "layer").
+std::size_t feature_column(const std::vector<std::string>& feature_names, const std::string& name,
+                           const char* what) {
+  auto found = std::find(feature_names.begin(), feature_names.end(), name);
+  if (found == feature_names.end()) {
+    std::string known;
+    for (const auto& f : feature_names) known += (known.empty() ? "'" : ", '") + f + "'";
+    throw std::invalid_argument("graph spec " + std::string(what) + " '" + name +
+                                "' is not one of the node features " + known);
+  }
+  return static_cast<std::size_t>(found - feature_names.begin());
+}
+
+}  // namespace
+
 std::vector<std::size_t> GraphSpec::coordinate_columns() const {
   std::vector<std::size_t> columns;
   for (const auto& name : coordinates) {
-    auto found = std::find(feature_names.begin(), feature_names.end(), name);
-    if (found == feature_names.end()) {
-      std::string known;
-      for (const auto& f : feature_names) known += (known.empty() ? "'" : ", '") + f + "'";
-      throw std::invalid_argument("graph spec coordinate '" + name +
-                                  "' is not one of the node features " + known);
-    }
-    columns.push_back(static_cast<std::size_t>(found - feature_names.begin()));
+    columns.push_back(feature_column(feature_names, name, "coordinate"));
   }
   return columns;
+}
+
+std::optional<std::size_t> GraphSpec::layer_column() const {
+  if (layer.empty()) return std::nullopt;
+  return feature_column(feature_names, layer, "layer");
 }
 
 GraphSpec GraphSpec::from_json(const std::string& text, const std::string& source) {

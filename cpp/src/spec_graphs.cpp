@@ -1,6 +1,8 @@
 #include "e2e_gnn/spec_graphs.hpp"
 
 #include <cmath>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "e2e_gnn/delaunay.hpp"
 #include "e2e_gnn/knn.hpp"
 #include "e2e_gnn/point_batch.hpp"
+#include "e2e_gnn/threshold_edges.hpp"
 
 namespace e2e_gnn {
 namespace {
@@ -48,18 +51,49 @@ std::vector<float> positions(const GraphSpec& spec, const NodeBatch& nodes, bool
   return pos;
 }
 
+// The layer number of every node, from the spec's layer feature (0 without one); throws
+// for a value that is not a whole number.
+std::vector<std::int64_t> layers(const GraphSpec& spec, const NodeBatch& nodes) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(nodes.num_nodes()), 0);
+  const std::optional<std::size_t> column = spec.layer_column();
+  if (!column) return out;
+  const std::size_t width = static_cast<std::size_t>(spec.num_features());
+  const float* x = nodes.x().data();
+  const std::vector<std::int64_t>& ptr = nodes.ptr();
+  for (std::size_t g = 0; g + 1 < ptr.size(); ++g) {
+    for (auto i = static_cast<std::size_t>(ptr[g]); i < static_cast<std::size_t>(ptr[g + 1]); ++i) {
+      const float value = x[i * width + *column];
+      if (!(std::fabs(value) < 1e9f) || value != std::nearbyint(value)) {
+        std::ostringstream text;
+        text << "input 'x' has layer " << value << " (feature '" << spec.layer << "') at node "
+             << i << " (graph " << g << "), expected a whole number";
+        throw std::invalid_argument(text.str());
+      }
+      out[i] = static_cast<std::int64_t>(value);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_threads) {
   const bool knn = spec.builder == "knn", delaunay = spec.builder == "delaunay";
-  if (!knn && !delaunay && spec.builder != "none") {
+  const bool threshold = spec.builder == "threshold";
+  if (!knn && !delaunay && !threshold && spec.builder != "none") {
     throw std::invalid_argument("the graph spec asks for '" + spec.builder +
-                                "' edges: graphs are built from a spec for 'knn', 'delaunay' "
-                                "and 'none' edges only; pass the graphs with their edges "
-                                "instead");
+                                "' edges: graphs are built from a spec for 'knn', 'delaunay', "
+                                "'threshold' and 'none' edges only; pass the graphs with their "
+                                "edges instead");
   }
   if (knn && spec.k < 1) {
     throw std::invalid_argument("the graph spec asks for 'knn' edges without k");
+  }
+  if (threshold && (!spec.same_layer || !spec.adjacent_layer)) {
+    throw std::invalid_argument(
+        "the graph spec asks for 'threshold' edges without their distances (same_layer, "
+        "adjacent_layer: a model exported before the spec recorded them): re-export it, or "
+        "pass the graphs with their edges");
   }
   const std::int64_t width = spec.num_features();
   if (nodes.num_features() != width) {
@@ -76,8 +110,9 @@ GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_t
     graphs.assign(nodes, {});
     return graphs;
   }
-  if (knn && spec.coordinates.empty()) {
-    throw std::invalid_argument("the graph spec names no coordinates to build kNN edges from");
+  if ((knn || threshold) && spec.coordinates.empty()) {
+    throw std::invalid_argument("the graph spec names no coordinates to build '" + spec.builder +
+                                "' edges from");
   }
   if (delaunay && spec.coordinates.size() != 2) {
     throw std::invalid_argument("the graph spec names " + std::to_string(spec.coordinates.size()) +
@@ -94,6 +129,15 @@ GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_t
   points.num_graphs = static_cast<std::size_t>(nodes.num_graphs());
   if (delaunay) {
     graphs.assign(nodes, delaunay_graph(points).data);
+    return graphs;
+  }
+  if (threshold) {
+    const std::vector<std::int64_t> layer = layers(spec, nodes);
+    ThresholdOptions options;
+    options.same_layer = *spec.same_layer;
+    options.adjacent_layer = *spec.adjacent_layer;
+    options.loop = spec.loop;
+    graphs.assign(nodes, threshold_graph(points, layer.data(), options).edges.data);
     return graphs;
   }
   KnnOptions options;

@@ -140,9 +140,13 @@ TEST_CASE("build_graphs(spec, nodes) is the Tagger's graph builder") {
   CHECK(edges(from_spec) == testing::read_array<std::int64_t>("nodes_edge_index").values);
 
   GraphSpec spec = tagger.graph_spec();
-  spec.builder = "threshold";
+  spec.builder = "given";
   CHECK(contains(error_of([&] { build_graphs(spec, nodes); }),
-                 "the graph spec asks for 'threshold' edges"));
+                 "the graph spec asks for 'given' edges: graphs are built from a spec for "
+                 "'knn', 'delaunay', 'threshold' and 'none' edges only"));
+  spec.builder = "threshold";  // a spec written before the distances were recorded
+  CHECK(contains(error_of([&] { build_graphs(spec, nodes); }),
+                 "the graph spec asks for 'threshold' edges without their distances"));
   spec.builder = "delaunay";
   CHECK(build_graphs(spec, nodes).num_edges() > 0);
   spec.coordinates = {"deta"};

@@ -47,8 +47,9 @@ class GraphSpec:
         builder: edge builder: ``"knn"``; ``"delaunay"`` (the triangulation in the two
             coordinates, taken as (eta, phi): each phi is first moved by a multiple of 2 pi
             to within pi of its graph's first node, so graphs spanning less than pi in phi
-            triangulate across phi = +-pi); ``"none"`` (no edges, e.g. PointNet); and, not
-            buildable by the runtimes from the spec, ``"threshold"`` or ``"given"``.
+            triangulate across phi = +-pi); ``"threshold"`` (layered distance thresholds:
+            ``layer``, ``same_layer``, ``adjacent_layer``); ``"none"`` (no edges, e.g.
+            PointNet); and, not buildable by the runtimes from the spec, ``"given"``.
         k: neighbours per node for ``"knn"``.
         loop: whether every node is its own neighbour.
         coordinates: the columns of ``x`` the edges are built from.
@@ -57,6 +58,13 @@ class GraphSpec:
             builders guarantee it), which lets layers aggregate without scatter.
         graph_feature_names: one name per column of the graph-level input ``u``
             [graphs, F_u] (jet and event features); empty: the model takes no ``u``.
+        layer: for ``"threshold"``: the feature holding each node's layer number (a whole
+            number); None: every node in one layer.
+        same_layer: for ``"threshold"``: nodes of the same layer at most this far apart
+            (Euclidean over the scaled coordinates, no wrap-around) are joined, both ways;
+            negative: no such edges. None (specs written before it was recorded): the
+            runtimes cannot build the edges.
+        adjacent_layer: for ``"threshold"``: likewise for nodes whose layers differ by 1.
     """
 
     feature_names: tuple[str, ...]
@@ -67,6 +75,9 @@ class GraphSpec:
     coordinate_scale: tuple[float, ...] = ()
     fixed_degree: bool = False
     graph_feature_names: tuple[str, ...] = ()
+    layer: str | None = None
+    same_layer: float | None = None
+    adjacent_layer: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -74,9 +85,13 @@ class GraphSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
         tuples = ("feature_names", "coordinates", "coordinate_scale", "graph_feature_names")
-        return cls(
-            **{key: tuple(v) if key in tuples else v for key, v in _known(cls, data).items()}
-        )
+        # null is "not given" (the C++ reader's rule), except for k, where it means no k
+        known: dict[str, Any] = {
+            key: tuple(v) if key in tuples else v
+            for key, v in _known(cls, data).items()
+            if v is not None or key == "k"
+        }
+        return cls(**known)
 
 
 # Axes whose size changes from call to call; other named axes are fixed by the model.

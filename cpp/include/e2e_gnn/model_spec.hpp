@@ -33,7 +33,7 @@ const char* library_version();
 /// How the graphs a model was trained on are built from nodes.
 struct GraphSpec {
   std::vector<std::string> feature_names;  // one per column of x
-  std::string builder = "knn";  // "knn", "delaunay", "none", "threshold" or "given"
+  std::string builder = "knn";  // "knn", "delaunay", "threshold", "none" or "given"
   std::int64_t k = 16;                     // neighbours per node for "knn" (-1: none, null)
   bool loop = false;                       // every node is its own neighbour
   std::vector<std::string> coordinates;    // columns of x the edges are built from
@@ -42,6 +42,13 @@ struct GraphSpec {
   // One name per column of the graph-level input u [graphs, F_u] (jet and event features);
   // empty: the model takes no u.
   std::vector<std::string> graph_feature_names;
+  // "threshold" edges: nodes of the same layer within same_layer, of adjacent layers
+  // (layer numbers differing by 1) within adjacent_layer, distances over the coordinates
+  // (negative: no such edges). `layer` names the feature holding each node's layer number
+  // (empty: every node in one layer). Absent in specs written before they were recorded.
+  std::string layer;
+  std::optional<double> same_layer;
+  std::optional<double> adjacent_layer;
 
   std::int64_t num_features() const { return static_cast<std::int64_t>(feature_names.size()); }
   std::int64_t num_graph_features() const {
@@ -49,6 +56,8 @@ struct GraphSpec {
   }
   /// Column of x of each coordinate; throws std::invalid_argument for an unknown name.
   std::vector<std::size_t> coordinate_columns() const;
+  /// Column of x of the layer feature (nullopt: none); throws like coordinate_columns().
+  std::optional<std::size_t> layer_column() const;
 
   /// Parses a graph spec (the "graph" object of a model spec, Python's
   /// `dataclasses.asdict(GraphSpec)`), checked like ModelSpec::from_json.
@@ -82,7 +91,8 @@ struct ModelSpec {
 
   /// Parses the spec JSON. Throws SpecError naming `source` and the field when
   /// the JSON is malformed (a field of the wrong type, a missing field, a non-integer k, a
-  /// coordinate that is not a feature), its format is not kSpecFormat, an output of a graph
+  /// coordinate or layer that is not a feature, a threshold distance that is not a finite
+  /// number or given for a builder other than "threshold"), its format is not kSpecFormat, an output of a graph
   /// model has a first axis other than "graphs" or "nodes" (of a frame model: other than
   /// "images"), or a graph model with graph features lists no input "u". Unknown keys are
   /// ignored. The Python reader (e2e_gnn.spec.ModelSpec) runs this same check.

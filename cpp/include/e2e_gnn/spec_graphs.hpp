@@ -18,10 +18,16 @@ namespace e2e_gnn {
 ///    phi is moved by a multiple of 2 pi to within pi of the phi of its graph's first node
 ///    (unchanged when already there), so a jet across phi = +-pi is triangulated as one
 ///    piece (graphs must span less than pi in phi);
+///  - "threshold": layered distance-threshold edges (e2e_gnn::threshold_graph, target-sorted):
+///    nodes of one layer within the spec's same_layer, of adjacent layers within its
+///    adjacent_layer, Euclidean over the scaled coordinates (no wrap-around), with the
+///    spec's self loops; layer numbers from the spec's layer feature (none: one layer);
 ///  - "none": no edges (E = 0), no coordinates needed.
-/// Throws std::invalid_argument for another builder ("threshold", "given": pass the graphs
-/// with their edges), kNN without k or coordinates, Delaunay without exactly 2 coordinates,
-/// a feature width other than the spec's, non-finite coordinates or knn_threads < 1.
+/// Throws std::invalid_argument for another builder ("given": pass the graphs with their
+/// edges), kNN without k or coordinates, Delaunay without exactly 2 coordinates, threshold
+/// edges without coordinates or distances (specs written before they were recorded) or
+/// with a layer that is not a whole number, a feature width other than the spec's,
+/// non-finite coordinates or knn_threads < 1.
 GraphBatch build_graphs(const GraphSpec& spec, const NodeBatch& nodes, int knn_threads = 1);
 
 }  // namespace e2e_gnn

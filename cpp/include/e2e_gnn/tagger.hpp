@@ -1,7 +1,7 @@
 // Tagger: the object a reconstruction plugin holds for the whole job. It loads an exported
 // model once, reads and checks the spec in its metadata, builds the graphs the model was
-// trained on from raw node features (kNN, Delaunay or no edges as the spec says, through
-// e2e_gnn::build_graphs), validates every input and scores many graphs (or frames
+// trained on from raw node features (kNN, Delaunay, threshold or no edges as the spec says,
+// through e2e_gnn::build_graphs), validates every input and scores many graphs (or frames
 // [B, C, H, W] of a CNN) in ONE ONNX Runtime call; outputs() splits each output per graph at
 // its spec's level (per graph or per node). tag() is const and safe to call from many
 // threads at once.
@@ -52,8 +52,8 @@ class Tagger {
   std::int64_t num_features() const { return graph_spec().num_features(); }
 
   /// Builds the graphs of `nodes` as the model's spec says (e2e_gnn::build_graphs of
-  /// spec_graphs.hpp: kNN, Delaunay or no edges). Throws std::invalid_argument for another
-  /// builder, a feature width other than the spec's or non-finite coordinates.
+  /// spec_graphs.hpp: kNN, Delaunay, threshold or no edges). Throws std::invalid_argument
+  /// for another builder, a feature width other than the spec's or non-finite coordinates.
   GraphBatch build_graphs(const NodeBatch& nodes) const;
 
   /// The primary output (the spec's first) of every graph of `graphs` in one inference

@@ -82,13 +82,18 @@ def _dims(shape: tuple[int | str, ...]) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
 
 
+def _is_frame_model(model: ModelFile) -> bool:
+    """A CNN on frames: a frame spec and no graph spec."""
+    return model.spec.graph is None and model.spec.frame_shape is not None
+
+
 def model_io(model: ModelFile) -> ModelIO:
     """Tensors of the exported model: its inputs (a graph model's x, edge_index, batch, and
     ``u`` when the graph spec names graph features; a frame model's frames) with their
     static sizes from the ONNX file, and every output; an output's first axis (one row per
     node, graph or image, as the spec says) is variable."""
     graph, frame_shape = model.spec.graph, model.spec.frame_shape
-    if graph is None and frame_shape is not None:
+    if graph is None and frame_shape is not None:  # a frame model
         kind, expected = "frame", [t.name for t in frame_inputs(frame_shape)]
     else:
         kind = "graph"
@@ -176,8 +181,8 @@ def write_repository(
         deployment: instance kind/count and thread settings (default: 1 CPU instance); a
             model that is not thread-safe gets 1 intra-op thread, with a RuntimeWarning.
         variants: any of ``"onnx"``, ``"python"``, ``"ensemble"`` (graph models only);
-            default: all a model can be served as (:data:`VARIANTS` for a graph model,
-            :data:`FRAME_VARIANTS` for a frame model).
+            default: :data:`FRAME_VARIANTS` for a frame model (frame spec, no graph
+            spec), else :data:`VARIANTS`.
         ensemble_gnn: which GNN entry the ensemble runs: ``"python"`` (any server) or
             ``"onnx"`` (servers with the onnxruntime backend).
         version: version directory number.
@@ -195,7 +200,7 @@ def write_repository(
         )
         raise ConfigError(msg)
     if variants is None:
-        variants = VARIANTS if model.spec.graph is not None else FRAME_VARIANTS
+        variants = FRAME_VARIANTS if _is_frame_model(model) else VARIANTS
     name = name or model.spec.name or model_path.name.removesuffix(".onnx")
     if not _NAME.fullmatch(name):
         msg = f"model name {name!r} must be letters, digits, '_', '-', '.' (e.g. 'gnn_tagger')"
