@@ -100,10 +100,10 @@ CASE_THRESHOLD = 0.7
 def _graphs(features: list[np.ndarray], graph: GraphSpec, rng: np.random.Generator) -> GraphBatch:
     """Graphs of ``features`` wired as ``graph`` says, with Gaussian graph features ``u``
     when the spec names some. Edges come from the native spec builder (what deployment
-    runs: knn, delaunay, none); specs whose edges the deployment passes in (``threshold``:
-    the distances are not in a GraphSpec; ``given``) get threshold edges over the spec's
-    coordinate columns and its ``layer`` column (rounded), ``CASE_THRESHOLD`` apart: what
-    matters to parity is that the edges vary per graph."""
+    runs: knn, delaunay, none); ``threshold`` and ``given`` specs get threshold edges over
+    the spec's coordinate columns and its ``layer`` column (rounded: random features are
+    not whole layer numbers), ``CASE_THRESHOLD`` apart: what matters to parity is that the
+    edges vary per graph."""
     graphs = _edges(features, graph)
     if not graph.graph_feature_names:
         return graphs
