@@ -8,7 +8,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -320,9 +322,55 @@ py::tuple detector_response(const py::dict& columns, std::int64_t n_events,
                         py::make_tuple(owned(std::move(p.counts)), pixels));
 }
 
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+// det::calorimeter_impact of every track: (eta, phi) float64, NaN where a track never reaches
+// the calorimeter.
+py::tuple calorimeter_impact(const py::dict& tracks, double field_t, double radius_m) {
+  static constexpr std::array<const char*, 6> kNames{"pt", "eta", "phi", "charge", "d0", "dz"};
+  std::vector<DoubleArray> columns;
+  for (const char* name : kNames) {
+    if (!tracks.contains(name)) {
+      throw py::key_error(std::string("calorimeter_impact: tracks have no column '") + name + "'");
+    }
+    columns.push_back(DoubleArray::ensure(tracks[name]));
+    if (!columns.back() || columns.back().ndim() != 1 ||
+        columns.back().shape(0) != columns.front().shape(0)) {
+      throw py::value_error(std::string("calorimeter_impact: tracks['") + name +
+                            "'] must be a 1-D array of numbers as long as tracks['pt']");
+    }
+  }
+  const py::ssize_t n = columns.front().shape(0);
+  std::vector<double> eta(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> phi(eta);
+  std::array<const double*, 6> in{};
+  for (std::size_t c = 0; c < in.size(); ++c) {
+    in[c] = columns[c].data();
+  }
+  {
+    py::gil_scoped_release release;
+    for (py::ssize_t i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      try {
+        det::calorimeter_impact(in[0][i], in[1][i], in[2][i], in[3][i], in[4][i], in[5][i],
+                                field_t, radius_m, eta[k], phi[k]);
+      } catch (const std::invalid_argument& error) {
+        throw std::invalid_argument(std::string(error.what()) + " (track " + std::to_string(i) +
+                                    ")");
+      }
+    }
+  }
+  return py::make_tuple(owned(std::move(eta)), owned(std::move(phi)));
+}
+
 }  // namespace
 
 void register_detector(py::module_& m) {
+  m.def("calorimeter_impact", &calorimeter_impact, py::arg("tracks"), py::arg("field_t"),
+        py::arg("radius_m"),
+        "Where each track (columns pt, eta, phi, charge, d0, dz) reaches the calorimeter front "
+        "at radius_m in the field field_t, as the detector response places its particle's "
+        "deposits: (eta, phi) float64 arrays, NaN for tracks that never get there.");
   m.def("detector_response", &detector_response, py::arg("particles"), py::arg("n_events"),
         py::arg("config"), py::arg("rng"),
         "The generator's detector response of a chunk of events: ((counts, hit columns), "

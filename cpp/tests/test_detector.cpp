@@ -257,6 +257,49 @@ TEST_CASE("the nearest track equals an all-pairs search, across the phi seam too
   CHECK_THROWS_AS(NearestTrack(tracks, n_events, 0.2), std::invalid_argument);
 }
 
+TEST_CASE("a track's calorimeter impact: the bend and the line through its closest approach") {
+  // 0.3 B R / 2 = 0.7353 GeV for 3.8 T and 1.29 m: sin(bend) = 0.7353 / pT
+  CHECK(phi_bend(1.0, 3.0, 3.8, 1.29) == doctest::Approx(std::asin(0.7353 / 3.0)).epsilon(1e-4));
+  CHECK(phi_bend(-1.0, 3.0, 3.8, 1.29) == -phi_bend(1.0, 3.0, 3.8, 1.29));
+  CHECK(phi_bend(0.0, 0.1, 3.8, 1.29) == 0.0);
+  CHECK(std::isnan(phi_bend(1.0, 0.7, 3.8, 1.29)));  // loops before 1.29 m
+  double eta = 7.0;
+  double phi = 7.0;
+  REQUIRE(calorimeter_impact(3.0, 0.5, 3.0, 1.0, 0.0, 0.0, 3.8, 1.29, eta, phi));
+  CHECK(eta == doctest::Approx(0.5));
+  CHECK(phi == doctest::Approx(3.0 - std::asin(0.7353 / 3.0)).epsilon(1e-4));
+  REQUIRE(calorimeter_impact(2.0, 0.0, 3.1, -1.0, 0.0, 0.0, 3.8, 1.29, eta, phi));
+  CHECK(phi == doctest::Approx(3.1 + std::asin(0.7353 / 2.0) - kTwoPi).epsilon(1e-4));  // wrapped
+  // a neutral line from (0, 10 cm, 12.9 cm) (d0 = 10 cm) at phi 0 crosses 129 cm at
+  // (sqrt(129^2 - 10^2), 10, 12.9 + that length x sinh(0.2))
+  REQUIRE(calorimeter_impact(5.0, 0.2, 0.0, 0.0, 10.0, 12.9, 3.8, 1.29, eta, phi));
+  const double x = std::sqrt(129.0 * 129.0 - 100.0);
+  CHECK(eta == doctest::Approx(std::asinh((12.9 + x * std::sinh(0.2)) / 129.0)));
+  CHECK(phi == doctest::Approx(std::atan2(10.0, x)));
+  eta = phi = 7.0;
+  CHECK_FALSE(calorimeter_impact(0.7, 0.0, 0.0, 1.0, 0.0, 0.0, 3.8, 1.29, eta, phi));
+  CHECK_FALSE(calorimeter_impact(5.0, 0.0, 0.0, 1.0, 130.0, 0.0, 3.8, 1.29, eta, phi));
+  CHECK_FALSE(calorimeter_impact(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.8, 1.29, eta, phi));
+  CHECK(eta == 7.0);
+  CHECK(phi == 7.0);
+  CHECK_THROWS_AS(calorimeter_impact(std::numeric_limits<double>::quiet_NaN(), 0.0, 0.0, 1.0,
+                                     0.0, 0.0, 3.8, 1.29, eta, phi),
+                  std::invalid_argument);
+}
+
+TEST_CASE("the nearest track reports the tracks' own indices") {
+  const std::vector<std::int64_t> event{0, 0};
+  const std::vector<float> t_eta{0.0f, 0.5f};
+  const std::vector<float> t_phi{0.0f, 0.0f};
+  std::vector<std::int64_t> index{3, 7};
+  TrackView tracks{2, event.data(), t_eta.data(), t_phi.data(), index.data()};
+  const NearestTrack finder(tracks, 1, 0.2);
+  CHECK(finder.find(0, 0.05, 0.0) == 3);
+  CHECK(finder.find(0, 0.45, 0.0) == 7);
+  index = {7, 3};
+  CHECK_THROWS_AS(NearestTrack(tracks, 1, 0.2), std::invalid_argument);
+}
+
 TEST_CASE("the readout keeps what passes the threshold, with truth fractions and noise cells") {
   CaloGrid grid = ecal_grid();
   grid.threshold = 0.1;

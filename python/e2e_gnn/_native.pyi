@@ -89,6 +89,9 @@ def detector_response(
     tuple[NDArray[np.int64], dict[str, NDArray[np.generic]]],
     tuple[NDArray[np.int64], dict[str, NDArray[np.generic]]],
 ]: ...
+def calorimeter_impact(
+    tracks: dict[str, NDArray[np.generic]], field_t: float, radius_m: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def batch_graphs(
     graphs: Sequence[tuple[NDArray[np.float32], NDArray[np.int64]]],
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]: ...

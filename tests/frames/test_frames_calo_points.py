@@ -78,7 +78,10 @@ def _cell(eta: float, phi: float, energy: float, frac: float) -> dict[str, float
 
 
 def _track(eta: float, phi: float, pt: float) -> dict[str, float]:
-    return {"pt": pt, "eta": eta, "phi": phi, "d0": 0.01, "dz": 0.02, "charge": 1}
+    """A positive track from the origin that reaches the calorimeter at (eta, phi): its
+    vertex phi is ahead by the bend asin(0.3 B R / (2 pT)), B = 3.8 T, R = 1.29 m."""
+    bent = phi + math.asin(0.3 * 3.8 * 1.29 / (2 * pt))
+    return {"pt": pt, "eta": eta, "phi": bent, "d0": 0.0, "dz": 0.0, "charge": 1}
 
 
 def _two_track_event(tmp_path: Path) -> ak.Array:
@@ -101,7 +104,8 @@ def _two_track_event(tmp_path: Path) -> ak.Array:
 
 def test_point_clouds_membership_features_and_labels(tmp_path: Path) -> None:
     pc = PointCloudProducer()(_two_track_event(tmp_path))
-    assert pc.dropped == {"below_min_pt": 0, "too_few_points": 1}  # track 2 has no cells
+    # track 2 has no cells
+    assert pc.dropped == {"below_min_pt": 0, "loops_before_calorimeter": 0, "too_few_points": 1}
     assert pc.data.track_index.tolist() == [0, 1]
     assert ak.num(pc.data.points).tolist() == [4, 2]
     t0 = pc.data[0]
@@ -124,7 +128,7 @@ def test_point_clouds_membership_features_and_labels(tmp_path: Path) -> None:
 def test_point_clouds_min_pt_and_missing_truth(tmp_path: Path) -> None:
     events = _two_track_event(tmp_path)
     pc = PointCloudProducer(min_pt=6.0)(events)
-    assert pc.dropped == {"below_min_pt": 2, "too_few_points": 0}
+    assert pc.dropped == {"below_min_pt": 2, "loops_before_calorimeter": 0, "too_few_points": 0}
     assert pc.data.track_index.tolist() == [0]
     # track 1 still counts when deciding which track a cell is closest to
     assert pc.data[0].label.tolist() == pytest.approx([0.8, 0.0, -1.0, 0.5])

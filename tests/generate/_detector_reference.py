@@ -135,6 +135,34 @@ def _wrap(phi: np.ndarray) -> np.ndarray:
     return (phi + np.pi) % (2 * np.pi) - np.pi
 
 
+def _track_impact(tracks: dict[str, np.ndarray], config: DetectorConfig) -> dict[str, np.ndarray]:
+    """The tracks reaching the calorimeter front, where they reach it (float32, as written):
+    the straight line through the point of closest approach (-d0 sin phi, d0 cos phi, dz)
+    crossing the front radius, phi bent by sign(q) asin(0.3 B R / (2 pT)); ``index`` is the
+    track index of each."""
+    pt, eta, phi = (tracks[k].astype(np.float64) for k in ("pt", "eta", "phi"))
+    charge, d0, dz = (tracks[k].astype(np.float64) for k in ("charge", "d0", "dz"))
+    with np.errstate(divide="ignore"):
+        bend_arg = _LOOPER_CONSTANT * config.magnetic_field_t * config.calo_radius_m / (2.0 * pt)
+    r = 100.0 * config.calo_radius_m
+    vx, vy = -d0 * np.sin(phi), d0 * np.cos(phi)
+    r_vertex2 = vx * vx + vy * vy
+    reaches = (pt > 0) & ((charge == 0) | (bend_arg < 1.0)) & (r_vertex2 < r * r)
+    cos0, sin0 = np.cos(phi), np.sin(phi)
+    along = vx * cos0 + vy * sin0
+    s = -along + np.sqrt(np.maximum(along * along - r_vertex2 + r * r, 0.0))
+    z = dz + s * np.sinh(eta)
+    bend = np.sign(charge) * np.arcsin(np.minimum(bend_arg, 1.0))
+    impact_phi = _wrap(np.arctan2(vy + s * sin0, vx + s * cos0) - bend)
+    index = np.flatnonzero(reaches)
+    return {
+        "event": tracks["event"][index],
+        "eta": np.arcsinh(z / r)[index].astype(np.float32),
+        "phi": impact_phi[index].astype(np.float32),
+        "index": index,
+    }
+
+
 def _pixel_hits(
     flat: dict[str, np.ndarray],
     kin: dict[str, np.ndarray],
@@ -346,6 +374,7 @@ def _cells(
     sigma: np.ndarray,
     track_id: np.ndarray,
     tracks: dict[str, np.ndarray],
+    impact: dict[str, np.ndarray],
     truth_radius: float,
     grid: _Grid,
     n_events: int,
@@ -443,8 +472,10 @@ def _cells(
     first_row = np.zeros(cells.size, dtype=np.int64)
     first_row[row_of[::-1]] = np.arange(row_of.size)[::-1]
     nearest = nearest_track(
-        event_out[first_row], eta_out[first_row], phi_out[first_row], tracks, truth_radius
+        event_out[first_row], eta_out[first_row], phi_out[first_row], impact, truth_radius
     )[row_of]
+    found = nearest >= 0
+    nearest[found] = impact["index"][nearest[found]]
     fraction = np.where(nearest >= 0, 0.0, -1.0)
     lookup = np.flatnonzero((nearest >= 0) & (cell_row >= 0))
     if lookup.size and pair_key.size:
@@ -511,6 +542,7 @@ def _calorimeter(
         reaches & (at_origin | crossed.any(axis=1)) & (np.abs(eta_front) < config.barrel_eta_max)
     )
     index = np.flatnonzero(inside)
+    impact = _track_impact(tracks, config)
     track_of = np.full(flat["e"].size, -1, dtype=np.int64)
     track_of[track_particle] = np.arange(track_particle.size)
     track_id = track_of[index]
@@ -600,6 +632,7 @@ def _calorimeter(
                 spread[particle],
                 track_id[particle],
                 tracks,
+                impact,
                 config.truth_radius,
                 grid,
                 n_events,

@@ -663,6 +663,12 @@ NearestTrack::NearestTrack(const TrackView& tracks, std::int64_t n_events, doubl
     }
     require_finite(tracks.eta[t], "track_eta", t);
     require_finite(tracks.phi[t], "track_phi", t);
+    if (tracks.index != nullptr &&
+        (tracks.index[t] < 0 || (t > 0 && tracks.index[t] <= tracks.index[t - 1]))) {
+      throw std::invalid_argument("track indices must be >= 0 and increasing, but " +
+                                  at("track_index", t) + " = " +
+                                  std::to_string(tracks.index[t]));
+    }
     lo = std::min(lo, static_cast<double>(tracks.eta[t]));
     hi = std::max(hi, static_cast<double>(tracks.eta[t]));
   }
@@ -682,7 +688,9 @@ NearestTrack::NearestTrack(const TrackView& tracks, std::int64_t n_events, doubl
     const double phi = tracks.phi[t];
     bin[t] = static_cast<std::size_t>(tracks.event[t] * n_bins_ + eta_bin(eta));
     ++begin_[bin[t] + 1];
-    entries_[t] = {eta, phi, phi_mod_2pi(phi), static_cast<std::int64_t>(t)};
+    const std::int64_t index =
+        tracks.index == nullptr ? static_cast<std::int64_t>(t) : tracks.index[t];
+    entries_[t] = {eta, phi, phi_mod_2pi(phi), index};
   }
   for (std::size_t b = 1; b < begin_.size(); ++b) {
     begin_[b] += begin_[b - 1];
@@ -1168,21 +1176,24 @@ std::vector<double> depth_profiles(const std::vector<double>& mean,
 // Where the straight line of particle i from its production vertex crosses the cylinder of
 // radius r (cm), as eta and phi seen from the origin (the frame of the cells); false when the
 // vertex lies at or beyond r.
-bool cross_cylinder(const Particles& p, std::size_t i, double r, double& eta, double& phi) {
-  const double vx = p.vx[i];
-  const double vy = p.vy[i];
+bool cross_cylinder(double vx, double vy, double vz, double direction, double pz, double pt,
+                    double r, double& eta, double& phi) {
   const double r_vertex2 = vx * vx + vy * vy;
   if (!(r_vertex2 < r * r)) {
     return false;
   }
-  const double cos0 = std::cos(p.phi[i]);
-  const double sin0 = std::sin(p.phi[i]);
+  const double cos0 = std::cos(direction);
+  const double sin0 = std::sin(direction);
   const double along = vx * cos0 + vy * sin0;
   const double s = -along + std::sqrt(std::max(along * along - r_vertex2 + r * r, 0.0));
-  const double z = p.vz[i] + s * p.pz[i] / std::max(p.pt[i], 1e-12);
+  const double z = vz + s * pz / std::max(pt, 1e-12);
   eta = std::asinh(z / r);
   phi = std::atan2(vy + s * sin0, vx + s * cos0);
   return true;
+}
+
+bool cross_cylinder(const Particles& p, std::size_t i, double r, double& eta, double& phi) {
+  return cross_cylinder(p.vx[i], p.vy[i], p.vz[i], p.phi[i], p.pz[i], p.pt[i], r, eta, phi);
 }
 
 bool at_origin(const Particles& p, std::size_t i) {
@@ -1201,14 +1212,13 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
   for (std::size_t t = 0; t < tracks.particle.size(); ++t) {
     track_of[static_cast<std::size_t>(tracks.particle[t])] = static_cast<std::int64_t>(t);
   }
-  const double bend_constant = kLooperConstant * d.magnetic_field_t * d.calo_radius_m;
   std::vector<double> radii(d.ecal_layer_radii);
   radii.insert(radii.end(), d.hcal_layer_radii.begin(), d.hcal_layer_radii.end());
   std::vector<std::size_t> index;
-  std::vector<double> phi_bend;
+  std::vector<double> bends;
   for (std::size_t i = 0; i < p.size; ++i) {
-    const double bend = bend_constant / (2.0 * p.pt[i]);
-    if (!(p.charge[i] == 0.0 || bend < 1.0)) {
+    const double bend = phi_bend(p.charge[i], p.pt[i], d.magnetic_field_t, d.calo_radius_m);
+    if (std::isnan(bend)) {
       continue;
     }
     // the acceptance is that of the first layer reached
@@ -1225,7 +1235,7 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
     }
     if (std::fabs(eta_front) < d.barrel_eta_max) {
       index.push_back(i);
-      phi_bend.push_back(sign(p.charge[i]) * std::asin(std::min(bend, 1.0)));
+      bends.push_back(bend);
     }
   }
   const std::size_t n = index.size();
@@ -1298,7 +1308,7 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
     const std::size_t i = index[j];
     const std::size_t n_layers = layer_radii.size();
     if (at_origin(p, i)) {
-      push(out, i, energy, p.eta[i], p.phi[i] - phi_bend[j], sigma);
+      push(out, i, energy, p.eta[i], p.phi[i] - bends[j], sigma);
       out.layers.insert(out.layers.end(), layers, layers + n_layers);
       return;
     }
@@ -1306,7 +1316,7 @@ void make_showers(const Particles& p, const Tracks& tracks, const DetectorParame
       double eta = 0.0;
       double phi = 0.0;
       if (cross_cylinder(p, i, layer_radii[k], eta, phi)) {
-        push(out, i, energy, eta, phi - phi_bend[j], sigma);
+        push(out, i, energy, eta, phi - bends[j], sigma);
         const std::size_t first = out.layers.size();
         out.layers.resize(first + n_layers, 0.0);
         out.layers[first + k] = layers[k];
@@ -1409,6 +1419,47 @@ PixelHits make_pixel_hits(const Particles& p, std::int64_t n_events, const Detec
 
 }  // namespace
 
+double phi_bend(double charge, double pt, double field_t, double radius_m) {
+  const double bend = kLooperConstant * field_t * radius_m / (2.0 * pt);
+  if (!(charge == 0.0 || bend < 1.0)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return sign(charge) * std::asin(std::min(bend, 1.0));
+}
+
+bool calorimeter_impact(double pt, double eta, double phi, double charge, double d0, double dz,
+                        double field_t, double radius_m, double& impact_eta, double& impact_phi) {
+  const std::array<std::pair<const char*, double>, 8> arguments{{{"pt", pt},
+                                                                 {"eta", eta},
+                                                                 {"phi", phi},
+                                                                 {"charge", charge},
+                                                                 {"d0", d0},
+                                                                 {"dz", dz},
+                                                                 {"field_t", field_t},
+                                                                 {"radius_m", radius_m}}};
+  for (const auto& [name, value] : arguments) {
+    if (!std::isfinite(value)) {
+      throw std::invalid_argument(std::string("calorimeter_impact: ") + name +
+                                  " must be finite, got " + std::to_string(value));
+    }
+  }
+  if (!(pt > 0.0)) {
+    return false;
+  }
+  const double bend = phi_bend(charge, pt, field_t, radius_m);
+  double crossing_eta = 0.0;
+  double crossing_phi = 0.0;
+  // pz / pT of the track's direction is sinh(eta)
+  if (std::isnan(bend) || !cross_cylinder(-d0 * std::sin(phi), d0 * std::cos(phi), dz, phi,
+                                          std::sinh(eta), 1.0, 100.0 * radius_m, crossing_eta,
+                                          crossing_phi)) {
+    return false;
+  }
+  impact_eta = crossing_eta;
+  impact_phi = wrap_phi(crossing_phi - bend);
+  return true;
+}
+
 Response simulate(const Particles& particles, std::int64_t n_events,
                   const DetectorParameters& parameters, RandomSource& rng) {
   parameters.validate();
@@ -1424,17 +1475,33 @@ Response simulate(const Particles& particles, std::int64_t n_events,
   const CaloDeposits hcal(parameters.hcal, hcal_showers.view(), n_events, n_tracks);
   const CaloNoise ecal_noise = draw_noise(ecal, rng);
   const CaloNoise hcal_noise = draw_noise(hcal, rng);
+  // the truth fraction refers to the closest track where it reaches the calorimeter, as
+  // written (float) track parameters give it
   std::vector<std::int64_t> track_event;
-  track_event.reserve(tracks.particle.size());
+  std::vector<std::int64_t> track_index;
+  std::vector<float> impact_eta;
+  std::vector<float> impact_phi;
+  std::size_t t = 0;
   for (std::size_t e = 0; e < tracks.counts.size(); ++e) {
-    track_event.insert(track_event.end(), static_cast<std::size_t>(tracks.counts[e]),
-                       static_cast<std::int64_t>(e));
+    for (std::int64_t k = 0; k < tracks.counts[e]; ++k, ++t) {
+      double eta = 0.0;
+      double phi = 0.0;
+      if (calorimeter_impact(tracks.pt[t], tracks.eta[t], tracks.phi[t], tracks.charge[t],
+                             tracks.d0[t], tracks.dz[t], parameters.magnetic_field_t,
+                             parameters.calo_radius_m, eta, phi)) {
+        track_event.push_back(static_cast<std::int64_t>(e));
+        track_index.push_back(static_cast<std::int64_t>(t));
+        impact_eta.push_back(static_cast<float>(eta));
+        impact_phi.push_back(static_cast<float>(phi));
+      }
+    }
   }
   TrackView view;
   view.size = track_event.size();
   view.event = track_event.data();
-  view.eta = tracks.eta.data();
-  view.phi = tracks.phi.data();
+  view.eta = impact_eta.data();
+  view.phi = impact_phi.data();
+  view.index = track_index.data();
   response.hits =
       calorimeter_hits({{&ecal, &ecal_noise}, {&hcal, &hcal_noise}}, view, parameters.truth_radius);
   response.pixel_hits = make_pixel_hits(particles, n_events, parameters, rng);

@@ -164,12 +164,14 @@ struct CaloNoise {
 /// the threshold.
 CaloNoise draw_noise(const CaloDeposits& deposits, RandomSource& rng);
 
-/// Reconstructed tracks as (event, eta, phi); events never decrease.
+/// Reconstructed tracks as (event, eta, phi); events never decrease. `index` numbers them as
+/// the deposits do (nullptr: 0, 1, ...), increasing.
 struct TrackView {
   std::size_t size = 0;
   const std::int64_t* event = nullptr;
   const float* eta = nullptr;
   const float* phi = nullptr;
+  const std::int64_t* index = nullptr;
 };
 
 /// Finds the closest track of an event in (eta, phi): distance sqrt(deta^2 + dphi^2) in double
@@ -205,6 +207,23 @@ class NearestTrack {
   std::vector<Entry> entries_;
 };
 
+/// The azimuth by which a particle of charge `charge` (e) and transverse momentum `pt` (GeV)
+/// has turned in the solenoid field `field_t` (T) when it reaches the radius `radius_m` (m):
+/// sign(charge) asin(0.3 B R / (2 pT)), to subtract from its vertex phi. 0 for a neutral
+/// particle; NaN when a charged one loops before R (0.3 B R / (2 pT) >= 1). The response bends
+/// every calorimeter deposit of a particle by its bend at the calorimeter front.
+double phi_bend(double charge, double pt, double field_t, double radius_m);
+
+/// Where a reconstructed track reaches the calorimeter front (radius `radius_m`, m), as the
+/// response places the deposits of its particle: the straight line with the track's direction
+/// through its point of closest approach to the beam line, (-d0 sin phi, d0 cos phi, dz) (cm),
+/// crosses that radius at (eta, phi) seen from the origin, and phi is bent by phi_bend (then
+/// wrapped into [-pi, pi)). False, the outputs untouched, when the track never gets there: it
+/// loops before (phi_bend is NaN), pt <= 0 or |d0| >= R. Throws std::invalid_argument for a
+/// non-finite argument.
+bool calorimeter_impact(double pt, double eta, double phi, double charge, double d0, double dz,
+                        double field_t, double radius_m, double& impact_eta, double& impact_phi);
+
 /// Calorimeter hits of a chunk of events, grouped by event: `counts` hits per event.
 struct CaloHits {
   std::vector<std::int64_t> counts;
@@ -216,8 +235,8 @@ struct CaloHits {
   std::vector<std::int32_t> ieta;
   std::vector<std::int32_t> iphi;
   /// Share of the cell's noise-free energy (in its layer) left by the particle of the closest
-  /// track within the truth radius; 0 if that particle left nothing there (noise-only
-  /// cells), -1 if no track is that close.
+  /// track within the truth radius (simulate places each track at its calorimeter_impact); 0
+  /// if that particle left nothing there (noise-only cells), -1 if no track is that close.
   std::vector<float> truth_fraction;
 };
 
