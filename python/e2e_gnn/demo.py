@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from e2e_gnn.export import default_example, export_onnx
+from e2e_gnn.export.parity import training_scale
 from e2e_gnn.frames.jet import JET_CHANNEL_UNITS, JetFrameProducer
 from e2e_gnn.frames.plot import plot_frames
 from e2e_gnn.generate import generate
@@ -125,7 +126,8 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, dict[str, float]
     console.rule("4. export-onnx with the parity check")
     for kind, stem in MODELS.items():
         model, spec = load_checkpoint(out / f"{stem}.pt", f"{config.task}_{kind}")
-        report = export_onnx(model, spec, out / f"{stem}.onnx", default_example(spec))
+        example = default_example(spec, scale=training_scale(model))
+        report = export_onnx(model, spec, out / f"{stem}.onnx", example)
         console.print(f"{MODEL_KINDS[kind]}: {stem}.onnx")
         console.print(report.table(), markup=False, soft_wrap=True)
 

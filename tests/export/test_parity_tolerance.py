@@ -43,3 +43,22 @@ def test_relative_tolerance_still_refuses_a_real_difference() -> None:
     report = check_parity(_energies, off, _cases(), 1e-5, OUTPUTS, rtol=1e-6)
     assert not report.passed
     assert "FAIL (> 1e-05 + 1e-06 |torch|)" in report.table()
+
+
+def test_random_examples_follow_the_training_scale_of_the_model() -> None:
+    import torch
+
+    from e2e_gnn.export.parity import default_example, parity_cases, training_scale
+    from e2e_gnn.spec import GraphSpec, ModelSpec
+
+    model = torch.nn.Module()
+    model.register_buffer("feature_mean", torch.tensor([100.0, -3.0]))
+    model.register_buffer("feature_std", torch.tensor([20.0, 0.1]))
+    scale = training_scale(model)
+    assert scale is not None and training_scale(torch.nn.Linear(2, 2)) is None
+    spec = ModelSpec("m", "M", {}, graph=GraphSpec(("energy", "eta"), k=4, coordinates=("eta",)))
+    example = default_example(spec, sizes=(300, 200), scale=scale)
+    np.testing.assert_allclose(example.x.mean(axis=0), [100.0, -3.0], rtol=0.05)
+    np.testing.assert_allclose(example.x.std(axis=0), [20.0, 0.1], rtol=0.1)
+    large = parity_cases(spec, example, scale=scale)["larger than example"]
+    np.testing.assert_allclose(large.x.mean(axis=0), [100.0, -3.0], rtol=0.05)

@@ -27,7 +27,7 @@ from e2e_gnn import __version__
 from e2e_gnn.batch import Batch
 from e2e_gnn.checksum import model_checksum
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
-from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases
+from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases, training_scale
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.nn.models import Scores
 from e2e_gnn.spec import (
@@ -329,7 +329,7 @@ def export_onnx(
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
         run_onnx = _runner(session, output_names)
-        cases = parity_cases(spec, example)
+        cases = parity_cases(spec, example, scale=training_scale(model))
         checked = check_parity(run_torch, run_onnx, cases, atol, spec.outputs, rtol=rtol)
         if label:
             checked = checked.labelled(label)

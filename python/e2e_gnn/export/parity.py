@@ -133,19 +133,49 @@ def _edges(features: list[np.ndarray], graph: GraphSpec) -> GraphBatch:
     )
 
 
+# (mean, standard deviation) of each node feature
+FeatureScale = tuple[np.ndarray, np.ndarray]
+
+
+def training_scale(model: object) -> FeatureScale | None:
+    """The node-feature scale a model standardises its inputs with (its ``feature_mean`` and
+    ``feature_std`` buffers, set from the training data), or None."""
+    mean, std = getattr(model, "feature_mean", None), getattr(model, "feature_std", None)
+    if mean is None or std is None:
+        return None
+    return np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+
+
+def _features(
+    rng: np.random.Generator, sizes: list[int], num_features: int, scale: FeatureScale | None
+) -> list[np.ndarray]:
+    """Gaussian node features, at ``scale`` (the training data's) when given: a trained
+    model fed features tens of standard deviations from its training range computes with
+    huge cancelling activations, and float32 rounding alone then separates two runtimes."""
+    features = random_features(rng, sizes, num_features)
+    if scale is None:
+        return features
+    mean, std = scale
+    return [(mean + std * f).astype(np.float32) for f in features]
+
+
 def default_example(
-    spec: ModelSpec, seed: int = 0, sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
+    spec: ModelSpec,
+    seed: int = 0,
+    sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES,
+    scale: FeatureScale | None = None,
 ) -> Batch:
     """A random export example: one graph per entry of ``sizes`` (its node count), built as
-    the graph spec says, or ``len(sizes)`` frames of the frame spec's shape. Every dynamic
-    axis must come out >= 2 (export_onnx checks).
+    the graph spec says, with node features at ``scale`` (:func:`training_scale`) when
+    given, or ``len(sizes)`` frames of the frame spec's shape. Every dynamic axis must come
+    out >= 2 (export_onnx checks).
 
     A spec whose graphs have no edges (builder ``"none"``, point clouds) gets one self loop
     per node in its export example only: an example without edges would freeze the edge
     axis of the exported model at 0. Its parity cases have no edges, as deployment."""
     rng = np.random.default_rng(seed)
     if spec.graph is not None:
-        features = random_features(rng, list(sizes), len(spec.graph.feature_names))
+        features = _features(rng, list(sizes), len(spec.graph.feature_names), scale)
         example = _graphs(features, spec.graph, rng)
         if spec.graph.builder != "none":
             return example
@@ -158,7 +188,7 @@ def default_example(
 
 
 def _graph_cases(
-    graph: GraphSpec, example: GraphBatch, rng: np.random.Generator
+    graph: GraphSpec, example: GraphBatch, rng: np.random.Generator, scale: FeatureScale | None
 ) -> dict[str, GraphBatch]:
     num_features = example.x.shape[1]
     k = graph.k or 8
@@ -171,17 +201,20 @@ def _graph_cases(
         "many graphs": [int(n) for n in rng.integers(1, 3 * k, size=24)],
     }
     return {
-        name: _graphs(random_features(rng, graph_sizes, num_features), graph, rng)
+        name: _graphs(_features(rng, graph_sizes, num_features, scale), graph, rng)
         for name, graph_sizes in sizes.items()
     }
 
 
-def parity_cases(spec: ModelSpec, example: Batch, seed: int = 0) -> dict[str, Batch]:
-    """Named input batches for the parity check of a model with this spec."""
+def parity_cases(
+    spec: ModelSpec, example: Batch, seed: int = 0, scale: FeatureScale | None = None
+) -> dict[str, Batch]:
+    """Named input batches for the parity check of a model with this spec (random node
+    features at ``scale`` when given)."""
     rng = np.random.default_rng(seed)
     cases: dict[str, Batch] = {"export example": example}
     if isinstance(example, GraphBatch) and spec.graph is not None:
-        cases.update(_graph_cases(spec.graph, example, rng))
+        cases.update(_graph_cases(spec.graph, example, rng, scale))
     elif isinstance(example, FrameBatch):
         shape = example.frames.shape[1:]
         for name, count in (("one image", 1), ("two images", 2), ("many images", 17)):
