@@ -12,17 +12,14 @@ For every variant: median ms (interleaved rounds), the largest difference from t
 5 runs, and whether the 5 runs agreed bit for bit. "scatternd" is the opt-in racy form
 (``e2e_gnn.nn.scatternd_aggregation``), "exact" the default.
 
-Usage: PYTHONPATH=python python benchmarks/bench_aggregation.py [--repeat 20]
+Usage: PYTHONPATH=python python benchmarks/bench_aggregation.py [--repeat 20] [--quick]
 Writes benchmarks/results/aggregation.json and prints a markdown table.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import os
-import platform
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,13 +27,12 @@ import onnx
 import onnxruntime as ort
 import torch
 
+import _common
 import e2e_gnn.nn as ours
-from bench_layers import RESULTS as LAYERS_RESULTS
-from bench_layers import Tagger, export_bytes, knn_event, time_interleaved
+from bench_layers import Tagger, export_bytes, knn_event, op_inputs, time_interleaved
 from e2e_gnn.export import racy_reductions
 from e2e_gnn.nn.models import EdgeConvTagger
 
-RESULTS = LAYERS_RESULTS.with_name("aggregation.json")
 THREADS = (1, 2)
 RUNS = 5
 
@@ -110,28 +106,23 @@ def _measure(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    repeat = parser.parse_args().repeat
-    torch.set_num_threads(1)
+def cases(repeat: int) -> dict[str, Callable[[], list[dict[str, Any]]]]:
+    """What is measured, by name: each returns its rows."""
     gen = torch.Generator().manual_seed(2)
     n, e, f = 1000, 16000, 64
-    op_args = {
-        "x": torch.zeros(n, 1),
-        "src": torch.randn(e, f, generator=gen),
-        "index": torch.randint(0, n, (e,), generator=gen),
+    op_args, op_dynamic = op_inputs(gen, n, e, f)
+    found: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        f"scatter {kind}": lambda kind=kind: _measure(
+            f"scatter {kind}", _Op(kind), op_args, op_dynamic, repeat
+        )
+        for kind in ("sum", "mean", "max", "softmax")
     }
-    op_dynamic = {"x": {0: "N"}, "src": {0: "E"}, "index": {0: "E"}}
-    rows = []
-    for kind in ("sum", "mean", "max", "softmax"):
-        rows += _measure(f"scatter {kind}", _Op(kind), op_args, op_dynamic, repeat)
     event = knn_event(10, 16, 4, seed=0)
     readout_args = {
         "x": torch.randn(event["x"].size(0), 64, generator=gen),
         "batch": event["batch"],
     }
-    rows += _measure(
+    found["global mean+max pool"] = lambda: _measure(
         "global mean+max pool", _Readout(), readout_args, {"x": {0: "N"}, "batch": {0: "N"}}, repeat
     )
     torch.manual_seed(0)
@@ -141,7 +132,7 @@ def main() -> None:
         "x": torch.randn(n, f, generator=gen),
         "edge_index": torch.randint(0, n, (2, e), generator=gen),
     }
-    rows += _measure(
+    found["EdgeConv mean, random graph"] = lambda: _measure(
         "EdgeConv mean, random graph",
         edge_conv,
         random_graph,
@@ -151,21 +142,42 @@ def main() -> None:
     dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
     torch.manual_seed(0)
     tagger = EdgeConvTagger(4, hidden=64, num_layers=3).eval()
-    rows += _measure("EdgeConvTagger (default)", tagger, event, dynamic, repeat)
+    found["EdgeConvTagger (default)"] = lambda: _measure(
+        "EdgeConvTagger (default)", tagger, event, dynamic, repeat
+    )
     fixed = Tagger(ours.EdgeConv, ours, fixed_degree=16).eval()
-    rows += _measure("EdgeConv tagger, fixed_degree=16", fixed, event, dynamic, repeat)
+    found["EdgeConv tagger, fixed_degree=16"] = lambda: _measure(
+        "EdgeConv tagger, fixed_degree=16", fixed, event, dynamic, repeat
+    )
+    return found
+
+
+CASES = [
+    *(f"scatter {kind}" for kind in ("sum", "mean", "max", "softmax")),
+    "global mean+max pool",
+    "EdgeConv mean, random graph",
+    "EdgeConvTagger (default)",
+    "EdgeConv tagger, fixed_degree=16",
+]
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES)
+    args = _common.parse(parser, {"repeat": 2, "cases": ["scatter sum"]})
+    bench = _common.Bench("aggregation", args)
+    torch.set_num_threads(1)
+    measured = cases(args.repeat)
+    rows = [row for name in args.cases for row in measured[name]()]
+    event = knn_event(10, 16, 4, seed=0)
     result = {
-        "machine": platform.processor() or platform.machine(),
-        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
-        "cpus": os.cpu_count(),
-        "load_average_1_5_15_min": list(os.getloadavg()),
-        "ops_shape": {"rows": n, "entries": e, "features": f},
+        "ops_shape": {"rows": 1000, "entries": 16000, "features": 64},
         "event": {"nodes": event["x"].size(0), "edges": event["edge_index"].size(1)},
         "runs_per_check": RUNS,
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    bench.write(result)
     print(
         "| aggregation | export | threads | ms | scatter reductions | max abs diff vs torch "
         "| 5 runs identical |\n|---|---|---|---|---|---|---|"

@@ -11,16 +11,12 @@ Pythia initialisation included).
 
 Target (issue 5): everything we add costs at most 25 % on top of Pythia's own time.
 
-Usage: python benchmarks/bench_generate.py [--events-mpi 200] [--events-nompi 600]
+Usage: python benchmarks/bench_generate.py [--events-mpi 200] [--events-nompi 600] [--quick]
 Writes benchmarks/results/generate.json and prints a markdown table.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
+import _common
 from e2e_gnn.generate.detector import DetectorConfig, simulate
 from e2e_gnn.generate.pythia import PythiaSource
 from e2e_gnn.generate.tasks import get_task
@@ -43,7 +40,6 @@ from e2e_gnn.generate.writer import (
     to_branches,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results" / "generate.json"
 TASK = "quark_gluon"
 
 
@@ -118,24 +114,21 @@ def bench_generate(n_events: int, workers: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _common.parser(__doc__)
     parser.add_argument("--events-mpi", type=int, default=200)
     parser.add_argument("--events-nompi", type=int, default=600)
     parser.add_argument("--events-generate", type=int, default=200)
-    args = parser.parse_args()
+    quick = {"events_mpi": 5, "events_nompi": 5, "events_generate": 4}
+    args = _common.parse(parser, quick)
+    bench = _common.Bench("generate", args)
     results = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_average_1min_at_start": os.getloadavg()[0],
         "timing": "single-core stages in CPU time (time.process_time), generate() in wall time",
-        "python": platform.python_version(),
         "task": TASK,
         "mpi_on": bench_single_core(args.events_mpi, mpi=True),
         "mpi_off": bench_single_core(args.events_nompi, mpi=False),
         "generate_2_workers": bench_generate(args.events_generate, workers=2),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    bench.write(results, generate_workers=2)
     stages = ("pythia_alone", "nextBatch", "truth", "detector", "jets_assemble", "root_write")
     header = " | ".join(f"{name} (ms/ev)" for name in stages)
     print(f"| MPI | {header} | full (ms/ev) | overhead vs Pythia alone |")
@@ -151,7 +144,6 @@ def main() -> None:
         f"\ngenerate(workers=2, MPI on): {g['events']} events in {g['seconds']:.1f} s "
         f"= {g['events_per_s']:.1f} events/s (start-up included)"
     )
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

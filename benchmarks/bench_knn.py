@@ -3,9 +3,10 @@
 k = 16 neighbours (self excluded) in 2-D, one core, uniform random points. The native builder
 takes --chunk graphs per call; the alternatives need one call per graph, as
 they would in a data loader. Every number is the best of --repeat runs, per graph, in the same
-process. Writes benchmarks/results/knn.json and prints a markdown table.
+process, once with glibc's default and once with the tuned allocator (benchmarks/_common.py).
+Writes benchmarks/results/knn.json and prints a markdown table.
 
-    python benchmarks/bench_knn.py [--graphs 10000] [--sample 300] [--repeat 3]
+    python benchmarks/bench_knn.py [--graphs 10000] [--sample 300] [--repeat 3] [--quick]
 """
 
 from __future__ import annotations
@@ -14,28 +15,15 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # pykdtree queries with OpenMP: keep one core
 
-import argparse
-import json
-import platform
-import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+import _common
 from e2e_gnn.graphs.builders import knn_graph
 
 K = 16
-RESULTS = Path(__file__).parent / "results" / "knn.json"
-
-
-def best_time(run: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def per_graph_loop(build: Callable[[np.ndarray], object], graphs: list[np.ndarray]):
@@ -87,20 +75,14 @@ def measure(
     ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     pos = rng.random((int(ptr[-1]), 2), dtype=np.float32)
     native = native_in_chunks(pos, ptr, chunk)
-    row = {"native": best_time(native, repeat) / len(sizes) * 1e6}
+    row = {"native": _common.best(native, repeat) / len(sizes) * 1e6}
     graphs = [pos[ptr[g] : ptr[g + 1]] for g in range(min(sample, len(sizes)))]
     for name, build in alternatives().items():
-        row[name] = best_time(per_graph_loop(build, graphs), repeat) / len(graphs) * 1e6
+        row[name] = _common.best(per_graph_loop(build, graphs), repeat) / len(graphs) * 1e6
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--graphs", type=int, default=10_000, help="graphs per size class")
-    parser.add_argument("--sample", type=int, default=300, help="graphs timed per alternative")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--chunk", type=int, default=1000, help="graphs per native call")
-    args = parser.parse_args()
+def measure_all(args: Any) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     classes = {
         "50": np.full(args.graphs, 50),
@@ -111,40 +93,44 @@ def main() -> None:
     rows = {}
     for label, sizes in classes.items():
         rows[label] = measure(sizes, args.sample, args.repeat, args.chunk, rng)
-        print(f"{label} nodes: " + ", ".join(f"{k} {v:.1f} us" for k, v in rows[label].items()))
-    names = list(next(iter(rows.values())))
-    lines = [
-        "| nodes per graph | " + " | ".join(f"{n} (us/graph)" for n in names) + " | speed-up |",
-        "|---" * (len(names) + 2) + "|",
-    ]
-    for label, row in rows.items():
-        fastest = min(v for k, v in row.items() if k != "native")
-        cells = " | ".join(f"{row[n]:.1f}" for n in names)
-        lines.append(f"| {label} | {cells} | {fastest / row['native']:.1f}x |")
-    table = "\n".join(lines)
-    print()
-    print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "k": K,
-                "dimensions": 2,
-                "threads": 1,
-                "graphs_native": args.graphs,
-                "graphs_per_native_call": args.chunk,
-                "graphs_alternatives": args.sample,
-                "machine": platform.processor() or platform.machine(),
-                "us_per_graph": rows,
-                "speed_up_vs_fastest_alternative": {
-                    label: min(v for k, v in row.items() if k != "native") / row["native"]
-                    for label, row in rows.items()
-                },
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    return {
+        "k": K,
+        "dimensions": 2,
+        "threads": 1,
+        "graphs_native": args.graphs,
+        "graphs_per_native_call": args.chunk,
+        "graphs_alternatives": args.sample,
+        "us_per_graph": rows,
+        "speed_up_vs_fastest_alternative": {
+            label: min(v for k, v in row.items() if k != "native") / row["native"]
+            for label, row in rows.items()
+        },
+    }
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--graphs", type=int, default=10_000, help="graphs per size class")
+    parser.add_argument("--sample", type=int, default=300, help="graphs timed per alternative")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=1000, help="graphs per native call")
+    args = _common.parse(parser, {"graphs": 40, "sample": 5, "repeat": 1})
+    bench = _common.Bench("knn", args)
+    results = bench.by_allocator(lambda: measure_all(args), knn=1, torch=1)
+    for setting, result in results.items():
+        rows = result["us_per_graph"]
+        names = list(next(iter(rows.values())))
+        lines = [
+            f"\nallocator: {setting}\n",
+            "| nodes per graph | " + " | ".join(f"{n} (us/graph)" for n in names) + " | speed-up |",
+            "|---" * (len(names) + 2) + "|",
+        ]
+        for label, row in rows.items():
+            speedup = result["speed_up_vs_fastest_alternative"][label]
+            cells = " | ".join(f"{row[n]:.1f}" for n in names)
+            lines.append(f"| {label} | {cells} | {speedup:.1f}x |")
+        print("\n".join(lines))
+    bench.write({"allocators": results}, knn=1, torch=1)
 
 
 if __name__ == "__main__":

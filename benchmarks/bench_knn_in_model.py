@@ -5,30 +5,29 @@ torch_geometric's knn_graph.
 k = 16 neighbours, self included, 3-D uniform random points, one thread, best of --repeat
 runs. torch_geometric.nn.knn_graph needs torch_cluster or pyg-lib; when neither is installed
 its place is taken by one torch cdist + topk call per graph (what a pure-torch loop does).
+Ours also runs under torch.compile (dynamic shapes, unless --no-compile), and everything is
+measured with glibc's default and with the tuned allocator (benchmarks/_common.py).
 Writes benchmarks/results/knn_in_model.json and prints a markdown table.
 
-    python benchmarks/bench_knn_in_model.py [--repeat 3]
+    python benchmarks/bench_knn_in_model.py [--repeat 3] [--no-compile] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 import torch
 from torch import Tensor
 
+import _common
 from e2e_gnn.nn.knn import knn_table
 
 K = 16
-RESULTS = Path(__file__).parent / "results" / "knn_in_model.json"
 CASES = {"10 x 100": [100] * 10, "1 x 1000": [1000], "10 x 1000": [1000] * 10, "1 x 10000": [10000]}
 
 
@@ -75,12 +74,7 @@ def onnx_session() -> ort.InferenceSession:
 
 
 def best_ms(run: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    return 1e3 * _common.best(run, repeat)
 
 
 def measure(
@@ -91,42 +85,62 @@ def measure(
     batch: Tensor,
     sizes: list[int],
     repeat: int,
+    compiled: torch.nn.Module | None,
 ) -> dict[str, float]:
-    """Milliseconds per call of every method, after checking ONNX Runtime against eager."""
+    """Milliseconds per call of every method, after checking ONNX Runtime (and
+    torch.compile) against eager."""
     feeds = {"pos": pos.numpy(), "batch": batch.numpy()}
     with torch.no_grad():
-        assert (session.run(None, feeds)[0] == _Table()(pos, batch).numpy()).all(), sizes
+        expected = _Table()(pos, batch).numpy()
+        assert (session.run(None, feeds)[0] == expected).all(), sizes
+        peers = {}
+        if compiled is not None:
+            assert (compiled(pos, batch).numpy() == expected).all(), sizes
+            peers["ours torch.compile"] = best_ms(lambda: compiled(pos, batch), repeat)
         return {
             "ours eager": best_ms(lambda: knn_table(pos, batch, K), repeat),
+            **peers,
             "ours ONNX Runtime": best_ms(lambda: session.run(None, feeds), repeat),
             "N x N eager (before)": best_ms(lambda: whole_batch(pos, batch, K), repeat),
             pyg_name: best_ms(lambda: pyg(pos, batch, sizes), repeat),
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def measure_all(args: Any) -> dict[str, Any]:
     torch.set_num_threads(1)
     session = onnx_session()
     pyg_name, pyg = pyg_or_per_graph()
+    compiled = None if args.no_compile else _common.compiled(_Table())
     rows: dict[str, dict[str, float]] = {}
     gen = torch.Generator().manual_seed(0)
     for label, sizes in CASES.items():
         pos = torch.rand(sum(sizes), 3, generator=gen)
+        if label not in args.cases:
+            continue
         batch = torch.cat([torch.full((n,), g) for g, n in enumerate(sizes)])
-        rows[label] = measure(session, pyg_name, pyg, pos, batch, sizes, args.repeat)
-        print(f"{label}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in rows[label].items()))
-    names = list(next(iter(rows.values())))
-    lines = ["| graphs x nodes | " + " | ".join(f"{n} (ms)" for n in names) + " |"]
-    lines.append("|---" * (len(names) + 1) + "|")
-    for label, row in rows.items():
-        lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |")
-    print("\n".join(lines))
-    meta = {"k": K, "dimensions": 3, "threads": 1, "torch": torch.__version__}
-    meta |= {"onnxruntime": ort.__version__, "machine": platform.machine()}
-    RESULTS.write_text(json.dumps({"meta": meta, "ms": rows}, indent=2) + "\n")
+        rows[label] = measure(session, pyg_name, pyg, pos, batch, sizes, args.repeat, compiled)
+    return {"k": K, "dimensions": 3, "ms": rows}
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    quick = {"repeat": 1, "no_compile": True, "cases": ["10 x 100"]}
+    args = _common.parse(parser, quick)
+    bench = _common.Bench("knn_in_model", args)
+    results = bench.by_allocator(lambda: measure_all(args), torch=1, onnxruntime_intra_op=1)
+    for setting, result in results.items():
+        rows = result["ms"]
+        names = list(next(iter(rows.values())))
+        lines = [f"\nallocator: {setting}\n"]
+        lines.append("| graphs x nodes | " + " | ".join(f"{n} (ms)" for n in names) + " |")
+        lines.append("|---" * (len(names) + 1) + "|")
+        for label, row in rows.items():
+            lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |")
+        print("\n".join(lines))
+    bench.write({"allocators": results}, torch=1, onnxruntime_intra_op=1)
 
 
 if __name__ == "__main__":

@@ -14,20 +14,20 @@ One thread everywhere (torch.set_num_threads(1), ONNX Runtime intra/inter-op 1).
 (issue 4): tagger >= 2x torch_geometric eager and >= 4x torch_geometric exported; every
 general layer in ONNX Runtime at least as fast as torch_geometric eager.
 
-Usage: PYTHONPATH=python python benchmarks/bench_layers.py [--repeat 30]
+torch_geometric (and the tagger of ours) also run under ``torch.compile`` (dynamic shapes),
+the peer a torch user would pick next to eager; everything is measured twice, with glibc's
+default and with the tuned allocator (see benchmarks/_common.py).
+
+Usage: PYTHONPATH=python python benchmarks/bench_layers.py [--repeat 30] [--no-compile]
+       [--quick]
 Writes benchmarks/results/layers.json and prints markdown tables.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
-import os
-import platform
 import statistics
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,14 +38,13 @@ import onnxruntime as ort
 import torch
 from torch.export import Dim
 
+import _common
 import e2e_gnn.nn as ours
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import torch_geometric
     import torch_geometric.nn as pyg
-
-RESULTS = Path(__file__).parent / "results" / "layers.json"
 
 
 def knn_event(num_jets: int, k: int, features: int, seed: int) -> dict[str, torch.Tensor]:
@@ -159,19 +158,27 @@ def torch_runner(module: torch.nn.Module, args: dict[str, torch.Tensor]) -> Runn
 def time_interleaved(runners: dict[str, Runner], repeat: int) -> dict[str, float]:
     """Median ms of each runner, measured in interleaved rounds so that load from other
     processes hits every variant alike."""
-    for run in runners.values():
-        for _ in range(3):
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeat):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
+    timers = {name: _common.timer(run) for name, run in runners.items()}
+    samples = _common.interleaved(timers, repeat, warmup=3)
+    return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
 
 
-def bench_tagger(repeat: int) -> list[dict[str, Any]]:
+REFERENCE = "torch_geometric, torch eager"
+TAGGER_VARIANTS = [
+    REFERENCE,
+    "torch_geometric, torch.compile",
+    "torch_geometric, exported naively, ONNX Runtime",
+    "e2e_gnn EdgeConv (per-node split), ONNX Runtime",
+    "e2e_gnn EdgeConv without the per-node split, ONNX Runtime",
+    "e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime",
+    "e2e_gnn EdgeConv, torch eager",
+    "e2e_gnn EdgeConv, torch.compile",
+]
+
+
+def bench_tagger(repeat: int, variants: list[str]) -> list[dict[str, Any]]:
+    """The README event through each of ``variants`` (names of TAGGER_VARIANTS); the
+    torch_geometric eager reference always runs."""
     args = knn_event(10, 16, 4, seed=0)
     dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
     torch.manual_seed(0)
@@ -184,25 +191,27 @@ def bench_tagger(repeat: int) -> list[dict[str, Any]]:
     unsplit.load_state_dict(
         {k.replace(".nn.", ".nn.seq."): v for k, v in theirs.state_dict().items()}
     )
-    runners = {
-        "torch_geometric, torch eager": torch_runner(theirs, args),
-        "torch_geometric, exported naively, ONNX Runtime": ort_runner(
-            export_session(theirs, args, dynamic), args
-        ),
-        "e2e_gnn EdgeConv (per-node split), ONNX Runtime": ort_runner(
-            export_session(general, args, dynamic), args
-        ),
-        "e2e_gnn EdgeConv without the per-node split, ONNX Runtime": ort_runner(
-            export_session(unsplit, args, dynamic), args
-        ),
-        "e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime": ort_runner(
-            export_session(fixed, args, dynamic), args
-        ),
-        "e2e_gnn EdgeConv, torch eager": torch_runner(general, args),
+    exported = {
+        "torch_geometric, exported naively, ONNX Runtime": theirs,
+        "e2e_gnn EdgeConv (per-node split), ONNX Runtime": general,
+        "e2e_gnn EdgeConv without the per-node split, ONNX Runtime": unsplit,
+        "e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime": fixed,
     }
+    in_torch = {
+        REFERENCE: theirs,
+        "torch_geometric, torch.compile": _common.compiled(theirs),
+        "e2e_gnn EdgeConv, torch eager": general,
+        "e2e_gnn EdgeConv, torch.compile": _common.compiled(general),
+    }
+    runners = {}
+    for name in TAGGER_VARIANTS:
+        if name in exported and name in variants:
+            runners[name] = ort_runner(export_session(exported[name], args, dynamic), args)
+        elif name in in_torch and (name in variants or name == REFERENCE):
+            runners[name] = torch_runner(in_torch[name], args)
     times = time_interleaved(runners, repeat)
-    ref = runners["torch_geometric, torch eager"]()
-    ref_ms = times["torch_geometric, torch eager"]
+    ref = runners[REFERENCE]()
+    ref_ms = times[REFERENCE]
     rows = [
         {
             "variant": name,
@@ -235,18 +244,23 @@ class _Op(torch.nn.Module):
         return ours.scatter(src, index, dim_size=n, reduce=self.kind)  # type: ignore[arg-type]
 
 
-def bench_ops(repeat: int) -> list[dict[str, Any]]:
-    gen = torch.Generator().manual_seed(2)
-    n, e, f = 1000, 16000, 64
+def op_inputs(
+    gen: torch.Generator, n: int = 1000, e: int = 16000, f: int = 64
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[int, str]]]:
+    """Inputs of an aggregation alone (``n`` rows, ``e`` entries, ``f`` features) drawn from
+    ``gen``, and their dynamic axes."""
     args = {
         "x": torch.zeros(n, 1),
         "src": torch.randn(e, f, generator=gen),
         "index": torch.randint(0, n, (e,), generator=gen),
     }
-    dynamic = {"x": {0: "N"}, "src": {0: "E"}, "index": {0: "E"}}
+    return args, {"x": {0: "N"}, "src": {0: "E"}, "index": {0: "E"}}
+
+
+def bench_ops(repeat: int, kinds: list[str]) -> list[dict[str, Any]]:
+    args, dynamic = op_inputs(torch.Generator().manual_seed(2))
     rows = []
-    kinds = ["sum", "mean", "max", "softmax"]
-    for kind in [*kinds, "naive sum (scatter_add)", "naive max (scatter_reduce amax)"]:
+    for kind in kinds:
         module = _Op(kind)
         runners = {
             "ort": ort_runner(export_session(module, args, dynamic), args),
@@ -276,7 +290,13 @@ GENERAL_LAYERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def bench_general(repeat: int) -> list[dict[str, Any]]:
+OPS = [
+    *("sum", "mean", "max", "softmax"),
+    *("naive sum (scatter_add)", "naive max (scatter_reduce amax)"),
+]
+
+
+def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(1)
     n, e, f = 1000, 16000, 64
     args = {
@@ -307,10 +327,19 @@ def bench_general(repeat: int) -> list[dict[str, Any]]:
     mine.load_state_dict(theirs.state_dict())
     layers.append(("GINConv", theirs, mine.eval()))
     for name, theirs, mine in layers:
+        if name not in names:
+            continue
         runners = {
             "pyg": torch_runner(theirs, args),
             "ours": ort_runner(export_session(mine, args, dynamic), args),
         }
+        if compile_peers:
+            try:
+                fast = torch_runner(_common.compiled(theirs), args)
+                fast()  # compiles, or says why not
+                runners["pyg_compile"] = fast
+            except Exception as err:
+                print(f"torch_geometric {name} does not compile: {type(err).__name__}")
         try:
             runners["pyg_onnx"] = ort_runner(export_session(theirs, args, dynamic), args)
         except Exception as err:
@@ -321,37 +350,33 @@ def bench_general(repeat: int) -> list[dict[str, Any]]:
                 "layer": name,
                 "pyg_eager_ms": times["pyg"],
                 "pyg_onnx_ms": times.get("pyg_onnx", float("nan")),
+                "pyg_compile_ms": times.get("pyg_compile", float("nan")),
                 "ours_onnx_ms": times["ours"],
                 "speedup_vs_pyg_eager": times["pyg"] / times["ours"],
+                "speedup_vs_pyg_compile": times.get("pyg_compile", float("nan")) / times["ours"],
                 "max_abs_diff": float(np.abs(runners["ours"]() - runners["pyg"]()).max()),
             }
         )
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=30)
-    repeat = parser.parse_args().repeat
+GENERAL = [*GENERAL_LAYERS, "EdgeConv max", "EdgeConv mean", "GINConv"]
+
+
+def measure(args: Any) -> dict[str, Any]:
     torch.set_num_threads(1)
-    tagger = bench_tagger(repeat)
-    ops = bench_ops(repeat)
-    general = bench_general(repeat)
-    result = {
-        "machine": platform.processor() or platform.machine(),
-        "versions": {
-            "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
-            "onnxruntime": ort.__version__,
-        },
-        "threads": 1,
-        "load_average_1_5_15_min": list(os.getloadavg()),
-        "tagger": tagger,
-        "aggregation_ops": ops,
-        "general_layers": general,
+    compile_peers = not args.no_compile
+    return {
+        "tagger": bench_tagger(
+            args.repeat, [v for v in args.variants if compile_peers or "compile" not in v]
+        ),
+        "aggregation_ops": bench_ops(args.repeat, args.ops),
+        "general_layers": bench_general(args.repeat, args.layers, compile_peers),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    tagger, ops, general = result["tagger"], result["aggregation_ops"], result["general_layers"]
     print(f"EdgeConv tagger, {tagger[0]['nodes']} nodes, {tagger[0]['edges']} edges, 1 thread\n")
     print("| variant | ms | speed-up vs PyG eager | max abs diff |\n|---|---|---|---|")
     for row in tagger:
@@ -368,15 +393,43 @@ def main() -> None:
         )
     print("\nGeneral-graph layers, 1,000 nodes, 16,000 edges, 64 features, 1 thread\n")
     print(
-        "| layer | PyG eager ms | PyG exported, ORT ms | e2e_gnn, ORT ms | speed-up vs PyG eager "
-        "| max abs diff |\n|---|---|---|---|---|---|"
+        "| layer | PyG eager ms | PyG torch.compile ms | PyG exported, ORT ms | e2e_gnn, ORT ms "
+        "| speed-up vs PyG eager / compile | max abs diff |\n|---|---|---|---|---|---|---|"
     )
     for row in general:
         print(
-            f"| {row['layer']} | {row['pyg_eager_ms']:.2f} | {row['pyg_onnx_ms']:.2f} "
-            f"| {row['ours_onnx_ms']:.2f} | {row['speedup_vs_pyg_eager']:.2f}x "
+            f"| {row['layer']} | {row['pyg_eager_ms']:.2f} | {row['pyg_compile_ms']:.2f} "
+            f"| {row['pyg_onnx_ms']:.2f} | {row['ours_onnx_ms']:.2f} "
+            f"| {row['speedup_vs_pyg_eager']:.2f}x / {row['speedup_vs_pyg_compile']:.2f}x "
             f"| {row['max_abs_diff']:.1e} |"
         )
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    parser.add_argument("--variants", nargs="+", choices=TAGGER_VARIANTS, default=TAGGER_VARIANTS)
+    parser.add_argument("--ops", nargs="+", choices=OPS, default=OPS)
+    parser.add_argument("--layers", nargs="+", choices=GENERAL, default=GENERAL)
+    quick = {
+        "repeat": 2,
+        "no_compile": True,
+        "variants": [REFERENCE, "e2e_gnn EdgeConv (per-node split), ONNX Runtime"],
+        "ops": ["sum"],
+        "layers": ["EdgeConv mean"],
+    }
+    args = _common.parse(parser, quick)
+    bench = _common.Bench("layers", args)
+    results = bench.by_allocator(lambda: measure(args), torch=1, onnxruntime_intra_op=1)
+    for setting, result in results.items():
+        print(f"\n## allocator: {setting}\n")
+        print_tables(result)
+    bench.write(
+        {"allocators": results, "torch_geometric": torch_geometric.__version__},
+        torch=1,
+        onnxruntime_intra_op=1,
+    )
 
 
 if __name__ == "__main__":

@@ -9,16 +9,12 @@ Steps: ``e2e-gnn generate --task displaced_photon`` -> ``e2e-gnn frames --kind l
 frames' (event, index) columns. Signal in an L_xy bin is compared with all background
 (prompt photons have no L_xy).
 
-Usage: python benchmarks/bench_physics.py [--events 8000] [--epochs 8]
+Usage: python benchmarks/bench_physics.py [--events 8000] [--epochs 8] [--quick]
 Writes benchmarks/results/physics.json and physics_*.png, prints markdown tables.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +32,7 @@ import numpy as np
 import torch
 import uproot
 
+import _common
 from e2e_gnn.train.data import LabelledFrames, read_labelled_frames, split_by_event
 from e2e_gnn.train.metrics import rejection_at, roc_auc
 from e2e_gnn.train.plots import plot_rejection
@@ -43,7 +40,6 @@ from e2e_gnn.train.settings import VALIDATION_FRACTION, TrainSettings
 from e2e_gnn.train.taggers import fit, prepare
 from e2e_gnn.train.trainer import BATCH_NORMS, train
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # cm, as the generator writes Jet_lxy: the ECAL's first layer is at 131.5 cm
 LXY_BINS_CM = (0.0, 10.0, 30.0, 60.0, 100.0, 131.5, np.inf)
 # Keras' BatchNormalization default (momentum 0.99 = torch momentum 0.01)
@@ -152,7 +148,10 @@ def _as_in_the_study(model: torch.nn.Module) -> None:
 
 
 def batchnorm_study(
-    training: LabelledFrames, validation: LabelledFrames, settings: TrainSettings
+    training: LabelledFrames,
+    validation: LabelledFrames,
+    settings: TrainSettings,
+    variants_run: int | None = None,
 ) -> dict[str, Any]:
     """The 3D CNN, same seed and data: without BatchNorm; with it after the first
     convolution, statistics recomputed after each epoch (what ``train`` does); with torch's
@@ -178,7 +177,7 @@ def batchnorm_study(
         ),
     }
     results = {}
-    for name, variant in variants.items():
+    for name, variant in list(variants.items())[:variants_run]:
         batch_norm = variant.batch_norm
         job = prepare("cnn3d", training, validation, replace(settings, batch_norm=batch_norm))
         if variant.momentum is not None:
@@ -245,12 +244,15 @@ def plot_batchnorm(study: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _common.parser(__doc__)
     parser.add_argument("--events", type=int, default=8000)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--study-variants", type=int, help="run only the first N variants of the BatchNorm study"
+    )
+    args = _common.parse(parser, {"events": 300, "epochs": 1, "study_variants": 2})
+    bench = _common.Bench("physics", args)
     torch.set_num_threads(2)
     settings = TrainSettings(
         epochs=args.epochs, seed=args.seed, width=16, dense=64, hidden=32, lr=1e-3
@@ -281,12 +283,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     plot_rejection(validation.label, scores, args.out / "physics_rejection.png")
     plot_lxy(tables, args.out / "physics_lxy.png")
-    study = batchnorm_study(training, validation, settings)
+    study = batchnorm_study(training, validation, settings, args.study_variants)
     plot_batchnorm(study, args.out / "physics_batchnorm.png")
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "command": f"python benchmarks/bench_physics.py --events {args.events} "
-        f"--epochs {args.epochs} --seed {args.seed}",
         "sample": {
             "events": args.events,
             "frame_shape": list(frames.data.shape[1:]),
@@ -299,7 +298,7 @@ def main() -> None:
         "models": models,
         "batchnorm": study,
     }
-    (args.out / "physics.json").write_text(json.dumps(result, indent=2) + "\n")
+    bench.write(result)
     print("| model | parameters | AUC | rejection at 50 % | seconds |")
     print("|---|---|---|---|---|")
     for kind, model in models.items():

@@ -8,6 +8,8 @@ Paths, per event (inference on the same prebuilt kNN graphs unless said otherwis
   onnxruntime per jet   Python onnxruntime, one call per jet
   torch eager batched   the PyTorch model, one call per event (no_grad)
   torch eager per jet   the PyTorch model, one call per jet (a Python analysis loop)
+  torch.compile ...     the same under torch.compile (dynamic shapes), the peer a torch
+                        user would pick next to eager (unless --no-compile)
 plus a small-graph case (single jets of 6-12 hits, one call each) where per-call overhead
 dominates, and a jet-size sweep (events of 10 jets of 4-32 random hits, native batched vs
 native per jet) showing where batching reaches the 4x of issue 6. Native calls above go
@@ -28,7 +30,11 @@ Three model sizes are measured in the same run (the third is EdgeConvTagger's de
 issue-4 tagger): batching pays most when the per-call cost of ONNX Runtime (its 60-75
 operators launched once per call, about 30 us) is large next to the per-jet compute.
 
-Usage: python benchmarks/bench_runtime.py [--events 40] [--repeats 10]
+Everything is measured twice, with glibc's default and with the tuned allocator
+(benchmarks/_common.py), each in its own process.
+
+Usage: python benchmarks/bench_runtime.py [--events 40] [--repeats 10] [--no-plugin]
+       [--no-compile] [--models NAME ...] [--quick]
 Writes benchmarks/results/runtime.json and prints a markdown table.
 """
 
@@ -36,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
-import platform
 import re
 import subprocess
 import sys
@@ -45,11 +49,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
+import _common
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.export import export_onnx
 from e2e_gnn.export.parity import default_example
@@ -58,7 +64,6 @@ from e2e_gnn.nn.models import EdgeConvTagger, Scores
 from e2e_gnn.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "runtime.json"
 
 
 def build_plugin(work: Path) -> Path:
@@ -83,7 +88,7 @@ def build_plugin(work: Path) -> Path:
 
 
 def plugin_time(plugin: Path, model: Path, events_file: Path, repeats: int, *flags: str) -> float:
-    """The plugin's best CPU time per event (microseconds), measured in C++."""
+    """The plugin's best CPU time per event (seconds), measured in C++."""
     out = subprocess.run(
         [str(plugin), str(model), str(events_file), str(events_file.with_suffix(".out")),
          "--time", str(repeats), *flags],
@@ -91,7 +96,7 @@ def plugin_time(plugin: Path, model: Path, events_file: Path, repeats: int, *fla
     ).stdout  # fmt: skip
     found = re.search(r"timing: ([0-9.eE+-]+) us per event", out)
     assert found, out
-    return float(found.group(1))
+    return float(found.group(1)) * 1e-6
 
 
 def write_events(path: Path, events: list[list[np.ndarray]]) -> None:
@@ -103,26 +108,15 @@ def write_events(path: Path, events: list[list[np.ndarray]]) -> None:
 
 
 def interleaved_best(timers: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Best of `repeats` for each timer, the timers taking turns in every repeat so that
-    all paths see the same load of a shared machine."""
-    for timer in timers.values():  # warm up: allocations, ONNX Runtime's first-run work
-        timer()
-    best = dict.fromkeys(timers, float("inf"))
-    for _ in range(repeats):
-        for name, timer in timers.items():
-            best[name] = min(best[name], timer())
-    return best
+    """Best of `repeats` for each timer (microseconds), the timers taking turns in every
+    repeat so that all paths see the same load of a shared machine."""
+    samples = _common.interleaved(timers, repeats)
+    return {name: 1e6 * min(values) for name, values in samples.items()}
 
 
 def cpu_timer(run: Callable[[], object], items: int) -> Callable[[], float]:
-    """A timer giving the CPU time per item (microseconds) of one run over all items."""
-
-    def timer() -> float:
-        start = time.process_time()
-        run()
-        return (time.process_time() - start) / items * 1e6
-
-    return timer
+    """A timer giving the CPU time per item (seconds) of one run over all items."""
+    return _common.timer(run, items, clock=time.process_time)
 
 
 MODELS = {
@@ -136,7 +130,7 @@ SWEEP_HITS = (4, 8, 16, 32)
 
 
 def measure(
-    args: argparse.Namespace, hidden: int, num_layers: int, plugin: Path
+    args: argparse.Namespace, hidden: int, num_layers: int, plugin: Path | None
 ) -> dict[str, object]:
     torch.manual_seed(0)
     model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=hidden, num_layers=num_layers)
@@ -182,12 +176,32 @@ def measure(
             rows = np.concatenate([tagger.run(**g)["scores"] for g in jets_of])
             assert np.allclose(rows, reference, atol=1e-5, rtol=0)
 
-        def torch_run(calls: list[tuple[torch.Tensor, ...]]) -> None:
+        def torch_run(
+            calls: list[tuple[torch.Tensor, ...]], module: torch.nn.Module = scored
+        ) -> None:
             with torch.no_grad():
                 for t in calls:
-                    scored(*t)
+                    module(*t)
 
         n, events_file = args.events, Path(tmp) / "events.csv"
+        peers: dict[str, Callable[[], float]] = {}
+        if not args.no_compile:
+            fast = _common.compiled(scored)
+            with torch.no_grad():
+                got, want = fast(*torch_batched[0]).numpy(), scored(*torch_batched[0]).numpy()
+            assert np.allclose(got, want, atol=1e-5, rtol=0)
+            peers = {
+                "torch.compile batched": cpu_timer(lambda: torch_run(torch_batched, fast), n),
+                "torch.compile per jet": cpu_timer(lambda: torch_run(torch_per_jet, fast), n),
+                "torch.compile small graph": cpu_timer(
+                    lambda: torch_run(torch_small, fast), len(small_graphs)
+                ),
+            }
+        if plugin is not None:
+            peers["C++ plugin batched"] = lambda: plugin_time(plugin, path, events_file, 1)
+            peers["C++ plugin per jet"] = lambda: plugin_time(
+                plugin, path, events_file, 1, "--per-jet"
+            )
         us = interleaved_best(
             {
                 "native batched": cpu_timer(lambda: [tagger.run(**b) for b in batched], n),
@@ -205,10 +219,6 @@ def measure(
                 ),
                 "torch eager batched": cpu_timer(lambda: torch_run(torch_batched), n),
                 "torch eager per jet": cpu_timer(lambda: torch_run(torch_per_jet), n),
-                "C++ plugin batched": lambda: plugin_time(plugin, path, events_file, 1),
-                "C++ plugin per jet": lambda: plugin_time(
-                    plugin, path, events_file, 1, "--per-jet"
-                ),
                 "native small graph": cpu_timer(
                     lambda: [tagger.run(**g) for g in small_graphs], len(small_graphs)
                 ),
@@ -218,6 +228,7 @@ def measure(
                 "torch eager small graph": cpu_timer(
                     lambda: torch_run(torch_small), len(small_graphs)
                 ),
+                **peers,
             },
             args.repeats,
         )
@@ -255,16 +266,23 @@ def measure(
         "native batched vs torch eager per jet": us["torch eager per jet"] / us["native batched"],
         "native vs torch eager, small graph": us["torch eager small graph"]
         / us["native small graph"],
-        "C++ plugin batched vs per jet": us["C++ plugin per jet"] / us["C++ plugin batched"],
-        "C++ plugin (hits -> scores) vs onnxruntime batched (graphs -> scores)": us[
-            "onnxruntime batched"
-        ]
-        / us["C++ plugin batched"],
-        "C++ plugin (hits -> scores) vs torch eager batched (graphs -> scores)": us[
-            "torch eager batched"
-        ]
-        / us["C++ plugin batched"],
     }
+    if "torch.compile batched" in us:
+        speedups["native vs torch.compile, batched event"] = (
+            us["torch.compile batched"] / us["native batched"]
+        )
+        speedups["native vs torch.compile, small graph"] = (
+            us["torch.compile small graph"] / us["native small graph"]
+        )
+    if "C++ plugin batched" in us:
+        plugin_us = us["C++ plugin batched"]
+        speedups["C++ plugin batched vs per jet"] = us["C++ plugin per jet"] / plugin_us
+        speedups["C++ plugin (hits -> scores) vs onnxruntime batched (graphs -> scores)"] = (
+            us["onnxruntime batched"] / plugin_us
+        )
+        speedups["C++ plugin (hits -> scores) vs torch eager batched (graphs -> scores)"] = (
+            us["torch eager batched"] / plugin_us
+        )
     nodes = [len(b["x"]) for b in batched]
     result = {
         "model": {"class": "EdgeConvTagger", **model.hyperparameters, "k": TOY_GRAPH_SPEC.k},
@@ -278,29 +296,43 @@ def measure(
         "us_per_small_graph": {k: round(v, 1) for k, v in us.items() if "small" in k},
         "jet_size_sweep_us_per_event": sweep,
         "speedups": {k: round(v, 2) for k, v in speedups.items()},
-        "versions": {
-            "onnxruntime": ort.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.processor() or platform.machine(),
     }
     return result
 
 
+def measure_all(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as work:
+        plugin = None if args.no_plugin else build_plugin(Path(work))
+        return {name: measure(args, *MODELS[name], plugin) for name in args.models}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _common.parser(__doc__)
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--jets-per-event", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=10)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as work:
-        plugin = build_plugin(Path(work))
-        results = {name: measure(args, *size, plugin) for name, size in MODELS.items()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--no-plugin", action="store_true", help="leave out the C++ plugin")
+    parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    quick = {
+        "events": 3,
+        "jets_per_event": 3,
+        "repeats": 1,
+        "models": [next(iter(MODELS))],
+        "no_plugin": True,
+        "no_compile": True,
+    }
+    args = _common.parse(parser, quick)
+    bench = _common.Bench("runtime", args)
+    by_allocator = bench.by_allocator(lambda: measure_all(args), torch=1, onnxruntime_intra_op=1)
+    bench.write({"allocators": by_allocator}, torch=1, onnxruntime_intra_op=1)
+    for setting, results in by_allocator.items():
+        print(f"\n## allocator: {setting}\n")
+        print_table({k: v for k, v in results.items() if k != "meta"})
 
+
+def print_table(results: dict[str, Any]) -> None:
     first = next(iter(results.values()))
     print(
         f"{first['events']} events x {first['jets_per_event']} jets, "

@@ -68,7 +68,15 @@ def main() -> None:
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Model name recorded in the metadata (default: file stem).")
-@click.option("--atol", default=1e-5, show_default=True, help="Parity tolerance vs torch.")
+@click.option(
+    "--atol", default=1e-5, show_default=True, help="Parity tolerance vs torch (absolute)."
+)
+@click.option(
+    "--rtol",
+    default=1e-6,
+    show_default=True,
+    help="Parity tolerance relative to |torch|: passes when |torch - onnx| <= atol + rtol |torch|.",
+)
 @click.option(
     "--triton-repo",
     type=click.Path(file_okay=False, path_type=Path),
@@ -80,6 +88,7 @@ def export_onnx_command(
     out: Path | None,
     name: str | None,
     atol: float,
+    rtol: float,
     triton_repo: Path | None,
 ) -> None:
     """Export a checkpoint to ONNX after checking parity against torch; refuses to write
@@ -90,7 +99,7 @@ def export_onnx_command(
         default_example,
         export_onnx,
     )
-    from e2e_gnn.export.parity import DEFAULT_EXAMPLE_SIZES
+    from e2e_gnn.export.parity import DEFAULT_EXAMPLE_SIZES, training_scale
     from e2e_gnn.export.recipe import Recipe
     from e2e_gnn.train.checkpoint import load_checkpoint
 
@@ -99,7 +108,8 @@ def export_onnx_command(
         if recipe is not None:
             loaded = Recipe.load(recipe)
             checkpoint, out, name = loaded.checkpoint, loaded.output, loaded.name
-            atol, seed, sizes = loaded.atol, loaded.example_seed, loaded.example_sizes
+            atol, rtol = loaded.atol, loaded.rtol
+            seed, sizes = loaded.example_seed, loaded.example_sizes
         if checkpoint is None or out is None:
             msg = "give --recipe, or both --checkpoint and --out"
             raise click.UsageError(msg)
@@ -107,7 +117,8 @@ def export_onnx_command(
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(_one_line(err)) from err
     try:
-        report = export_onnx(model, spec, out, default_example(spec, seed, sizes), atol=atol)
+        example = default_example(spec, seed, sizes, training_scale(model))
+        report = export_onnx(model, spec, out, example, atol=atol, rtol=rtol)
     except ParityError as err:
         console.print(err.report.table(), markup=False, soft_wrap=True)
         raise click.ClickException(str(err).splitlines()[0]) from err
@@ -158,7 +169,9 @@ INFER_ERRORS = (OSError, ValueError, TypeError, KeyError, RuntimeError)
     type=click.Path(path_type=Path),
     required=True,
     help="With --graphs/--frames: the scores file (.npz, .csv, .root or .parquet; columns "
-    "`score` or `score_<k>`, then the input's per-row columns: event, index, label). With "
+    "`score` or `score_<k>`, then the input's per-row columns: event, index, label; a model "
+    "with other outputs: `<output>` or `<output>_<k>`, per-node outputs as jagged columns "
+    "next to a jagged `node_index`, in .root or .parquet). With "
     "INPUTS: a directory getting one <input stem>.parquet (or --format root) per input, with "
     "the columns `file` and `row` too.",
 )
@@ -216,10 +229,11 @@ INFER_ERRORS = (OSError, ValueError, TypeError, KeyError, RuntimeError)
 @click.option(
     "--format",
     "out_format",
-    type=click.Choice(["parquet", "root"]),
+    type=click.Choice(["parquet", "root", "dataset"]),
     default="parquet",
     show_default=True,
-    help="With INPUTS: the format of the score files.",
+    help="With INPUTS: the format of the score files; dataset: --out DIR becomes one parquet "
+    "dataset (one part per input, read as one table by pyarrow, awkward or pandas).",
 )
 def infer(
     inputs: tuple[str, ...],
@@ -274,7 +288,8 @@ def infer(
             backend=backend,
             threads=threads,
             per_call=per_call,
-            suffix=f".{out_format}",
+            suffix=".parquet" if out_format == "dataset" else f".{out_format}",
+            dataset=out_format == "dataset",
             verify_checksum=not skip_checksum,
             schema=schema,
             step_size=step_size,
@@ -327,14 +342,14 @@ def _infer_one(
                 raise click.UsageError(msg)
             inputs, columns = model_inputs(spec, source)
             start = time.perf_counter()
-            scores = tagger.score(inputs, per_call)
+            outputs = tagger.outputs(inputs, per_call)
             elapsed = time.perf_counter() - start
-        write_scores(out, scores, **columns)
+        write_scores(out, outputs, **columns)
     except INFER_ERRORS as err:
         raise click.ClickException(_one_line(err)) from err
     what = "graphs" if graphs is not None else "frames"
     console.print(
-        f"scored {len(scores)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}",
+        f"scored {len(inputs)} {what} with {backend} in {elapsed * 1e3:.1f} ms -> {out}",
         soft_wrap=True,
         markup=False,
     )
@@ -376,25 +391,121 @@ def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("name")
+@click.argument("name", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(name: str, args: tuple[str, ...]) -> None:
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Every benchmark (or NAME) in its reduced form: checks that the code works, numbers "
+    "meaningless; results go to a temporary directory unless --out is given.",
+)
+@click.option(
+    "--all",
+    "run_all",
+    is_flag=True,
+    help="Every benchmark in full, one after the other (the numbers and plots the README "
+    "cites), then the tables of docs/benchmarks.md (benchmarks/render_tables.py).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Results directory (default: benchmarks/results).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="With --quick: benchmarks run at once (default: the cores; --all runs one at a time).",
+)
+def bench(
+    name: str | None,
+    args: tuple[str, ...],
+    quick: bool,
+    run_all: bool,
+    out: Path | None,
+    jobs: int | None,
+) -> None:
     """Run benchmarks/bench_NAME.py of this checkout (extra ARGS go to the script).
 
     Each benchmark measures e2e_gnn against the alternative in the same run and writes
-    benchmarks/results/NAME.json.
+    benchmarks/results/NAME.json (and its plots). Each benchmark runs in its own process;
+    the command reports which failed, and each one's wall and CPU time.
     """
-    import runpy
+    import os
     import sys
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     scripts = Path.cwd() / "benchmarks"
-    script = scripts / f"bench_{name}.py"
-    if not script.is_file():
-        found = sorted(p.stem.removeprefix("bench_") for p in scripts.glob("bench_*.py"))
-        msg = f"no benchmark {name!r} in {scripts} (run from an e2e_gnn checkout); have {found}"
+    found = sorted(p.stem.removeprefix("bench_") for p in scripts.glob("bench_*.py"))
+    if not found:
+        msg = f"no benchmarks in {scripts}: run from an e2e_gnn checkout"
         raise click.ClickException(msg)
-    sys.argv = [str(script), *args]
-    runpy.run_path(str(script), run_name="__main__")
+    if run_all and (quick or name or jobs):
+        msg = "--all runs every benchmark in full, one at a time: no NAME, --quick or --jobs"
+        raise click.UsageError(msg)
+    if name is not None and name not in found:
+        msg = f"no benchmark {name!r} in {scripts}; have {found}"
+        raise click.ClickException(msg)
+    if not (name or quick or run_all):
+        msg = f"give a benchmark NAME, --quick or --all; have {found}"
+        raise click.UsageError(msg)
+    names = [name] if name else found
+    jobs = jobs or ((os.cpu_count() or 1) if quick else 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = out or (Path(tmp) if quick else scripts / "results")
+
+        def run(each: str) -> tuple[str, int, float, float]:
+            command = [sys.executable, str(scripts / f"bench_{each}.py"), *args]
+            command += ["--quick"] * quick + ["--out", str(results)]
+            if jobs == 1:
+                console.print(f"[bold]== {each}[/] {' '.join(command[1:])}", soft_wrap=True)
+            log = Path(tmp) / f"{each}.log" if jobs > 1 else None
+            return (each, *_run_measured(command, log))
+
+        started = time.perf_counter()
+        failed = []
+        with ThreadPoolExecutor(jobs) as pool:
+            for done in as_completed([pool.submit(run, each) for each in names]):
+                each, code, seconds, cpu = done.result()
+                state = "[green]ok[/]" if code == 0 else f"[red]failed ({code})[/]"
+                console.print(f"== {each}: {state} in {seconds:.0f} s ({cpu:.0f} s of CPU)")
+                if code != 0:
+                    failed.append(each)
+                    log = Path(tmp) / f"{each}.log"
+                    if log.is_file():
+                        tail = log.read_text(errors="replace").splitlines()[-30:]
+                        console.print("\n".join(tail), markup=False, highlight=False)
+        if run_all and not failed:
+            render = [sys.executable, str(scripts / "render_tables.py"), "--results", str(results)]
+            if results == scripts / "results":
+                render += ["--write", str(Path.cwd() / "docs" / "benchmarks.md")]
+            if _run_measured(render, None)[0] != 0:
+                failed.append("render_tables")
+        where = "a temporary directory, removed" if results == Path(tmp) else str(results)
+    if failed:
+        msg = f"{len(failed)} of {len(names)} benchmark(s) failed: {', '.join(failed)}"
+        raise click.ClickException(msg)
+    console.print(
+        f"{len(names)} benchmark(s) ran ({'quick' if quick else 'full'}) in "
+        f"{time.perf_counter() - started:.0f} s; results in {where}"
+    )
+
+
+def _run_measured(command: list[str], log: Path | None) -> tuple[int, float, float]:
+    """Run ``command`` (output to ``log`` when given, else to this terminal): its exit code,
+    wall seconds and CPU seconds (user + system, its own and its children's)."""
+    import contextlib
+    import os
+    import subprocess
+
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(log, "w")) if log is not None else None
+        merged = subprocess.STDOUT if sink is not None else None
+        process = subprocess.Popen(command, stdout=sink, stderr=merged)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
 @main.command()

@@ -1,0 +1,305 @@
+"""Render the performance tables of docs/benchmarks.md (and the README's summary) from the
+result files, so that every number shown comes from a JSON file that `e2e-gnn bench --all`
+regenerates.
+
+Each row names the benchmark, what is compared, the measured ratio to the peer (default
+allocator / tuned allocator where the benchmark measures both), and the machine load
+during the run. A result file written before the shared format (benchmarks/_common.py) is
+listed as to be regenerated, never guessed from.
+
+Usage: python benchmarks/render_tables.py [--results DIR] [--write docs/benchmarks.md]
+Prints markdown; with --write, replaces the part of that file between the markers
+``<!-- tables:begin -->`` and ``<!-- tables:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+Row = tuple[str, str, str]  # what is compared, measured, note
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _both(result: dict[str, Any], value: Callable[[dict[str, Any]], str]) -> str:
+    """``value`` of each allocator setting, "default / tuned"."""
+    settings = result["allocators"]
+    return " / ".join(value(settings[s]) for s in ("default", "tuned") if s in settings)
+
+
+def _layers(result: dict[str, Any]) -> Iterator[Row]:
+    def tagger(name: str) -> Callable[[dict[str, Any]], float | None]:
+        def ms(run: dict[str, Any]) -> float | None:
+            return next((r["ms"] for r in run["tagger"] if r["variant"] == name), None)
+
+        return ms
+
+    ours = tagger("e2e_gnn EdgeConv (per-node split), ONNX Runtime")
+    for peer in (
+        "torch_geometric, torch eager",
+        "torch_geometric, torch.compile",
+        "torch_geometric, exported naively, ONNX Runtime",
+        "e2e_gnn EdgeConv, torch.compile",
+    ):
+        peer_ms = tagger(peer)
+
+        def ratio(run: dict[str, Any], peer_ms: Any = peer_ms) -> str:
+            a, b = ours(run), peer_ms(run)
+            return "-" if a is None or b is None else f"{_x(b / a)} ({a:.1f} vs {b:.1f} ms)"
+
+        yield f"EdgeConv tagger, ours in ONNX Runtime vs {peer}", _both(result, ratio), ""
+
+    def spread(key: str) -> Callable[[dict[str, Any]], str]:
+        def value(run: dict[str, Any]) -> str:
+            ratios = [r[key] for r in run["general_layers"] if r[key] == r[key]]  # not NaN
+            return f"{_x(min(ratios))}-{_x(max(ratios))}" if ratios else "-"
+
+        return value
+
+    yield (
+        "each general layer in ONNX Runtime vs PyG eager",
+        _both(result, spread("speedup_vs_pyg_eager")),
+        "",
+    )
+    yield (
+        "each general layer in ONNX Runtime vs PyG torch.compile",
+        _both(result, spread("speedup_vs_pyg_compile")),
+        "",
+    )
+
+
+def _aggregation(result: dict[str, Any]) -> Iterator[Row]:
+    by = {(r["what"], r["export"], r["threads"]): r for r in result["rows"]}
+    for (what, export, threads), row in by.items():
+        if export != "exact" or threads != 1 or (what, "scatternd", 1) not in by:
+            continue
+        racy = by[(what, "scatternd", 1)]
+        exact_runs = [r for (w, e, _), r in by.items() if w == what and e == "exact"]
+        same = all(r["runs_identical"] for r in exact_runs)
+        threads_tried = sorted(r["threads"] for r in exact_runs)
+        yield (
+            f"{what}: exact vs racy ScatterND (1 thread)",
+            f"{row['ms']:.2f} vs {racy['ms']:.2f} ms (exact / racy = {row['ms'] / racy['ms']:.2f})",
+            f"exact runs identical on {threads_tried} threads: {same}",
+        )
+
+
+def _knn(result: dict[str, Any]) -> Iterator[Row]:
+    first = next(iter(result["allocators"].values()))
+    for label in first["speed_up_vs_fastest_alternative"]:
+        yield (
+            f"native kNN vs the fastest alternative, {label} nodes",
+            _both(
+                result, lambda run, label=label: _x(run["speed_up_vs_fastest_alternative"][label])
+            ),
+            "",
+        )
+
+
+def _knn_in_model(result: dict[str, Any]) -> Iterator[Row]:
+    first = next(iter(result["allocators"].values()))
+    for case, row in first["ms"].items():
+        peer = next(name for name in row if name.startswith(("PyG", "torch cdist")))
+
+        def ratio(run: dict[str, Any], case: str = case, peer: str = peer) -> str:
+            times = run["ms"][case]
+            return _x(times[peer] / times["ours ONNX Runtime"])
+
+        yield f"in-model kNN {case}, ours in ONNX Runtime vs {peer}", _both(result, ratio), ""
+
+
+def _runtime(result: dict[str, Any]) -> Iterator[Row]:
+    first = {k: v for k, v in next(iter(result["allocators"].values())).items() if k != "meta"}
+    for model, measured in first.items():
+        for speedup in measured["speedups"]:
+
+            def value(run: dict[str, Any], model: str = model, speedup: str = speedup) -> str:
+                return _x(run[model]["speedups"][speedup])
+
+            yield f"{speedup} [{model}]", _both(result, value), ""
+
+
+def _per_call(result: dict[str, Any]) -> Iterator[Row]:
+    for name, us in result["overheads_us"].items():
+        yield f"small jet, one per call: {name}", f"{us:.1f} us", ""
+
+
+def _triton(result: dict[str, Any]) -> Iterator[Row]:
+    rows = {(r["backend"], r["graphs_per_request"], r["in_flight"]): r for r in result["results"]}
+    for graphs in sorted({g for _, g, _ in rows}):
+        local = rows.get(("native", graphs, 1)) or rows.get(("onnxruntime", graphs, 1))
+        grpc = rows.get(("triton-grpc", graphs, 1))
+        if local and grpc:
+            yield (
+                f"Triton gRPC vs {local['backend']}, {graphs} graphs/request (1 in flight)",
+                f"p50 {grpc['p50_ms']:.2f} vs {local['p50_ms']:.2f} ms, "
+                f"CPU {grpc.get('cpu_ms', float('nan')):.2f} vs "
+                f"{local.get('cpu_ms', float('nan')):.2f} ms, "
+                f"{grpc['requests_per_s']:.0f} vs {local['requests_per_s']:.0f} req/s",
+                "",
+            )
+    goal = result["goal"]
+    if goal.get("triton_p50_over_local_p50") is not None:
+        yield (
+            f"Triton p50 / {goal['versus']} p50 at {goal['graphs_per_request']} graphs/request",
+            _x(goal["triton_p50_over_local_p50"]),
+            f"target <= {goal['target']}x: {'met' if goal['met'] else 'not met'}",
+        )
+    if goal.get("triton_cpu_over_local_cpu") is not None:
+        yield (
+            f"Triton CPU (client + server) / {goal['versus']} CPU at "
+            f"{goal['graphs_per_request']} graphs/request",
+            _x(goal["triton_cpu_over_local_cpu"]),
+            "CPU time: not inflated by the machine's load",
+        )
+    batching = result["dynamic_batching"]
+    if not batching["allowed"]:
+        yield "Triton server-side dynamic batching", "not measured", batching["reason"]
+
+
+def _scaling(result: dict[str, Any]) -> Iterator[Row]:
+    def cell(row: dict[str, Any], per: int = 1) -> str:
+        values = (row["p50_ms"], row["p99_ms"], row.get("cpu_ms", float("nan")))
+        return " / ".join(f"{v * 1e3 / per:.0f}" for v in values)
+
+    for backend, measured in result["backends"].items():
+        curves = measured["curves"]
+        nodes, graphs = curves["nodes"], curves["graphs"]
+        yield (
+            f"{backend}: p50 / p99 / CPU us per call, {nodes[0]['nodes']} -> "
+            f"{nodes[-1]['nodes']} nodes (1 graph)",
+            f"{cell(nodes[0])} -> {cell(nodes[-1])}",
+            "",
+        )
+        yield (
+            f"{backend}: p50 / p99 / CPU us per graph, {graphs[0]['graphs']} -> "
+            f"{graphs[-1]['graphs']} graphs per call",
+            f"{cell(graphs[0], graphs[0]['graphs'])} -> {cell(graphs[-1], graphs[-1]['graphs'])}",
+            "",
+        )
+        threads = ", ".join(f"{r['threads']}: {cell(r)}" for r in curves["threads"])
+        yield f"{backend}: p50 / p99 / CPU us by intra-op threads", threads, ""
+        yield f"{backend}: peak RSS", json.dumps(measured["peak_rss_mb"]) + " MB", ""
+    for backend, why in result["skipped"].items():
+        yield f"{backend}: not run", "-", why
+
+
+def _generate(result: dict[str, Any]) -> Iterator[Row]:
+    for key, label in (("mpi_on", "with MPI"), ("mpi_off", "without MPI")):
+        overhead = result[key]["overhead_percent"]
+        yield f"our cost on top of Pythia, {label}", f"{overhead:+.0f} %", "target <= 25 %"
+
+
+def _physics(result: dict[str, Any]) -> Iterator[Row]:
+    for kind, model in result["models"].items():
+        yield f"displaced photons, {kind}: AUC", f"{model['auc']:.3f}", ""
+
+
+def _algebra(result: dict[str, Any]) -> Iterator[Row]:
+    rewrite = result.get("rewrite", {})
+    rows = rewrite.get("rows", [])
+    for row in rows[1:]:
+        yield (
+            f"README event tagger in ONNX Runtime, {row['variant']} vs {rows[0]['variant']}",
+            f"{_x(row['speedup_vs_first_row'])} ({row['ms']:.1f} vs {rows[0]['ms']:.1f} ms)",
+            f"max diff vs torch {row['onnx_vs_torch_max_abs_diff']:.0e}",
+        )
+    auc = result.get("auc", {})
+    if "mean_auc_plain_last_True" in auc:
+        yield (
+            "tagger AUC, plain last Linear vs ReLU last (mean over seeds)",
+            f"{auc['mean_auc_plain_last_True']:.3f} vs {auc['mean_auc_plain_last_False']:.3f}",
+            f"{auc.get('task', '')} task, {auc.get('events', '?')} events",
+        )
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], Iterator[Row]]] = {
+    "algebra": _algebra,
+    "layers": _layers,
+    "aggregation": _aggregation,
+    "knn": _knn,
+    "knn_in_model": _knn_in_model,
+    "runtime": _runtime,
+    "per_call": _per_call,
+    "triton": _triton,
+    "scaling": _scaling,
+    "generate": _generate,
+    "physics": _physics,
+}
+
+
+def _shared_format(result: dict[str, Any]) -> bool:
+    return "load_average_before" in result.get("meta", {})
+
+
+def _load(meta: dict[str, Any]) -> str:
+    before, after = meta["load_average_before"][0], meta["load_average_after"][0]
+    return f"{before:.1f} -> {after:.1f}"
+
+
+def render(results: Path) -> str:
+    lines = [
+        "| benchmark | compared | measured (default / tuned allocator) | note | load (1 min) |",
+        "|---|---|---|---|---|",
+    ]
+    stale, quick = [], []
+    for path in sorted(results.glob("*.json")):
+        result = json.loads(path.read_text())
+        name = path.stem
+        if not _shared_format(result):
+            stale.append(name)
+            continue
+        if result["meta"].get("quick"):
+            quick.append(name)
+        load = _load(result["meta"])
+        if isinstance(result.get("skipped"), str):
+            lines.append(f"| `{name}` | not run | - | {result['skipped']} | {load} |")
+            continue
+        for compared, measured, note in RENDERERS.get(name, lambda _: iter(()))(result):
+            if not measured.strip(" -/") and not note:
+                continue  # a variant this run left out
+            lines.append(f"| `{name}` | {compared} | {measured} | {note} | {load} |")
+    machines = {
+        json.dumps(json.loads(p.read_text())["meta"]["machine"], sort_keys=True)
+        for p in results.glob("*.json")
+        if _shared_format(json.loads(p.read_text()))
+    }
+    for machine in sorted(machines):
+        m = json.loads(machine)
+        lines.append(f"\nMeasured on {m['cpu']}, {m['cores']} cores ({m['platform']}).")
+    if quick:
+        lines.append(f"\nQuick runs (numbers meaningless): {', '.join(quick)}.")
+    if stale:
+        lines.append(f"\nTo regenerate (written before the shared format): {', '.join(stale)}.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--write", type=Path, help="markdown file with the table markers")
+    args = parser.parse_args()
+    table = render(args.results)
+    if args.write is None:
+        print(table, end="")
+        return
+    text = args.write.read_text()
+    if BEGIN not in text or END not in text:
+        msg = f"{args.write} has no {BEGIN} ... {END} markers to write the tables between"
+        raise SystemExit(msg)
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    args.write.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    print(f"wrote the tables into {args.write}")
+
+
+if __name__ == "__main__":
+    main()
