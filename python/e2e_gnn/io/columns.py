@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -187,8 +187,17 @@ def write_columns(
     return writer.path
 
 
-def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[str, ak.Array]:
-    """Read back what ``write_columns`` wrote, as awkward arrays by column name.
+def read_columns(
+    path: str | os.PathLike[str],
+    *,
+    tree: str = "Events",
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> dict[str, ak.Array]:
+    """Read back what ``write_columns`` wrote, as awkward arrays by column name: the rows
+    ``entry_start`` to ``entry_stop`` (default: all) of the columns whose name ``keep``
+    accepts (default: all), so that a large file can be read in chunks.
 
     A ROOT file gives its branches (a jagged record written as ``Node`` comes back as
     ``nNode``, ``Node_<field>``); a parquet file its top-level columns. Raises
@@ -197,8 +206,12 @@ def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[
     fmt = file_format(path)
     if fmt == ".root":
         ttree = open_tree(path, tree)
+        # names, not the function: uproot reads every branch with a callable filter_name
+        names = None if keep is None else [k for k in ttree.keys(recursive=False) if keep(k)]
         try:
-            arrays = ttree.arrays(library="ak")
+            arrays = ttree.arrays(
+                filter_name=names, entry_start=entry_start, entry_stop=entry_stop, library="ak"
+            )
         except Exception as err:  # uproot raises OSError, ValueError, ... on a bad basket
             msg = (
                 f"cannot read tree {tree!r} of {str(path)!r} ({type(err).__name__}: "
@@ -210,7 +223,7 @@ def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[
         msg = f"file {str(path)!r} does not exist"
         raise MissingFileError(msg, file_path=path)
     try:
-        table = ak.from_parquet(path)
+        table = _parquet_rows(Path(path), entry_start, entry_stop, keep)
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... on a bad file
         msg = (
             f"cannot read {str(path)!r} as a parquet file ({type(err).__name__}: "
@@ -218,6 +231,28 @@ def read_columns(path: str | os.PathLike[str], *, tree: str = "Events") -> dict[
         )
         raise CorruptFileError(msg, file_path=path) from err
     return {k: table[k] for k in table.fields}
+
+
+def _parquet_rows(
+    path: Path, start: int | None, stop: int | None, keep: Callable[[str], bool] | None
+) -> ak.Array:
+    """Rows ``start`` to ``stop`` of the columns ``keep`` accepts, reading only the row
+    groups (the chunks ``ColumnWriter`` wrote) that hold them."""
+    import pyarrow.parquet as pq
+
+    if start is None and stop is None and keep is None:
+        return ak.from_parquet(path)
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
+    columns = [n for n in dict.fromkeys(names) if keep is None or keep(n)]
+    sizes = np.array([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    first = np.concatenate([[0], np.cumsum(sizes)])
+    begin, end = slice(start, stop).indices(int(first[-1]))[:2]
+    groups = [i for i in range(len(sizes)) if first[i] < end and first[i + 1] > begin]
+    if not groups:
+        return ak.from_parquet(path, columns=columns, row_groups=[0])[:0]
+    table = ak.from_parquet(path, columns=columns, row_groups=groups)
+    return table[begin - first[groups[0]] : end - first[groups[0]]]
 
 
 def row_columns(columns: Mapping[str, ak.Array]) -> dict[str, np.ndarray]:

@@ -18,8 +18,16 @@ import numpy as np
 from e2e_gnn.frames.batch import FrameBatch
 from e2e_gnn.io.columns import Column, file_format, read_columns, row_columns, write_columns
 from e2e_gnn.io.errors import EmptyTreeError, FileContentError
+from e2e_gnn.io.reader import open_tree
 
-__all__ = ["FRAME_FILES", "FrameFile", "frame_columns", "read_frames", "write_frames"]
+__all__ = [
+    "FRAME_FILES",
+    "FrameFile",
+    "frame_columns",
+    "frame_rows",
+    "read_frames",
+    "write_frames",
+]
 
 FRAME_FILES = (".root", ".parquet")
 FRAME_PREFIX = "frame_"
@@ -80,8 +88,11 @@ def read_frames(
     *,
     channels: Sequence[str] | None = None,
     tree: str = "Events",
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
 ) -> FrameFile:
-    """The frames of a frames file, float32.
+    """The frames of a frames file, float32: all, or the rows ``entry_start`` to
+    ``entry_stop`` (one chunk of a file too large to hold, see :func:`frame_rows`).
 
     With ``channels`` (a frame model's ``spec.frame["channels"]``) the channels come in
     that order, picked by name; a file lacking one is refused naming it. Raises an
@@ -89,8 +100,10 @@ def read_frames(
     naming the file and the column.
     """
     file_format(path, FRAME_FILES)
-    cols = read_columns(path, tree=tree)
+    cols = read_columns(path, tree=tree, entry_start=entry_start, entry_stop=entry_stop)
     where = f"tree {tree!r} of {str(path)!r}" if Path(path).suffix == ".root" else repr(str(path))
+    if entry_start is not None or entry_stop is not None:
+        where += f" (rows {entry_start or 0} to {entry_stop})"
     names = [k[len(FRAME_PREFIX) :] for k in cols if k.startswith(FRAME_PREFIX)]
     if not names:
         graph = any(k.startswith(("Node", "Edge")) for k in cols)
@@ -123,6 +136,34 @@ def read_frames(
         None if label is None else label.astype(np.float32),
     )
     return FrameFile(frames, tuple(names), columns)
+
+
+def frame_rows(
+    path: str | os.PathLike[str], *, tree: str = "Events"
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """The per-frame columns of a frames file (label, event, index, pt, ...) and its channel
+    names, without reading a pixel: what a chunked reader needs to plan its reads."""
+    file_format(path, FRAME_FILES)
+    cols = read_columns(path, tree=tree, keep=lambda name: not name.startswith(FRAME_PREFIX))
+    where = f"tree {tree!r} of {str(path)!r}" if Path(path).suffix == ".root" else repr(str(path))
+    names = _channel_names(path, tree)
+    if not names:
+        msg = (
+            f"{where} is not a frames file: it holds no frame columns (named "
+            f"{FRAME_PREFIX}<channel>); columns: {sorted(cols)}"
+        )
+        raise FileContentError(msg, file_path=path)
+    return row_columns(cols), names
+
+
+def _channel_names(path: str | os.PathLike[str], tree: str) -> tuple[str, ...]:
+    if Path(path).suffix.lower() == ".root":
+        keys = open_tree(path, tree).keys(recursive=False)
+    else:
+        import pyarrow.parquet as pq
+
+        keys = pq.ParquetFile(path).schema_arrow.names
+    return tuple(k[len(FRAME_PREFIX) :] for k in keys if k.startswith(FRAME_PREFIX))
 
 
 def _frame_column(

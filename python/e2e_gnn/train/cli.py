@@ -11,7 +11,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from e2e_gnn.train.settings import MODEL_KINDS, VALIDATION_FRACTION, TrainSettings
+from e2e_gnn.train.settings import (
+    MODEL_KINDS,
+    NODE_LEVEL,
+    NODE_LOSSES,
+    VALIDATION_FRACTION,
+    TrainSettings,
+)
 
 __all__ = ["train_command"]
 
@@ -27,6 +33,26 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
         msg = f"unknown model kind(s) {unknown}; choose from {list(MODEL_KINDS)}"
         raise click.BadParameter(msg, param_hint="--model")
     return kinds
+
+
+def _node_level(kinds: list[str], loss: str | None) -> str | None:
+    """The node-level kind of ``kinds`` (trained alone) or None; checks ``--loss``."""
+    node = [kind for kind in kinds if kind in NODE_LEVEL]
+    if not node:
+        if loss is not None:
+            msg = f"--loss is for the node-level models {list(NODE_LEVEL)}, not {kinds}"
+            raise click.BadParameter(msg, param_hint="--loss")
+        return None
+    if len(kinds) > 1:
+        msg = (
+            f"{node[0]} trains on its own data (graphs with per-node targets): train it "
+            f"alone, not with {[k for k in kinds if k != node[0]]}"
+        )
+        raise click.BadParameter(msg, param_hint="--model")
+    if loss is not None and loss not in NODE_LOSSES[node[0]]:
+        msg = f"{node[0]} has no loss {loss!r}; choose from {list(NODE_LOSSES[node[0]])}"
+        raise click.BadParameter(msg, param_hint="--loss")
+    return node[0]
 
 
 @click.command("train")
@@ -46,8 +72,11 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     help="edgeconv: the EdgeConv GNN on kNN graphs of the non-zero pixels; cnn: the small "
     "residual CNN; resnet15: the CMS E2E ResNet-15 (cnn and resnet15 take [B, C, H, W] "
     "frames); cnn3d: the displaced-photon 3D CNN (layered frames); arma: the "
-    "displaced-photon ARMAConv GNN on threshold graphs of the pixels. Repeat or "
-    "comma-separate (edgeconv,cnn) to train several on the same split.",
+    "displaced-photon ARMAConv GNN on threshold graphs of the pixels; jetpointnet: the "
+    "JetPointNet segmentation of point clouds (`e2e-gnn frames --kind pointcloud`, trained "
+    "alone); calibration: the constituent-calibration GNN on jet graphs (`e2e-gnn frames "
+    "--kind constituents`, trained alone; --hidden, --layers). Repeat or comma-separate "
+    "(edgeconv,cnn) to train several on the same split.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option(
@@ -136,6 +165,35 @@ def _model_kinds(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="arma: edge distance between adjacent layers, same units.",
 )
+@click.option(
+    "--loss",
+    help="Node-level models: the loss. jetpointnet: mse (default: predicted vs true "
+    "focused-particle energy per cell), mae, weighted_mse (of the fractions, weighted by "
+    "cell energy); points labelled -1 are masked. calibration: lgk "
+    "(default) or mse of the jet energy ratio, plus the rapidity term.",
+)
+@click.option(
+    "--global-width",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.global_width,
+    show_default=True,
+    help="jetpointnet: width of the global (max-pooled) feature; --hidden sets the "
+    "per-point width.",
+)
+@click.option(
+    "--regularization",
+    type=click.FloatRange(min=0),
+    default=DEFAULTS.regularization,
+    show_default=True,
+    help="jetpointnet: weight of the feature transform's orthogonality penalty.",
+)
+@click.option(
+    "--reweight",
+    default=DEFAULTS.reweight,
+    help="Frame models: weight the training classes to a common distribution of two "
+    "per-frame columns, such as pt,eta (the object's, written by `e2e-gnn frames`), with "
+    "optional bin counts (pt:8,eta:4), so that kinematics do not do the tagging.",
+)
 def train_command(
     inputs: tuple[Path, ...],
     out: Path,
@@ -155,10 +213,15 @@ def train_command(
     stacks: int,
     same_layer: float,
     adjacent_layer: float,
+    loss: str | None,
+    global_width: int,
+    regularization: float,
+    reweight: str,
 ) -> None:
     """Train taggers on the labelled frames of INPUTS (files of `e2e-gnn frames --kind jet`,
     eg or layered), split by event into training and validation sets (cnn3d takes layered
-    frames, cnn and resnet15 plain ones, the GNNs either)."""
+    frames, cnn and resnet15 plain ones, the GNNs either); or a node-level model on its
+    data (jetpointnet: point clouds of `e2e-gnn frames --kind pointcloud`)."""
     try:
         from e2e_gnn.train.data import TrainingDataError
         from e2e_gnn.train.run import train_on_frames
@@ -169,6 +232,7 @@ def train_command(
         raise click.ClickException(msg) from err
 
     kinds = _model_kinds(models)
+    node_level = _node_level(kinds, loss)
     settings = TrainSettings(
         epochs=epochs,
         lr=lr,
@@ -184,7 +248,14 @@ def train_command(
         stacks=stacks,
         same_layer=same_layer,
         adjacent_layer=adjacent_layer,
+        loss=loss or (NODE_LOSSES[node_level][0] if node_level else ""),
+        global_width=global_width,
+        regularization=regularization,
+        reweight=reweight,
     )
+    if node_level is not None:
+        _train_node_level(inputs, out, node_level, settings, validation_fraction)
+        return
     try:
         run = train_on_frames(inputs, out, kinds, settings, validation_fraction, console)
     except TrainingDataError as err:
@@ -220,3 +291,43 @@ def train_command(
             soft_wrap=True,
             markup=False,
         )
+
+
+def _train_node_level(
+    inputs: tuple[Path, ...],
+    out: Path,
+    kind: str,
+    settings: TrainSettings,
+    validation_fraction: float,
+) -> None:
+    from e2e_gnn.train.data import TrainingDataError
+    from e2e_gnn.train.node_level import train_node_level
+
+    try:
+        run = train_node_level(inputs, out, kind, settings, validation_fraction, console)
+    except TrainingDataError as err:
+        raise click.ClickException(str(err)) from err
+    table = Table("model", "class", "parameters", "validation loss", "seconds")
+    table.add_row(
+        kind,
+        type(run.model).__name__,
+        f"{run.metrics['parameters']:,}",
+        f"{run.history.validation_loss[-1]:.4g}",
+        f"{run.seconds:.1f}",
+    )
+    console.print(table)
+    if run.kind.summary is not None:
+        console.print(run.kind.summary(run.metrics), soft_wrap=True, markup=False)
+    plots = ", ".join(str(out / name) for name in run.metrics["plots"])
+    console.print(
+        f"wrote {run.checkpoint}, {plots}, {out / 'metrics.json'}, "
+        f"{out / run.metrics['validation_graphs']}",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print(
+        f"next, export (and check parity with torch): e2e-gnn export-onnx --checkpoint "
+        f"{run.checkpoint} --out {out / kind}.onnx",
+        soft_wrap=True,
+        markup=False,
+    )

@@ -2,8 +2,12 @@
 model trained and validated on the same split; checkpoints, plots and metrics written.
 
 Outputs in ``out``: ``<kind>.pt`` per model (for ``e2e-gnn export-onnx --checkpoint``),
-``roc.png`` (validation ROC of all models), ``loss.png`` (losses per epoch),
-``metrics.json``, and with the GNN ``validation_graphs.root`` (for ``e2e-gnn infer``).
+``roc.png`` (validation ROC of all models), ``rejection.png`` (the same as background
+rejection against signal efficiency), ``loss.png`` (losses per epoch),
+``metrics.json`` (validation AUC and background rejection at 50 % and 80 % signal
+efficiency, inclusive and in bins of the object pT when the frames carry it), and with the
+GNN ``validation_graphs.root`` (for ``e2e-gnn infer``). The frames stay in their files and
+are read ``chunk_size`` at a time (graph models keep the graphs of their non-zero pixels).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import numpy as np
 from rich.console import Console
 
 from e2e_gnn.train.data import (
-    LabelledFrames,
-    read_labelled_frames,
+    CHUNK_FRAMES,
+    FrameChunks,
+    read_frame_chunks,
     split_by_event,
     write_labelled_graphs,
 )
-from e2e_gnn.train.plots import plot_losses, plot_roc
+from e2e_gnn.train.metrics import binned_performance, performance, quantile_edges
+from e2e_gnn.train.plots import plot_losses, plot_rejection, plot_roc
 from e2e_gnn.train.settings import MODEL_KINDS, TrainSettings
 from e2e_gnn.train.taggers import TrainedModel, fit, prepare
 
@@ -46,7 +52,11 @@ class TrainRun:
     validation_graphs: Path | None
 
 
-def _counts(frames: LabelledFrames) -> dict[str, int]:
+#: equally populated pT bins of the validation set in metrics.json
+PT_BINS = 4
+
+
+def _counts(frames: FrameChunks) -> dict[str, int]:
     return {
         "frames": len(frames),
         "signal": frames.signal,
@@ -54,7 +64,7 @@ def _counts(frames: LabelledFrames) -> dict[str, int]:
     }
 
 
-def _describe(name: str, frames: LabelledFrames) -> str:
+def _describe(name: str, frames: FrameChunks) -> str:
     counts = _counts(frames)
     return (
         f"{name}: {counts['frames']} frames ({counts['signal']} signal) "
@@ -69,20 +79,21 @@ def train_on_frames(
     settings: TrainSettings,
     validation_fraction: float,
     console: Console,
+    chunk_size: int = CHUNK_FRAMES,
 ) -> TrainRun:
-    """Train every model of ``kinds`` on the labelled frames of ``inputs``; write ``out``.
+    """Train every model of ``kinds`` on the labelled frames of ``inputs``, read
+    ``chunk_size`` frames at a time; write ``out``.
 
     Raises TrainingDataError (a ValueError) for inputs that are not labelled frames of
     both classes, before anything is trained or written.
     """
-    frames, unlabelled = read_labelled_frames(inputs)
+    frames, unlabelled = read_frame_chunks(inputs, chunk_size)
     console.print(
-        f"read {len(frames)} labelled frames {['B', *frames.data.shape[1:]]} of channels "
+        f"found {len(frames)} labelled frames {['B', *frames.frame_shape]} of channels "
         f"{list(frames.channel_names)}; skipped {unlabelled} unlabelled (label < 0)",
         soft_wrap=True,
     )
     training, validation = split_by_event(frames, validation_fraction, settings.seed)
-    del frames  # training and validation hold copies
     console.print(
         f"{_describe('training', training)}; {_describe('validation', validation)}", soft_wrap=True
     )
@@ -109,6 +120,11 @@ def train_on_frames(
         {MODEL_KINDS[kind]: result.trained.scores for kind, result in models.items()},
         out / "roc.png",
     )
+    plot_rejection(
+        validation.label,
+        {MODEL_KINDS[kind]: result.trained.scores for kind, result in models.items()},
+        out / "rejection.png",
+    )
     plot_losses(
         {MODEL_KINDS[kind]: result.trained.history for kind, result in models.items()},
         out / "loss.png",
@@ -123,7 +139,8 @@ def train_on_frames(
     metrics = {
         "inputs": [str(path) for path in inputs],
         "channels": list(training.channel_names),
-        "frame_shape": list(training.data.shape[1:]),
+        "frame_shape": list(training.frame_shape),
+        "chunk_size": chunk_size,
         "unlabelled_skipped": unlabelled,
         "validation_fraction": validation_fraction,
         "models": {
@@ -138,15 +155,23 @@ def train_on_frames(
 def _model_metrics(
     result: ModelResult,
     settings: dict[str, Any],
-    training: LabelledFrames,
-    validation: LabelledFrames,
+    training: FrameChunks,
+    validation: FrameChunks,
 ) -> dict[str, Any]:
     history = result.trained.history
+    scores = result.trained.scores
+    table = performance(validation.label, scores)
+    if "pt" in validation.columns:
+        pt = validation.columns["pt"]
+        table["pt_bins"] = binned_performance(
+            validation.label, scores, pt, quantile_edges(pt, PT_BINS)
+        )
     return {
         "model_class": type(result.trained.job.model).__name__,
         "checkpoint": result.checkpoint.name,
         "parameters": result.trained.job.parameters,
         "validation_auc": result.trained.auc,
+        "validation_performance": table,
         "loss_per_epoch": {"training": history.train_loss, "validation": history.validation_loss},
         "validation_auc_per_epoch": history.validation_auc,
         "training": _counts(training),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LAYERED_ONLY", "MODEL_KINDS", "PLAIN_ONLY", "VALIDATION_FRACTION", "TrainSettings"]
+__all__ = [
+    "LAYERED_ONLY",
+    "MODEL_KINDS",
+    "NODE_LEVEL",
+    "NODE_LOSSES",
+    "PLAIN_ONLY",
+    "VALIDATION_FRACTION",
+    "TrainSettings",
+]
 
 #: model kinds and the names plots and tables give them
 MODEL_KINDS = {
@@ -14,10 +22,19 @@ MODEL_KINDS = {
     "cnn3d": "3D CNN",
     "arma": "ARMAConv GNN",
     "resnet15": "ResNet-15",
+    "jetpointnet": "JetPointNet",
+    "calibration": "Calibration GNN",
 }
 #: the kinds that take layered frames [B, C, L, H, W] only, and those that take plain ones
 LAYERED_ONLY = ("cnn3d",)
 PLAIN_ONLY = ("cnn", "resnet15")
+#: the node-level kinds (e2e_gnn.train.node_level): they train on graphs with per-node
+#: targets, not on frames; each with its losses, the first the default
+NODE_LOSSES = {
+    "jetpointnet": ("mse", "mae", "weighted_mse"),
+    "calibration": ("lgk", "mse"),
+}
+NODE_LEVEL = tuple(NODE_LOSSES)
 #: fraction of the events held out for validation, with all their frames
 VALIDATION_FRACTION = 0.3
 _OWN_SETTINGS = {
@@ -26,6 +43,8 @@ _OWN_SETTINGS = {
     "cnn3d": ("width", "dense", "batch_norm"),
     "arma": ("hidden", "stacks", "same_layer", "adjacent_layer"),
     "resnet15": ("width",),
+    "jetpointnet": ("hidden", "global_width", "loss", "regularization"),
+    "calibration": ("hidden", "layers", "loss"),
 }
 
 
@@ -52,6 +71,14 @@ class TrainSettings:
     # threshold-graph edges in normalised (row, col) units: one bin of a 15-bin image is 1/7
     same_layer: float = 0.3
     adjacent_layer: float = 0.3
+    # node-level kinds: the loss ("": the kind's default, the first of NODE_LOSSES)
+    loss: str = ""
+    global_width: int = 128
+    # weight of the feature transform's orthogonality penalty (PointNet: 0.001)
+    regularization: float = 1e-3
+    # frame kinds: classes reweighted to a common (pT, eta) distribution
+    # (e2e_gnn.train.reweight; "pt,eta" or "pt:8,eta:4"; "": unweighted)
+    reweight: str = ""
 
     def of(self, kind: str) -> dict[str, Any]:
         """The settings that matter for ``kind``."""
