@@ -256,6 +256,9 @@ def test_cli_refuses_mixing_and_unknown_losses(tmp_path) -> None:
     frames = runner.invoke(main, [*base, "--model", "cnn", "--loss", "mse"])
     assert frames.exit_code == 2
     assert "--loss is for the node-level models" in frames.output
+    reweight = runner.invoke(main, [*base, "--model", "jetpointnet", "--reweight", "pt,eta"])
+    assert reweight.exit_code == 2
+    assert "jetpointnet has none" in reweight.output
 
 
 def test_every_loss_trains_a_step(tmp_path) -> None:

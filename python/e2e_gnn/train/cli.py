@@ -233,6 +233,9 @@ def train_command(
 
     kinds = _model_kinds(models)
     node_level = _node_level(kinds, loss)
+    if node_level is not None and reweight:
+        msg = f"--reweight balances the classes of the frame taggers; {node_level} has none"
+        raise click.BadParameter(msg, param_hint="--reweight")
     settings = TrainSettings(
         epochs=epochs,
         lr=lr,
