@@ -109,7 +109,7 @@ def test_onnx_is_exact_on_any_threads(layer: Layer) -> None:
         (lambda: ours_nn.SAGEConv(-1, 6, aggr="lstm"), "'lstm'"),
         (lambda: ours_nn.GraphConv(4, 6, aggr=["sum", "max"]), "one aggregation"),
         (lambda: ours_nn.GATConv(4, 6, fill_value="max"), "'max'"),
-        (lambda: ours_nn.ARMAConv(-1, 6), "-1"),
+        (lambda: ours_nn.ARMAConv(0, 6), "positive or -1"),
     ],
 )
 def test_rejects_bad_configuration(build: Callable[[], torch.nn.Module], match: str) -> None:
