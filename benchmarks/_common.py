@@ -175,6 +175,12 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def run_cli(*args: str) -> None:
+    """Runs ``e2e-gnn ARGS`` of this environment; raises CalledProcessError on failure."""
+    executable = Path(sys.executable).parent / "e2e-gnn"
+    subprocess.run([str(executable), *args], check=True, capture_output=True, text=True)
+
+
 def triton_missing() -> str | None:
     """Why no tritonserver can run here (one line), or None when one can."""
     try:

@@ -15,8 +15,6 @@ Writes benchmarks/results/calibration.json and calibration.png, prints markdown 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -31,15 +29,10 @@ from e2e_gnn.train.node_level import fit_nodes, node_kind, split_nodes_by_event
 from e2e_gnn.train.settings import VALIDATION_FRACTION, TrainSettings
 
 
-def _cli(*args: str) -> None:
-    executable = Path(sys.executable).parent / "e2e-gnn"
-    subprocess.run([str(executable), *args], check=True, capture_output=True, text=True)
-
-
 def make_sample(workdir: Path, events: int, seed: int) -> Path:
     """The constituent graphs of ``events`` generated QCD events."""
     generated, graphs = workdir / "qcd.root", workdir / "constituents.root"
-    _cli(
+    _common.run_cli(
         "generate",
         "--task",
         "quark_gluon",
@@ -52,7 +45,7 @@ def make_sample(workdir: Path, events: int, seed: int) -> Path:
         "--out",
         str(generated),
     )
-    _cli(
+    _common.run_cli(
         "frames",
         str(generated),
         "--kind",

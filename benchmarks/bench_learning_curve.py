@@ -21,8 +21,6 @@ Writes benchmarks/results/learning_curve.json and learning_curve.png, prints mar
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -59,15 +57,10 @@ PT_BINS = 3
 CHUNK = 128
 
 
-def _cli(*args: str) -> None:
-    executable = Path(sys.executable).parent / "e2e-gnn"
-    subprocess.run([str(executable), *args], check=True, capture_output=True, text=True)
-
-
 def make_sample(workdir: Path, task: str, events: int, seed: int) -> Path:
     """The frames file of ``events`` generated events of ``task``."""
     generated, frames = workdir / f"{task}.root", workdir / f"{task}_frames.root"
-    _cli(
+    _common.run_cli(
         "generate",
         "--task",
         task,
@@ -81,7 +74,7 @@ def make_sample(workdir: Path, task: str, events: int, seed: int) -> Path:
         "--out",
         str(generated),
     )
-    _cli("frames", str(generated), "--kind", PAIRS[task][0], "--out", str(frames))
+    _common.run_cli("frames", str(generated), "--kind", PAIRS[task][0], "--out", str(frames))
     generated.unlink()
     return frames
 

@@ -15,8 +15,6 @@ Writes benchmarks/results/physics.json and physics_*.png, prints markdown tables
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -49,15 +47,10 @@ KERAS_EPSILON = 1e-3
 LARGE_BATCH = 512
 
 
-def _cli(*args: str) -> None:
-    executable = Path(sys.executable).parent / "e2e-gnn"
-    subprocess.run([str(executable), *args], check=True, capture_output=True, text=True)
-
-
 def make_sample(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
     """(generator file, layered frames file) of ``events`` displaced-photon events."""
     generated, frames = workdir / "displaced.root", workdir / "layered.root"
-    _cli(
+    _common.run_cli(
         "generate",
         "--task",
         "displaced_photon",
@@ -71,7 +64,7 @@ def make_sample(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
         "--out",
         str(generated),
     )
-    _cli("frames", str(generated), "--kind", "layered", "--out", str(frames))
+    _common.run_cli("frames", str(generated), "--kind", "layered", "--out", str(frames))
     return generated, frames
 
 

@@ -70,23 +70,19 @@ def _columns(result: Frames | PointClouds | ObjectGraphs | ConstituentGraphs) ->
         return {k: result.data[k] for k in result.data.fields}
     if isinstance(result, ConstituentGraphs):
         # u as per-graph columns named by graph_feature_names (io.graph_files' layout)
-        graph_features = dict(zip(result.graph_feature_names, result.u.T, strict=True))
-        return graph_columns(
-            result.x,
-            result.edge_index,
-            result.batch,
-            result.num_graphs,
-            feature_names=result.feature_names,
-            **graph_features,
+        per_graph = {
+            **dict(zip(result.graph_feature_names, result.u.T, strict=True)),
             **result.columns,
-        )
+        }
+    else:
+        per_graph = {"event": result.event}
     return graph_columns(
         result.x,
         result.edge_index,
         result.batch,
         result.num_graphs,
         feature_names=result.feature_names,
-        event=result.event,
+        **per_graph,
     )
 
 

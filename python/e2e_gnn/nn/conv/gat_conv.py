@@ -197,16 +197,7 @@ class GATConv(MessagePassing):
         if self.bias is not None:
             out = out + self.bias
         if return_attention_weights:
-            if existing_loop is not None:
-                # PyG's edge list: the existing self loops removed (eager only).
-                keep = ~existing_loop
-                edge_index, alpha = edge_index[:, keep], alpha[keep]
-            if adj_t is not None:  # PyG's form for a sparse input: the adjacency of alpha
-                weights = torch.sparse_coo_tensor(
-                    edge_index.flip(0), alpha, (*adj_t.shape[:2], alpha.size(1))
-                ).coalesce()
-                return out, (weights, weights.values())
-            return out, (edge_index, alpha)
+            return out, attention_weights(edge_index, alpha, existing_loop, adj_t)
         return out
 
     def edge_update(  # type: ignore[override]
@@ -259,3 +250,20 @@ def self_loop_attr(
     ones = (~is_loop).to(edge_attr.dtype)
     count = scatter(ones, target, dim_size=num_nodes).clamp(min=1)
     return total / count.view(-1, 1)
+
+
+def attention_weights(
+    edge_index: Tensor, alpha: Tensor, existing_loop: Tensor | None, adj_t: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``return_attention_weights`` as torch_geometric gives it: ``(edge_index, alpha)``
+    without the self loops the input already had (``existing_loop``; eager only), or, for
+    a sparse ``adj_t`` input, the sparse adjacency of alpha and its values."""
+    if existing_loop is not None:
+        keep = ~existing_loop
+        edge_index, alpha = edge_index[:, keep], alpha[keep]
+    if adj_t is None:
+        return edge_index, alpha
+    weights = torch.sparse_coo_tensor(
+        edge_index.flip(0), alpha, (*adj_t.shape[:2], alpha.size(1))
+    ).coalesce()
+    return weights, weights.values()

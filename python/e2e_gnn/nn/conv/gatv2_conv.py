@@ -7,7 +7,7 @@ from torch import Tensor
 
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
-from e2e_gnn.nn.conv.gat_conv import FILL_VALUES, self_loop_attr
+from e2e_gnn.nn.conv.gat_conv import FILL_VALUES, attention_weights, self_loop_attr
 from e2e_gnn.nn.message_passing import MessagePassing, dense_edges
 from e2e_gnn.nn.scatter import softmax
 
@@ -165,16 +165,7 @@ class GATv2Conv(MessagePassing):
         if self.bias is not None:
             out = out + self.bias
         if return_attention_weights:
-            if existing_loop is not None:
-                # PyG's edge list: the existing self loops removed (eager only).
-                keep = ~existing_loop
-                edge_index, alpha = edge_index[:, keep], alpha[keep]
-            if adj_t is not None:  # PyG's form for a sparse input: the adjacency of alpha
-                weights = torch.sparse_coo_tensor(
-                    edge_index.flip(0), alpha, (*adj_t.shape[:2], alpha.size(1))
-                ).coalesce()
-                return out, (weights, weights.values())
-            return out, (edge_index, alpha)
+            return out, attention_weights(edge_index, alpha, existing_loop, adj_t)
         return out
 
     def edge_update(  # type: ignore[override]
