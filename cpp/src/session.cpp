@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "e2e_gnn/checksum.hpp"
+#include "ops.hpp"
 
 namespace e2e_gnn {
 namespace {
@@ -100,6 +101,10 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
   if (options.backend == Backend::cuda && try_cuda(ort_options, options.cuda_device)) {
     backend_ = Backend::cuda;
   }
+  // Models exported with fused operators run with no step by the user.
+  custom_ops_ = std::make_unique<Ort::CustomOpDomain>(ops::kDomain);
+  Ort::ThrowOnError(ops::add_ops(Ort::GetApi(), *custom_ops_));
+  ort_options.Add(*custom_ops_);
   auto load = [&] {
     try {
       session_ = std::make_unique<Ort::Session>(environment(), model_path.c_str(), ort_options);

@@ -7,6 +7,8 @@ ONNX Runtime itself. nodes_*: node features of jets with the edges the NumPy ref
 builds from the spec and torch's scores (for the Tagger's own graph building);
 spec_format_2.onnx, spec_version_9.onnx, no_spec.onnx: the tagger with wrong metadata;
 thread_safe.onnx, not_thread_safe.onnx: the tagger marked thread-safe or not.
+edge_aggregate_*.onnx, segment_reduce_*.onnx (custom_op_models.py): one node of e2e_gnn's
+custom operators each.
 node_model.onnx, node_model_u.onnx (node_models.py): hand-made node-level models with a
 per-node and a per-graph output; node_*: jets (one-node ones, one across phi = +-pi), their
 Delaunay edges from scipy and the outputs of the NumPy reference.
@@ -18,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+import custom_op_models
 import node_models
 import numpy as np
 import onnx
@@ -57,6 +60,7 @@ def main(directory: Path) -> None:
     write_node_jets(directory, model, rng)
     write_bad_metadata(directory)
     write_node_level(directory)
+    custom_op_models.write(directory)
 
 
 def write_node_jets(directory: Path, model: torch.nn.Module, rng: np.random.Generator) -> None:

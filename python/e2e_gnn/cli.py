@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,40 @@ def main() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write Triton model repository entries for the model into DIR.",
 )
+@click.option(
+    "--fused-ops",
+    is_flag=True,
+    help="Export aggregations as e2e_gnn's fused operators (domain ai.e2e_gnn): faster; "
+    "runs where e2e_gnn's custom operator library is loaded (all e2e_gnn runtimes).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "int8", "fp16", "bf16"]),
+    default="float32",
+    show_default=True,
+    help="int8/fp16: also derive a reduced-precision model from the float32 export (ONNX "
+    "Runtime's quantisation tools) and write it instead, if its scores on --validation stay "
+    "within --max-score-diff and --max-auc-change of float32 (docs/precision.md). Taggers "
+    "only; bf16 is refused (no bfloat16 kernels in ONNX Runtime's CPU provider).",
+)
+@click.option(
+    "--validation",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --precision int8/fp16: a labelled graph or frames file (as `e2e-gnn train` "
+    "writes, e.g. validation_graphs.root) on which float32 and reduced models are compared.",
+)
+@click.option(
+    "--max-score-diff",
+    type=click.FloatRange(min=0),
+    help="With --precision: the largest |score difference| to float32 allowed on "
+    "--validation  [default: 1e-2]",
+)
+@click.option(
+    "--max-auc-change",
+    type=click.FloatRange(min=0),
+    help="With --precision: the largest |ROC AUC change| from float32 allowed on "
+    "--validation  [default: 1e-3]",
+)
 def export_onnx_command(
     recipe: Path | None,
     checkpoint: Path | None,
@@ -90,9 +125,16 @@ def export_onnx_command(
     atol: float,
     rtol: float,
     triton_repo: Path | None,
+    fused_ops: bool,
+    precision: str,
+    validation: Path | None,
+    max_score_diff: float | None,
+    max_auc_change: float | None,
 ) -> None:
     """Export a checkpoint to ONNX after checking parity against torch; refuses to write
-    (non-zero exit) a model that disagrees with torch."""
+    (non-zero exit) a model that disagrees with torch. With --precision int8/fp16 the
+    written model is the reduced one, refused when it departs from float32 on --validation
+    beyond the tolerances."""
     from e2e_gnn.export import (
         ParityError,
         UnsupportedOperationError,
@@ -103,12 +145,24 @@ def export_onnx_command(
     from e2e_gnn.export.recipe import Recipe
     from e2e_gnn.train.checkpoint import load_checkpoint
 
+    if precision == "float32" and any(
+        given is not None for given in (validation, max_score_diff, max_auc_change)
+    ):
+        msg = "--validation, --max-score-diff and --max-auc-change are for --precision int8/fp16"
+        raise click.UsageError(msg)
+    if precision != "float32" and validation is None:
+        msg = (
+            f"--precision {precision} needs --validation FILE: a labelled graph or frames file "
+            "on which the reduced model is compared with float32"
+        )
+        raise click.UsageError(msg)
     seed, sizes = 0, DEFAULT_EXAMPLE_SIZES
     try:
         if recipe is not None:
             loaded = Recipe.load(recipe)
             checkpoint, out, name = loaded.checkpoint, loaded.output, loaded.name
             atol, rtol = loaded.atol, loaded.rtol
+            fused_ops = fused_ops or loaded.fused_ops
             seed, sizes = loaded.example_seed, loaded.example_sizes
         if checkpoint is None or out is None:
             msg = "give --recipe, or both --checkpoint and --out"
@@ -116,21 +170,70 @@ def export_onnx_command(
         model, spec = load_checkpoint(checkpoint, name or out.stem)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(_one_line(err)) from err
-    try:
-        example = default_example(spec, seed, sizes, training_scale(model))
-        report = export_onnx(model, spec, out, example, atol=atol, rtol=rtol)
-    except ParityError as err:
-        console.print(err.report.table(), markup=False, soft_wrap=True)
-        raise click.ClickException(str(err).splitlines()[0]) from err
-    except UnsupportedOperationError as err:
-        raise click.ClickException(str(err)) from err
-    console.print(report.table(), markup=False, soft_wrap=True)
-    console.print(f"wrote {out} (max |torch - onnx| = {report.max_abs_diff:.2g})")
+    sample = None
+    if validation is not None:
+        from e2e_gnn.export import export_spec
+        from e2e_gnn.export.precision import check_supported, read_validation
+
+        try:  # before the export: a wrong file or model fails in seconds
+            check_supported(export_spec(model, spec), precision)
+            sample = read_validation(spec, validation)
+        except (OSError, ValueError, KeyError) as err:  # e2e_gnn.io errors, PrecisionError
+            raise click.ClickException(_one_line(err)) from err
+    with tempfile.TemporaryDirectory() as tmp:
+        # with --precision the float32 export is the reference, not the file written
+        float32_out = out if sample is None else Path(tmp) / out.name
+        try:
+            example = default_example(spec, seed, sizes, training_scale(model))
+            report = export_onnx(
+                model, spec, float32_out, example, atol=atol, rtol=rtol, fused_ops=fused_ops
+            )
+        except ParityError as err:
+            console.print(err.report.table(), markup=False, soft_wrap=True)
+            raise click.ClickException(str(err).splitlines()[0]) from err
+        except UnsupportedOperationError as err:
+            raise click.ClickException(str(err)) from err
+        console.print(report.table(), markup=False, soft_wrap=True)
+        parity = f"max |torch - onnx| = {report.max_abs_diff:.2g}"
+        if sample is not None:
+            _write_reduced(float32_out, out, precision, sample, max_score_diff, max_auc_change)
+            parity = f"{precision}; float32 {parity}"
+    console.print(f"wrote {out} ({parity})", markup=False, soft_wrap=True)
     if triton_repo is not None:
         from e2e_gnn.triton.cli import print_repository
         from e2e_gnn.triton.repository import write_repository
 
         print_repository(write_repository(out, triton_repo))
+
+
+def _write_reduced(
+    float32: Path,
+    out: Path,
+    precision: str,
+    sample: Any,
+    max_score_diff: float | None,
+    max_auc_change: float | None,
+) -> None:
+    """export-onnx --precision: the reduced model derived from the float32 export, written
+    to ``out`` when its physics check passes (e2e_gnn.export.precision)."""
+    from e2e_gnn.export.precision import (
+        DEFAULT_MAX_AUC_CHANGE,
+        DEFAULT_MAX_SCORE_DIFF,
+        PrecisionError,
+        ToleranceError,
+        write_reduced,
+    )
+
+    score_diff = DEFAULT_MAX_SCORE_DIFF if max_score_diff is None else max_score_diff
+    auc_change = DEFAULT_MAX_AUC_CHANGE if max_auc_change is None else max_auc_change
+    try:
+        check = write_reduced(float32, out, precision, sample, score_diff, auc_change)
+    except ToleranceError as err:
+        console.print(err.check.table(), markup=False, soft_wrap=True)
+        raise click.ClickException(str(err)) from err
+    except PrecisionError as err:
+        raise click.ClickException(_one_line(err)) from err
+    console.print(check.table(), markup=False, soft_wrap=True)
 
 
 def _one_line(err: BaseException) -> str:
@@ -390,6 +493,11 @@ def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any
         raise SystemExit(1)
 
 
+# Quick forms that mostly wait for servers and worker processes to start (tritonserver, dask
+# clusters): measured, many_files takes 88 s of wall time for 35 s of CPU.
+QUICK_WAITING = ("many_files", "triton")
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -414,7 +522,7 @@ def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    help="With --quick: benchmarks run at once (default: the cores; --all runs one at a time).",
+    help="With --quick: benchmarks run at once (default: cores + 1; --all runs one at a time).",
 )
 def bench(
     name: str | None,
@@ -450,7 +558,9 @@ def bench(
         msg = f"give a benchmark NAME, --quick or --all; have {found}"
         raise click.UsageError(msg)
     names = [name] if name else found
-    jobs = jobs or ((os.cpu_count() or 1) if quick else 1)
+    if quick:  # those that mostly wait first, so that the others fill the cores meanwhile
+        names.sort(key=lambda each: each not in QUICK_WAITING)
+    jobs = jobs or ((os.cpu_count() or 1) + 1 if quick else 1)
     with tempfile.TemporaryDirectory() as tmp:
         results = out or (Path(tmp) if quick else scripts / "results")
 
@@ -513,7 +623,7 @@ def _run_measured(command: list[str], log: Path | None) -> tuple[int, float, flo
 def inspect(model: Path) -> None:
     """Print the metadata an exported model carries."""
     from e2e_gnn.model_file import ModelFile
-    from e2e_gnn.spec import SPEC_KEY
+    from e2e_gnn.spec import CHECKSUM_KEY, SPEC_KEY, VERSION_KEY
 
     try:
         model_file = ModelFile.read(model)
@@ -522,11 +632,19 @@ def inspect(model: Path) -> None:
     spec, metadata = model_file.spec, model_file.metadata
     console.print(f"[bold]{model}[/]  e2e_gnn {model_file.version}  opset {model_file.opset}")
     console.print(f"checksum {model_file.checksum}")
+    if model_file.custom_domains:
+        domains = ", ".join(model_file.custom_domains)
+        console.print(f"custom operators: {domains} (fused; e2e_gnn's runtimes load them)")
     table = Table("tensor", "dtype", "shape", "meaning")
     for tensor in (*spec.inputs, *spec.outputs):
         table.add_row(tensor.name, tensor.dtype, str(list(tensor.shape)), tensor.meaning)
     console.print(table)
     console.print_json(json.dumps(json.loads(metadata[SPEC_KEY]), indent=2))
+    # records beside the spec, e.g. e2e_gnn.precision (export-onnx --precision)
+    for key in sorted(metadata.keys() - {SPEC_KEY, CHECKSUM_KEY, VERSION_KEY}):
+        if key.startswith("e2e_gnn."):
+            console.print(f"[bold]{key}[/]")
+            console.print(metadata[key], markup=False, soft_wrap=True)
 
 
 @main.command()

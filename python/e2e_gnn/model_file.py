@@ -32,6 +32,8 @@ class ModelFile:
         spec: the model's :class:`~e2e_gnn.spec.ModelSpec` (from ``metadata``).
         opset: version of the default ONNX operator set.
         external_data: initializers whose data lives in a side file, not in ``path``.
+        custom_domains: operator domains beyond ONNX's own that the graph uses (e.g.
+            ``"ai.e2e_gnn"`` for a model exported with fused operators).
     """
 
     path: Path
@@ -41,6 +43,7 @@ class ModelFile:
     spec: ModelSpec
     opset: int
     external_data: tuple[str, ...] = ()
+    custom_domains: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: str | Path, *, verify_checksum: bool = True) -> ModelFile:
@@ -88,6 +91,9 @@ class ModelFile:
             spec=spec,
             opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0),
             external_data=external,
+            custom_domains=tuple(
+                sorted({o.domain for o in model.opset_import} - {"", "ai.onnx", "ai.onnx.ml"})
+            ),
         )
 
     @property

@@ -12,6 +12,8 @@ import onnxruntime as ort
 import torch
 from torch.export import Dim
 
+from e2e_gnn import custom_ops
+
 
 def export_model(
     module: torch.nn.Module,
@@ -57,6 +59,7 @@ def open_session(
         options.inter_op_num_threads = 1
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    custom_ops.register(options)  # for models exported with fused operators
     return ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )

@@ -11,6 +11,7 @@
 #include "e2e_gnn/tensor.hpp"
 
 namespace Ort {
+struct CustomOpDomain;
 struct MemoryInfo;
 struct Session;
 }
@@ -72,6 +73,8 @@ class Session {
  private:
   std::string model_path_;
   Backend backend_ = Backend::cpu;
+  // e2e_gnn's custom operators (domain ai.e2e_gnn): must outlive session_.
+  std::unique_ptr<Ort::CustomOpDomain> custom_ops_;
   std::unique_ptr<Ort::Session> session_;
   std::unique_ptr<Ort::MemoryInfo> memory_;  // CPU memory of the input tensors (made once)
   std::vector<TensorInfo> inputs_;

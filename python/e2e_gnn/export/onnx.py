@@ -23,12 +23,13 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from e2e_gnn import __version__
+from e2e_gnn import __version__, custom_ops
 from e2e_gnn.batch import Batch
 from e2e_gnn.checksum import model_checksum
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
 from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases, training_scale
 from e2e_gnn.graphs.batch import GraphBatch
+from e2e_gnn.nn._fused_ops import fused_operators
 from e2e_gnn.nn.models import Scores
 from e2e_gnn.spec import (
     CHECKSUM_KEY,
@@ -286,6 +287,7 @@ def export_onnx(
     example: Batch,
     atol: float = 1e-5,
     rtol: float = 1e-6,
+    fused_ops: bool = False,
 ) -> ParityReport:
     """Export ``model`` as a self-describing ONNX file at ``path``.
 
@@ -305,6 +307,11 @@ def export_onnx(
     a model is checked with ONNX Runtime on 1 and 4 intra-op threads and with the default
     session options; a model exported under ``e2e_gnn.nn.scatternd_aggregation`` is
     checked on one thread, and its runtimes run it on one thread.
+
+    ``fused_ops=True`` exports the aggregations as operators of e2e_gnn's ONNX domain
+    ``ai.e2e_gnn`` (:mod:`e2e_gnn.nn._fused_ops`): faster, but only runtimes that load
+    e2e_gnn's custom operator library run the file (all of e2e_gnn's do). The parity check
+    runs it with that library, exactly as for the plain export.
     """
     spec = export_spec(model, spec)
     _check_example(spec, example)
@@ -313,7 +320,7 @@ def export_onnx(
     if problems:
         raise UnsupportedOperationError(problems)
     _torch_outputs(scored, spec, example)  # outputs as declared, before the exporter runs
-    with torch.no_grad():
+    with torch.no_grad(), fused_operators() if fused_ops else contextlib.nullcontext():
         exported = _to_onnx(scored, spec, example)
     spec = dataclasses.replace(spec, thread_safe=not racy_reductions(exported))
     serialized = _with_metadata(exported, spec).SerializeToString()
@@ -325,6 +332,7 @@ def export_onnx(
     report = None
     for label, threads in _parity_threads(spec.thread_safe):
         options = ort.SessionOptions()
+        custom_ops.register(options)
         if threads is not None:
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])

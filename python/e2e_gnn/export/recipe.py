@@ -11,6 +11,8 @@ is, so that a deployable model is described in the repository, not in shell hist
     example_seed = 0                         # seed of the random export example
     example_sizes = [24, 40, 17]             # node count of each example graph (for a
                                              # frame model: as many images as entries)
+    fused_ops = false                        # true: aggregations as e2e_gnn's fused
+                                             # operators (export-onnx --fused-ops)
 
 The model class and its hyperparameters come from the checkpoint.
 """
@@ -34,6 +36,7 @@ class Recipe:
     rtol: float = 1e-6
     example_seed: int = 0
     example_sizes: tuple[int, ...] = DEFAULT_EXAMPLE_SIZES
+    fused_ops: bool = False
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
@@ -67,4 +70,14 @@ class Recipe:
             rtol=float(data.get("rtol", 1e-6)),
             example_seed=int(data.get("example_seed", 0)),
             example_sizes=tuple(int(n) for n in data.get("example_sizes", DEFAULT_EXAMPLE_SIZES)),
+            fused_ops=_flag(path, data, "fused_ops"),
         )
+
+
+def _flag(path: Path, data: dict[str, object], key: str) -> bool:
+    """A boolean key of the recipe (default false); anything but true/false is an error."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        msg = f"export recipe {str(path)!r}: {key} must be true or false, got {value!r}"
+        raise ValueError(msg)
+    return value

@@ -1,5 +1,6 @@
 """PyG-free GNN layers that export to ONNX: scatter reductions, convolutions, pooling."""
 
+from e2e_gnn.nn._fused_ops import fused_operators
 from e2e_gnn.nn.builders import knn_graph, radius_graph
 from e2e_gnn.nn.calibration import CalibrationGNN
 from e2e_gnn.nn.conv import (
@@ -47,6 +48,7 @@ __all__ = [
     "PointNetConv",
     "SAGEConv",
     "TransformerConv",
+    "fused_operators",
     "global_add_pool",
     "global_max_pool",
     "global_mean_max_add_pool",

@@ -26,6 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._fused_ops import exporting_fused, fused_segment_reduce
 from e2e_gnn.nn._onnx_ops import (
     ONNX_OPS_AVAILABLE,
     edge_chunks,
@@ -197,6 +198,9 @@ def scatter(
     size = _rows(index, dim_size)
     if dim != 0:
         return scatter(src.movedim(dim, 0), index, 0, size, reduce).movedim(0, dim)
+    if exporting_fused():
+        name = "sum" if reduce == "add" else reduce
+        return fused_segment_reduce(src, index, size, name)  # type: ignore[arg-type]
     if exporting_exact():
         name = "sum" if reduce == "add" else reduce
         return segment_reduce(src, index, size, name)  # type: ignore[arg-type]

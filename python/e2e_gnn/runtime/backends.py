@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from e2e_gnn import custom_ops
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.model_file import ModelFile
 
@@ -64,6 +65,7 @@ class OnnxRuntimeBackend:
                     stacklevel=2,
                 )
         options = ort.SessionOptions()
+        custom_ops.register(options)
         options.intra_op_num_threads = used
         options.inter_op_num_threads = 1
         options.graph_optimization_level = {
@@ -77,13 +79,15 @@ class OnnxRuntimeBackend:
             msg = f"cannot load {str(path)!r} as an ONNX model: {err}"
             raise ValueError(msg) from err
         self._input_names = [i.name for i in self._session.get_inputs()]
+        self._known_inputs = frozenset(self._input_names)
+        self._output_names = [o.name for o in self._session.get_outputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        unknown = set(inputs) - set(self._input_names)
+        unknown = inputs.keys() - self._known_inputs
         if unknown:
             msg = f"model has no input(s) {sorted(unknown)}; its inputs are {self._input_names}"
             raise ValueError(msg)
-        names = [o.name for o in self._session.get_outputs()]
+        names = self._output_names
         return dict(zip(names, self._session.run(names, inputs), strict=True))
 
     def close(self) -> None:
@@ -119,12 +123,13 @@ class NativeBackend:
         self._tagger = native.Tagger(str(path), options)
         self.metadata = dict(self._tagger.session.metadata)
         self._input_names = {name for name, _, _ in self._tagger.session.inputs}
+        self._graph_model = self._tagger.is_graph_model
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if set(inputs) != self._input_names:
+        if inputs.keys() != self._input_names:
             msg = f"model takes inputs {sorted(self._input_names)}, got {sorted(inputs)}"
             raise ValueError(msg)
-        if self._tagger.is_graph_model:
+        if self._graph_model:
             return self._tagger.run(
                 inputs["x"], inputs["edge_index"], inputs["batch"], inputs.get("u")
             )

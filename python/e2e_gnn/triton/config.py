@@ -19,7 +19,7 @@ is split per graph). Concurrency on the server comes from ``instance_group`` cou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +120,19 @@ def _io(config: mc.ModelConfig, io: ModelIO) -> None:
 
 
 def onnx_config(
-    name: str, io: ModelIO, deployment: Deployment, identity: Mapping[str, str]
+    name: str,
+    io: ModelIO,
+    deployment: Deployment,
+    identity: Mapping[str, str],
+    op_libraries: Sequence[Path] = (),
 ) -> mc.ModelConfig:
-    """Config for Triton's standard ``onnxruntime_onnx`` platform (NGC container)."""
+    """Config for Triton's standard ``onnxruntime_onnx`` platform (NGC container);
+    ``op_libraries``: custom operator libraries the model needs (``model_operations``,
+    absolute paths on the server)."""
     config = mc.ModelConfig(name=name, platform="onnxruntime_onnx", max_batch_size=0)
     config.default_model_filename = "model.onnx"
+    if op_libraries:
+        config.model_operations.op_library_filename.extend(str(p) for p in op_libraries)
     config.version_policy.latest.num_versions = 1
     _io(config, io)
     deployment.instance_group(config)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from e2e_gnn import custom_ops
 from e2e_gnn.model_file import ModelFile
 from e2e_gnn.runtime.triton_protocol import OUTPUT_ROWS_KEY, expected_outputs, output_rows
 from e2e_gnn.spec import (
@@ -161,6 +162,19 @@ def _deployable_threads(model: ModelFile, deployment: Deployment) -> Deployment:
     return dataclasses.replace(deployment, intra_op_threads=1)
 
 
+def _op_libraries(model: ModelFile) -> list[Path]:
+    """The custom operator libraries the model's graph needs, as absolute paths of this
+    installation (a server elsewhere needs its own path in ``model_operations``)."""
+    unknown = set(model.custom_domains) - {custom_ops.DOMAIN}
+    if unknown:
+        msg = (
+            f"{str(model.path)!r} uses operators of domain(s) {sorted(unknown)}, which "
+            f"e2e_gnn does not provide; only {custom_ops.DOMAIN!r} can be served"
+        )
+        raise ConfigError(msg)
+    return [custom_ops.library_path().resolve()] if model.custom_domains else []
+
+
 def write_repository(
     model_path: str | Path,
     root: str | Path,
@@ -238,7 +252,9 @@ def write_repository(
         configs[entry_name] = config
 
     if "onnx" in variants:
-        entry(name, onnx_config(name, io, deployment, identity), {"model.onnx": model_path})
+        libraries = _op_libraries(model)
+        config = onnx_config(name, io, deployment, identity, libraries)
+        entry(name, config, {"model.onnx": model_path})
     if "python" in variants:
         entry(
             names["python"],

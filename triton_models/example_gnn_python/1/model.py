@@ -9,12 +9,16 @@ features ``u`` (the 4th input of models whose spec names them) must have one row
 of ``batch``. Config parameters: ``intra_op_threads``, ``inter_op_threads`` and
 ``thread_safe``, written from the model's spec: a model that is not thread-safe (its
 aggregations lose updates on more than one ONNX Runtime intra-op thread) runs on one
-thread, with a warning in the log.
+thread, with a warning in the log. A model exported with fused operators (domain
+``ai.e2e_gnn``) also needs e2e_gnn in the server's Python, found as the graph builder finds it
+(``$E2E_GNN_PYTHONPATH``, ``$E2E_GNN_NATIVE_DIR``), for its custom operator library.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,20 @@ def intra_op_threads(params: dict[str, str], name: str, logger: Any) -> int:
         )
         return 1
     return threads
+
+
+def register_custom_ops(options: ort.SessionOptions) -> None:
+    """Add e2e_gnn's custom operators to ``options`` when e2e_gnn is importable (plain ONNX
+    models need only onnxruntime; one with ``ai.e2e_gnn`` nodes then fails to load, naming
+    the operator)."""
+    for entry in reversed(os.environ.get("E2E_GNN_PYTHONPATH", "").split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        from e2e_gnn import custom_ops
+    except ImportError:
+        return
+    custom_ops.register(options)
 
 
 def check_graph_features(feeds: dict[str, np.ndarray]) -> None:
@@ -61,6 +79,7 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         path = Path(__file__).with_name("model.onnx")
         options = ort.SessionOptions()
+        register_custom_ops(options)
         options.intra_op_num_threads = intra_op_threads(params, self.name, pb_utils.Logger)
         options.inter_op_num_threads = int(params.get("inter_op_threads", "1"))
         self.session = ort.InferenceSession(

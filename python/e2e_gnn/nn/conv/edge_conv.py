@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_edge_index, check_x, reset
+from e2e_gnn.nn._fused_ops import edge_aggregate, exporting_fused
 from e2e_gnn.nn.fixed_degree import NeighborTable
 from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import exporting_exact, gather, incoming_chunks, scatter
@@ -114,6 +115,10 @@ class EdgeConv(torch.nn.Module):
             edge_index = edge_index.flip(0)
         num_nodes = x_dst.size(0)
         tail = affine_tail(self.nn, self.aggr, x_dst.size(1))
+        if exporting_fused():
+            fused = fused_aggregate(self.nn, self.aggr, x_dst, x_src, edge_index, tail)
+            if fused is not None:
+                return fused
         if self.fixed_degree is not None:
             table = NeighborTable.from_edge_index(edge_index, num_nodes, self.fixed_degree)
             targets = torch.arange(num_nodes, device=x_dst.device).view(-1, 1)
@@ -195,16 +200,51 @@ def edge_messages(
         for layer in body or []:
             flat = layer(flat)
         return flat.reshape((*x_j.shape[:-1], flat.size(-1)))
-    first, rest = body[0], body[1:]
-    assert isinstance(first, torch.nn.Linear)
-    w_i = first.weight[:, :width] - first.weight[:, width:]
-    node_i = torch.nn.functional.linear(x, w_i, first.bias)
-    node_j = torch.nn.functional.linear(x_src, first.weight[:, width:])
+    node_i, node_j = node_terms(body[0], x, x_src)
+    rest = body[1:]
     hidden = gather(node_i, target) + gather(node_j, source)
     flat = hidden.reshape(-1, hidden.size(-1))
     for layer in rest:
         flat = layer(flat)
     return flat.reshape((*hidden.shape[:-1], flat.size(-1)))
+
+
+def node_terms(first: torch.nn.Module, x: Tensor, x_src: Tensor) -> tuple[Tensor, Tensor]:
+    """The first Linear of the messages split per node: ``W [x_i || x_j - x_i] + b =
+    node_i[i] + node_j[j]`` with ``node_i = (W_1 - W_2) x + b`` and ``node_j = W_2 x_src``."""
+    assert isinstance(first, torch.nn.Linear)
+    width = x.size(1)
+    w_i = first.weight[:, :width] - first.weight[:, width:]
+    node_i = torch.nn.functional.linear(x, w_i, first.bias)
+    return node_i, torch.nn.functional.linear(x_src, first.weight[:, width:])
+
+
+def fused_aggregate(
+    nn: Callable[[Tensor], Tensor],
+    aggr: str,
+    x: Tensor,
+    x_src: Tensor,
+    edge_index: Tensor,
+    tail: list[torch.nn.Module],
+) -> Tensor | None:
+    """The layer through the fused ``ai.e2e_gnn.EdgeAggregate`` operator (exports with
+    :func:`e2e_gnn.nn.fused_operators`), when the messages are the split first Linear
+    followed by at most a ReLU before the ``tail`` (:func:`affine_tail`): gather, add,
+    activation and reduction in one pass over the edges. None for any other ``nn``."""
+    body = _modules(nn)
+    if body is None or not _splits(body, x.size(1)):
+        return None
+    rest = body[1 : len(body) - len(tail)]
+    if not rest:
+        activation = "identity"
+    elif len(rest) == 1 and type(rest[0]) is torch.nn.ReLU:
+        activation = "relu"
+    else:
+        return None
+    node_i, node_j = node_terms(body[0], x, x_src)
+    reduce = "sum" if aggr == "add" else aggr
+    out, degree = edge_aggregate(node_i, node_j, edge_index[0], edge_index[1], activation, reduce)
+    return apply_tail(tail, out, degree, aggr)
 
 
 def affine_tail(nn: Callable[[Tensor], Tensor], aggr: str, width: int) -> list[torch.nn.Module]:

@@ -1,0 +1,73 @@
+"""Hand-made ONNX models holding one node of e2e_gnn's custom operator domain ai.e2e_gnn
+(cpp/ops), for the C++ tests (make_test_models.py) and the Python ones (tests/ops).
+Imports neither torch nor e2e_gnn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+DOMAIN = "ai.e2e_gnn"
+
+
+def _model(node: onnx.NodeProto, inputs: list[onnx.ValueInfoProto]) -> onnx.ModelProto:
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in node.output]
+    model = helper.make_model(
+        helper.make_graph([node], node.op_type, inputs, outputs),
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)],
+    )
+    # e2e_gnn's runtimes use more than one intra-op thread only for a model marked thread-safe
+    helper.set_model_props(model, {"e2e_gnn.spec": json.dumps({"thread_safe": True})})
+    return model
+
+
+def segment_reduce(
+    reduce: str, feature_dims: int = 1, rows_shape: tuple[int | str, ...] = ()
+) -> onnx.ModelProto:
+    """SegmentReduce(src [E, F0, ...], index [E], rows (scalar, or rows_shape)) -> out."""
+    node = helper.make_node(
+        "SegmentReduce", ["src", "index", "rows"], ["out"], domain=DOMAIN, reduce=reduce
+    )
+    src_shape = ["E", *[f"F{d}" for d in range(feature_dims)]]
+    inputs = [
+        helper.make_tensor_value_info("src", TensorProto.FLOAT, src_shape),
+        helper.make_tensor_value_info("index", TensorProto.INT64, ["E"]),
+        helper.make_tensor_value_info("rows", TensorProto.INT64, list(rows_shape)),
+    ]
+    return _model(node, inputs)
+
+
+def edge_aggregate(
+    activation: str, reduce: str, source_type: int = TensorProto.INT64
+) -> onnx.ModelProto:
+    """EdgeAggregate(node_i [N, F], node_j [M, F], source [E], target [E]) -> out, degree."""
+    node = helper.make_node(
+        "EdgeAggregate",
+        ["node_i", "node_j", "source", "target"],
+        ["out", "degree"],
+        domain=DOMAIN,
+        activation=activation,
+        reduce=reduce,
+    )
+    inputs = [
+        helper.make_tensor_value_info("node_i", TensorProto.FLOAT, ["N", "F"]),
+        helper.make_tensor_value_info("node_j", TensorProto.FLOAT, ["M", "F"]),
+        helper.make_tensor_value_info("source", source_type, ["E"]),
+        helper.make_tensor_value_info("target", TensorProto.INT64, ["E"]),
+    ]
+    return _model(node, inputs)
+
+
+def write(directory: Path) -> None:
+    """edge_aggregate_<activation>_<reduce>.onnx, segment_reduce_<reduce>.onnx, and
+    edge_aggregate_relu_min.onnx (a reduction EdgeAggregate refuses)."""
+    for activation in ("relu", "identity"):
+        for reduce in ("sum", "mean", "max"):
+            model = edge_aggregate(activation, reduce)
+            onnx.save(model, directory / f"edge_aggregate_{activation}_{reduce}.onnx")
+    onnx.save(edge_aggregate("relu", "min"), directory / "edge_aggregate_relu_min.onnx")
+    for reduce in ("sum", "mean", "max", "min"):
+        onnx.save(segment_reduce(reduce), directory / f"segment_reduce_{reduce}.onnx")

@@ -1,0 +1,228 @@
+// e2e_gnn's custom operators (domain ai.e2e_gnn, cpp/ops) through e2e_gnn::Session, which
+// registers them itself: against a reference computed here with loops in double, on one and
+// four intra-op threads (bitwise equal), and their errors. Models: custom_op_models.py.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "e2e_gnn/session.hpp"
+#include "test_data.hpp"
+
+using namespace e2e_gnn;
+
+namespace {
+
+struct Graph {
+  std::int64_t nodes, sources, features;
+  std::vector<float> node_i, node_j;
+  std::vector<std::int64_t> source, target;
+
+  NamedInputs inputs() const {
+    return {{"node_i", TensorView::of(node_i.data(), {nodes, features})},
+            {"node_j", TensorView::of(node_j.data(), {sources, features})},
+            {"source", TensorView::of(source.data(), {std::int64_t(source.size())})},
+            {"target", TensorView::of(target.data(), {std::int64_t(target.size())})}};
+  }
+};
+
+// Edges only into the first nodes - isolated nodes; random pairs repeat (duplicate edges).
+Graph random_graph(std::int64_t nodes, std::int64_t sources, std::int64_t edges,
+                   std::int64_t features, std::int64_t isolated, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(-0.2f, 1.0f);
+  Graph graph{nodes, sources, features, {}, {}, {}, {}};
+  for (std::int64_t k = 0; k < nodes * features; ++k) graph.node_i.push_back(normal(rng));
+  for (std::int64_t k = 0; k < sources * features; ++k) graph.node_j.push_back(normal(rng));
+  std::uniform_int_distribution<std::int64_t> source(0, sources - 1), target(0, nodes - isolated - 1);
+  for (std::int64_t e = 0; e < edges; ++e) {
+    graph.source.push_back(source(rng));
+    graph.target.push_back(target(rng));
+  }
+  return graph;
+}
+
+struct Reference {
+  std::vector<double> out;
+  std::vector<double> degree;
+};
+
+Reference reference(const Graph& g, bool relu, const std::string& reduce) {
+  const std::int64_t f_count = g.features;
+  Reference ref{std::vector<double>(g.nodes * f_count, 0.0), std::vector<double>(g.nodes, 0.0)};
+  std::vector<bool> seen(g.nodes, false);
+  for (std::size_t e = 0; e < g.source.size(); ++e) {
+    const std::int64_t i = g.target[e];
+    for (std::int64_t f = 0; f < f_count; ++f) {
+      // the message in float, as ONNX's Add and Relu compute it
+      float message = g.node_i[i * f_count + f] + g.node_j[g.source[e] * f_count + f];
+      if (relu && message < 0.0f) message = 0.0f;
+      double& slot = ref.out[i * f_count + f];
+      if (reduce == "max") {
+        slot = seen[i] ? std::max(slot, double{message}) : message;
+      } else {
+        slot += message;
+      }
+    }
+    seen[i] = true;
+    ref.degree[i] += 1.0;
+  }
+  if (reduce == "mean") {
+    for (std::int64_t i = 0; i < g.nodes; ++i) {
+      for (std::int64_t f = 0; f < f_count; ++f) {
+        if (ref.degree[i] > 0) ref.out[i * f_count + f] /= ref.degree[i];
+      }
+    }
+  }
+  return ref;
+}
+
+void check_close(const Tensor& actual, const std::vector<double>& expected) {
+  REQUIRE(actual.dtype == DType::float32);
+  REQUIRE(actual.size() == static_cast<std::int64_t>(expected.size()));
+  std::size_t k = 0;
+  while (k < expected.size() &&
+         std::abs(actual.as<float>()[k] - expected[k]) <= 1e-6 * std::abs(expected[k])) {
+    ++k;
+  }
+  if (k < expected.size()) {
+    FAIL_CHECK("element " << k << ": " << actual.as<float>()[k] << " vs " << expected[k]);
+  }
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.shape == b.shape && a.bytes == b.bytes;
+}
+
+Session open(const std::string& name, int threads = 1) {
+  SessionOptions options;
+  options.verify_checksum = false;  // hand-made models have no checksum
+  options.intra_op_threads = threads;
+  return Session(testing::data_path(name), options);
+}
+
+std::string error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  return "no exception";
+}
+
+}  // namespace
+
+TEST_CASE("EdgeAggregate matches the reference and does not depend on the thread count") {
+  // the README event's size: enough rows for the kernel to split them among threads
+  const Graph small = random_graph(40, 30, 300, 8, 6, 1);
+  const Graph large = random_graph(1111, 1111, 17776, 64, 11, 2);
+  // the same edges ordered by target, as kNN builds them: the kernels' other grouping path
+  Graph by_target = large;
+  std::vector<std::size_t> order(large.target.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return large.target[a] < large.target[b]; });
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    by_target.source[k] = large.source[order[k]];
+    by_target.target[k] = large.target[order[k]];
+  }
+  for (const std::string activation : {"relu", "identity"}) {
+    for (const std::string reduce : {"sum", "mean", "max"}) {
+      CAPTURE(activation);
+      CAPTURE(reduce);
+      const std::string model = "edge_aggregate_" + activation + "_" + reduce + ".onnx";
+      for (const Graph* graph : std::vector<const Graph*>{&small, &large, &by_target}) {
+        const Reference ref = reference(*graph, activation == "relu", reduce);
+        const auto one = open(model, 1).run(graph->inputs());
+        const auto four = open(model, 4).run(graph->inputs());
+        REQUIRE(one.size() == 2);
+        CHECK(one[0].shape == std::vector<std::int64_t>{graph->nodes, graph->features});
+        check_close(one[0], ref.out);
+        check_close(one[1], ref.degree);
+        CHECK(bitwise_equal(one[0], four[0]));
+        CHECK(bitwise_equal(one[1], four[1]));
+        // isolated nodes: exactly 0
+        const std::int64_t last = graph->nodes - 1;
+        CHECK(one[0].as<float>()[last * graph->features] == 0.0f);
+        CHECK(one[1].as<float>()[last] == 0.0f);
+      }
+    }
+  }
+}
+
+TEST_CASE("EdgeAggregate without edges or nodes") {
+  auto session = open("edge_aggregate_relu_mean.onnx");
+  for (std::int64_t nodes : {0, 4}) {
+    const Graph graph{nodes, 2, 3, std::vector<float>(nodes * 3, 1.0f),
+                      std::vector<float>(6, 1.0f), {}, {}};
+    const auto outputs = session.run(graph.inputs());
+    CHECK(outputs[0].shape == std::vector<std::int64_t>{nodes, 3});
+    CHECK(outputs[1].shape == std::vector<std::int64_t>{nodes});
+    for (std::int64_t k = 0; k < outputs[0].size(); ++k) CHECK(outputs[0].as<float>()[k] == 0.0f);
+  }
+}
+
+TEST_CASE("SegmentReduce matches the reference, rows without entries are 0") {
+  // rows 0 and 3 receive nothing; row 1 three entries (negative values), row 2 one
+  const std::vector<float> src = {-1.0f, 2.0f, -3.0f, 4.0f, -5.0f, -0.5f, 7.0f, -8.0f};
+  const std::vector<std::int64_t> index = {1, 2, 1, 1};
+  const std::int64_t rows = 4;
+  const NamedInputs inputs = {{"src", TensorView::of(src.data(), {4, 2})},
+                              {"index", TensorView::of(index.data(), {4})},
+                              {"rows", TensorView::of(&rows, {})}};
+  const std::vector<std::pair<std::string, std::vector<double>>> cases = {
+      {"sum", {0, 0, 1.0, -6.5, -3, 4, 0, 0}},
+      {"mean", {0, 0, 1.0 / 3, -6.5 / 3, -3, 4, 0, 0}},
+      {"max", {0, 0, 7, 2, -3, 4, 0, 0}},
+      {"min", {0, 0, -5, -8, -3, 4, 0, 0}}};
+  for (const auto& [reduce, expected] : cases) {
+    CAPTURE(reduce);
+    const auto outputs = open("segment_reduce_" + reduce + ".onnx").run(inputs);
+    CHECK(outputs[0].shape == std::vector<std::int64_t>{4, 2});
+    check_close(outputs[0], expected);
+  }
+  const std::int64_t none = 0;
+  const auto empty = open("segment_reduce_max.onnx")
+                         .run({{"src", TensorView::of(src.data(), {0, 2})},
+                               {"index", TensorView::of(index.data(), {0})},
+                               {"rows", TensorView::of(&none, {})}});
+  CHECK(empty[0].shape == std::vector<std::int64_t>{0, 2});
+}
+
+TEST_CASE("the custom operators refuse bad inputs and attributes with a message") {
+  Graph graph = random_graph(5, 4, 6, 2, 0, 3);
+  auto session = open("edge_aggregate_relu_sum.onnx");
+  graph.source[4] = 4;
+  CHECK(error_of([&] { session.run(graph.inputs()); })
+            .find("ai.e2e_gnn.EdgeAggregate: source[4] = 4 is out of range [0, 4) "
+                  "(node_j has 4 rows)") != std::string::npos);
+  graph.source[4] = 0;
+  graph.target[2] = -3;
+  CHECK(error_of([&] { session.run(graph.inputs()); })
+            .find("target[2] = -3 is out of range [0, 5) (node_i has 5 rows)") !=
+        std::string::npos);
+  graph.target.pop_back();
+  CHECK(error_of([&] { session.run(graph.inputs()); })
+            .find("input 'target' has shape [5], expected [E] = [6]") != std::string::npos);
+  CHECK(error_of([] { open("edge_aggregate_relu_min.onnx"); })
+            .find("ai.e2e_gnn.EdgeAggregate: attribute reduce = 'min' is not one of sum, mean, "
+                  "max") != std::string::npos);
+
+  const std::vector<float> src = {1.0f, 2.0f};
+  const std::vector<std::int64_t> index = {0, 2};
+  const std::int64_t rows = 2;
+  CHECK(error_of([&] {
+          open("segment_reduce_sum.onnx")
+              .run({{"src", TensorView::of(src.data(), {2, 1})},
+                    {"index", TensorView::of(index.data(), {2})},
+                    {"rows", TensorView::of(&rows, {})}});
+        }).find("ai.e2e_gnn.SegmentReduce: index[1] = 2 is out of range [0, 2) (rows = 2)") !=
+        std::string::npos);
+}

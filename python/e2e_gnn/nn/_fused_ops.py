@@ -1,0 +1,173 @@
+"""Opt-in fused operators: aggregations exported as nodes of e2e_gnn's own ONNX domain.
+
+The default export is plain ONNX (opset 18), portable to any runtime. Under
+:func:`fused_operators` (``e2e-gnn export-onnx --fused-ops``), the aggregations are
+exported as single nodes of the domain ``ai.e2e_gnn``, whose kernels are e2e_gnn's custom
+operator library (``cpp/ops``; ``e2e_gnn.custom_ops.library_path()``): every runtime of
+e2e_gnn registers it (the native C++ sessions, Python onnxruntime, Triton), and any other
+ONNX Runtime user can load it with ``SessionOptions.register_custom_ops_library``.
+
+- ``ai.e2e_gnn.SegmentReduce(src, index, rows)`` is ``scatter(src, index, dim_size=rows,
+  reduce=...)``: one pass over the entries, no sort.
+- ``ai.e2e_gnn.EdgeAggregate(node_i, node_j, source, target) -> (out, degree)`` is
+  EdgeConv's per-edge chain after the split of its first Linear: the messages
+  ``act(node_i[target] + node_j[source])`` reduced per target in the same pass, never
+  written out as an [E, F] tensor.
+
+Both reduce each row's entries in increasing edge order, so their results do not depend on
+ONNX Runtime's thread count. Eager runs never call these ops: the layers keep torch's
+kernels and autograd; the ops' own eager implementations serve ``torch.export``'s trace
+and the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from e2e_gnn.custom_ops import DOMAIN
+from e2e_gnn.nn._onnx_ops import ONNX_OPS_AVAILABLE
+
+ACTIVATIONS = ("identity", "relu")
+
+_FUSED = contextvars.ContextVar("e2e_gnn_fused_operators", default=False)
+
+
+@contextlib.contextmanager
+def fused_operators() -> Iterator[None]:
+    """Export the aggregations traced inside this block as ``ai.e2e_gnn`` operators."""
+    token = _FUSED.set(True)
+    try:
+        yield
+    finally:
+        _FUSED.reset(token)
+
+
+def exporting_fused() -> bool:
+    """Whether aggregations are being traced for an export with fused operators."""
+    return ONNX_OPS_AVAILABLE and torch.compiler.is_exporting() and _FUSED.get()
+
+
+def _activate(values: Tensor, activation: str) -> Tensor:
+    return torch.relu(values) if activation == "relu" else values
+
+
+@torch.library.custom_op("e2e_gnn::edge_aggregate", mutates_args=())
+def edge_aggregate(
+    node_i: Tensor, node_j: Tensor, source: Tensor, target: Tensor, activation: str, reduce: str
+) -> tuple[Tensor, Tensor]:
+    """``(out [N, F], degree [N])``: ``out[i] = reduce_{e: target[e] = i} act(node_i[i] +
+    node_j[source[e]])`` (0 for nodes without incoming edges), ``degree[i]`` their count."""
+    from e2e_gnn.nn.scatter import eager_scatter  # here: scatter imports _onnx_ops
+
+    num_nodes = node_i.size(0)
+    messages = _activate(
+        node_i.index_select(0, target) + node_j.index_select(0, source), activation
+    )
+    degree = eager_scatter(node_i.new_ones(target.shape), target, num_nodes, "sum")
+    return eager_scatter(messages, target, num_nodes, reduce), degree
+
+
+@edge_aggregate.register_fake
+def _edge_aggregate_fake(
+    node_i: Tensor, node_j: Tensor, source: Tensor, target: Tensor, activation: str, reduce: str
+) -> tuple[Tensor, Tensor]:
+    return node_i.new_empty(node_i.shape), node_i.new_empty(node_i.size(0))
+
+
+@torch.library.custom_op("e2e_gnn::fused_segment_reduce", mutates_args=())
+def fused_segment_reduce(src: Tensor, index: Tensor, dim_size: int, reduce: str) -> Tensor:
+    """``scatter(src, index, dim_size=dim_size, reduce=reduce)`` over dim 0, as one op."""
+    from e2e_gnn.nn.scatter import eager_scatter
+
+    return eager_scatter(src, index, dim_size, reduce)
+
+
+@fused_segment_reduce.register_fake
+def _fused_segment_reduce_fake(src: Tensor, index: Tensor, dim_size: int, reduce: str) -> Tensor:
+    return src.new_empty((dim_size, *src.shape[1:]))
+
+
+def _register_schemas() -> None:
+    """The operators' ONNX schemas (the contract the kernels in cpp/ops implement), in
+    onnx's registry so that the exporter can build and check their nodes."""
+    from onnx import defs
+
+    def parameter(name: str, type_str: str, doc: str) -> defs.OpSchema.FormalParameter:
+        return defs.OpSchema.FormalParameter(name, type_str, doc)
+
+    def attribute(name: str, doc: str) -> defs.OpSchema.Attribute:
+        return defs.OpSchema.Attribute(name, defs.OpSchema.AttrType.STRING, doc)
+
+    schemas = [
+        defs.OpSchema(
+            "SegmentReduce",
+            DOMAIN,
+            1,
+            "out[r] = reduce(src[e] for index[e] == r); rows without entries are 0.",
+            inputs=[
+                parameter("src", "tensor(float)", "[E, *F]"),
+                parameter("index", "tensor(int64)", "[E], values in [0, rows)"),
+                parameter("rows", "tensor(int64)", "the number of output rows, [] or [1]"),
+            ],
+            outputs=[parameter("out", "tensor(float)", "[rows, *F]")],
+            attributes=[attribute("reduce", "sum, mean, max or min")],
+        ),
+        defs.OpSchema(
+            "EdgeAggregate",
+            DOMAIN,
+            1,
+            "out[i] = reduce(act(node_i[i] + node_j[source[e]]) for target[e] == i); "
+            "degree[i] = number of such e; nodes without edges get 0.",
+            inputs=[
+                parameter("node_i", "tensor(float)", "[N, F] per-target term"),
+                parameter("node_j", "tensor(float)", "[M, F] per-source term"),
+                parameter("source", "tensor(int64)", "[E], values in [0, M)"),
+                parameter("target", "tensor(int64)", "[E], values in [0, N)"),
+            ],
+            outputs=[
+                parameter("out", "tensor(float)", "[N, F]"),
+                parameter("degree", "tensor(float)", "[N]"),
+            ],
+            attributes=[
+                attribute("activation", "identity or relu"),
+                attribute("reduce", "sum, mean or max"),
+            ],
+        ),
+    ]
+    for schema in schemas:
+        if not defs.has(schema.name, schema.domain):
+            defs.register_schema(schema)
+
+
+def _register_onnx_translations() -> None:
+    if not ONNX_OPS_AVAILABLE:
+        return
+    from onnxscript import values
+    from onnxscript.onnx_opset import opset18 as op
+    from torch.onnx._internal.exporter._torchlib._torchlib_registry import onnx_impl
+
+    _register_schemas()
+    custom = values.Opset(DOMAIN, 1)
+
+    @onnx_impl(torch.ops.e2e_gnn.edge_aggregate.default, trace_only=True)
+    def _edge_aggregate_onnx(node_i, node_j, source, target, activation: str, reduce: str):  # type: ignore[no-untyped-def]
+        return custom.EdgeAggregate(
+            node_i, node_j, source, target, activation=activation, reduce=reduce
+        )
+
+    @onnx_impl(torch.ops.e2e_gnn.fused_segment_reduce.default, trace_only=True)
+    def _segment_reduce_onnx(src, index, dim_size, reduce: str):  # type: ignore[no-untyped-def]
+        rows = (
+            op.Constant(value_ints=[dim_size])
+            if isinstance(dim_size, int)
+            else op.Reshape(dim_size, op.Constant(value_ints=[-1]))
+        )
+        return custom.SegmentReduce(src, index, rows, reduce=reduce)
+
+
+_register_onnx_translations()

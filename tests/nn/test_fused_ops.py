@@ -1,0 +1,173 @@
+"""Fused operators (issue 16): aggregations exported as ``ai.e2e_gnn`` nodes, run by e2e_gnn's
+custom operator library in ONNX Runtime, against torch (eager, the reference) and against
+the plain ONNX export of the same module."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from _nn_graphs import Graph, corner_cases, knn_batch, random_batch
+from _nn_onnx import export_model, open_session
+
+from e2e_gnn.nn import EdgeConv, GCNConv, SAGEConv, global_max_pool, global_mean_pool
+from e2e_gnn.nn._fused_ops import DOMAIN, edge_aggregate, fused_operators
+from e2e_gnn.nn.models import EdgeConvTagger
+
+GRAPH_AXES = {"x": {0: "N"}, "edge_index": {1: "E"}}
+TAGGER_AXES = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
+THREADS = (1, 4)
+
+
+def fused_export(module: torch.nn.Module, args: dict, axes: dict) -> onnx.ModelProto:
+    with fused_operators():
+        return export_model(module, args, axes)
+
+
+def op_counts(model: onnx.ModelProto) -> collections.Counter:
+    return collections.Counter((node.domain, node.op_type) for node in model.graph.node)
+
+
+def mlp(*layers: torch.nn.Module) -> torch.nn.Sequential:
+    return torch.nn.Sequential(*layers)
+
+
+def edge_conv_cases() -> dict[str, EdgeConv]:
+    torch.manual_seed(0)
+    return {
+        "linear_mean": EdgeConv(torch.nn.Linear(8, 6), aggr="mean"),
+        "relu_max": EdgeConv(mlp(torch.nn.Linear(8, 6), torch.nn.ReLU()), aggr="max"),
+        "relu_linear_add": EdgeConv(
+            mlp(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5)), aggr="add"
+        ),
+        "relu_linear_mean_fixed_degree": EdgeConv(
+            mlp(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5)),
+            aggr="mean",
+            fixed_degree=8,
+        ),
+    }
+
+
+def graphs() -> list[Graph]:
+    return [knn_batch([7, 1, 12], 4, 4, seed=1), *corner_cases(4)]
+
+
+def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int) -> list[np.ndarray]:
+    session = open_session(model, threads)
+    wanted = {i.name for i in session.get_inputs()}
+    return session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+
+
+@pytest.mark.parametrize("name", list(edge_conv_cases()))
+def test_fused_edge_conv_matches_torch_on_any_threads(name: str) -> None:
+    conv = edge_conv_cases()[name].eval()
+    example = knn_batch([9, 11], 4, 4, seed=0)
+    model = fused_export(conv, {"x": example.x, "edge_index": example.edge_index}, GRAPH_AXES)
+    counts = op_counts(model)
+    assert counts[(DOMAIN, "EdgeAggregate")] == 1, counts
+    assert not {op for _, op in counts} & {"TopK", "ScatterND", "NonZero"}, counts
+    for graph in graphs():
+        if conv.fixed_degree is not None and not graph.name.startswith("knn"):
+            continue  # fixed_degree needs target-sorted kNN edges (the eager check says so)
+        with torch.no_grad():
+            ref = conv(graph.x, graph.edge_index).numpy()
+        feeds = {"x": graph.x.numpy(), "edge_index": graph.edge_index.numpy()}
+        outs = [run(model, feeds, threads)[0] for threads in THREADS]
+        np.testing.assert_allclose(outs[0], ref, atol=1e-5, rtol=1e-6, err_msg=graph.name)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"{graph.name}: threads")
+
+
+def test_fused_edge_conv_is_used_only_when_exact() -> None:
+    """An MLP whose per-edge part is more than the split Linear and a ReLU keeps the plain
+    per-edge messages (aggregated with SegmentReduce), and still matches torch."""
+    torch.manual_seed(0)
+    conv = EdgeConv(
+        mlp(torch.nn.Linear(8, 6), torch.nn.Tanh(), torch.nn.Linear(6, 5), torch.nn.ReLU()),
+        aggr="max",
+    ).eval()
+    graph = random_batch([8, 5], 3.0, 4, seed=3)
+    model = fused_export(conv, {"x": graph.x, "edge_index": graph.edge_index}, GRAPH_AXES)
+    counts = op_counts(model)
+    assert counts[(DOMAIN, "EdgeAggregate")] == 0
+    assert counts[(DOMAIN, "SegmentReduce")] >= 1, counts
+    with torch.no_grad():
+        ref = conv(graph.x, graph.edge_index).numpy()
+    feeds = {"x": graph.x.numpy(), "edge_index": graph.edge_index.numpy()}
+    np.testing.assert_allclose(run(model, feeds, 1)[0], ref, atol=1e-5, rtol=1e-6)
+
+
+class Pools(torch.nn.Module):
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor):
+        size = 4  # a trailing empty graph: its rows are 0
+        return torch.cat([global_mean_pool(x, batch, size), global_max_pool(x, batch, size)], dim=1)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        pytest.param(lambda: GCNConv(4, 6), id="gcn"),
+        pytest.param(lambda: SAGEConv(4, 6, aggr="max"), id="sage_max"),
+        pytest.param(lambda: Pools(), id="pools"),
+    ],
+)
+def test_fused_segment_reduce_matches_torch(layer) -> None:
+    torch.manual_seed(0)
+    module = layer().eval()
+    example = random_batch([6, 9, 5], 3.0, 4, seed=0)
+    args = {"x": example.x, "edge_index": example.edge_index}
+    axes = dict(GRAPH_AXES)
+    if isinstance(module, Pools):
+        args["batch"], axes = example.batch, TAGGER_AXES
+    model = fused_export(module, args, axes)
+    counts = op_counts(model)
+    assert counts[(DOMAIN, "SegmentReduce")] >= 1, counts
+    assert not {op for _, op in counts} & {"TopK", "NonZero"}, counts
+    for graph in [random_batch([5, 12], 2.5, 4, seed=4), random_batch([3, 7], 0.0, 4, seed=5)]:
+        feeds = {"x": graph.x.numpy(), "edge_index": graph.edge_index.numpy()}
+        if "batch" in args:
+            feeds["batch"] = graph.batch.numpy()
+        with torch.no_grad():
+            ref = module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
+        outs = [run(model, feeds, threads)[0] for threads in THREADS]
+        np.testing.assert_allclose(outs[0], ref, atol=1e-5, rtol=1e-6)
+        np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_fused_tagger_equals_plain_export() -> None:
+    """The default tagger: three EdgeAggregate nodes and no sort; fused and plain exports
+    give torch's scores."""
+    torch.manual_seed(0)
+    tagger = EdgeConvTagger(4, hidden=16, num_layers=3).eval()
+    example = knn_batch([9, 14, 6], 5, 4, seed=0)
+    args = {"x": example.x, "edge_index": example.edge_index, "batch": example.batch}
+    fused = fused_export(tagger, args, TAGGER_AXES)
+    plain = export_model(tagger, args, TAGGER_AXES)
+    assert op_counts(fused)[(DOMAIN, "EdgeAggregate")] == 3
+    assert not {op for _, op in op_counts(fused)} & {"TopK", "NonZero", "ScatterND"}
+    graph = knn_batch([30, 2, 17, 41], 8, 4, seed=7)
+    feeds = {"x": graph.x.numpy(), "edge_index": graph.edge_index.numpy()}
+    feeds["batch"] = graph.batch.numpy()
+    with torch.no_grad():
+        ref = tagger(graph.x, graph.edge_index, graph.batch).numpy()
+    for model in (fused, plain):
+        np.testing.assert_allclose(run(model, feeds, 1)[0], ref, atol=1e-5, rtol=1e-6)
+
+
+def test_edge_aggregate_eager_is_the_layer_chain() -> None:
+    """The op's own eager implementation (used while tracing) equals the explicit chain."""
+    gen = torch.Generator().manual_seed(0)
+    node_i, node_j = torch.randn(5, 3, generator=gen), torch.randn(4, 3, generator=gen)
+    source, target = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([4, 0, 4, 4, 1])
+    out, degree = edge_aggregate(node_i, node_j, source, target, "relu", "max")
+    expected = torch.zeros(5, 3)
+    for i in range(5):
+        rows = [
+            torch.relu(node_i[i] + node_j[s]) for s, t in zip(source, target, strict=True) if t == i
+        ]
+        if rows:
+            expected[i] = torch.stack(rows).amax(0)
+    torch.testing.assert_close(out, expected)
+    assert degree.tolist() == [1.0, 1.0, 0.0, 0.0, 3.0]
