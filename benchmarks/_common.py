@@ -3,7 +3,8 @@ of where and how a number was measured, the allocator runs, and result writing.
 
 Every result file ``<out>/<name>.json`` carries ``meta``: the machine (CPU model, cores),
 versions (e2e_gnn, torch, onnxruntime, torch_geometric, numpy), thread counts, the load
-average before and after the run, the allocator settings and the command that made it.
+average before and after the run, the allocator settings and the command that made it;
+benchmarks that show floors add the machine's measured ``peaks`` (:meth:`Bench.peaks`).
 
 Benchmarks that compare with torch call :meth:`Bench.by_allocator`: the measurement runs
 twice, each time in a fresh child process (glibc reads ``MALLOC_*`` only at start-up),
@@ -278,6 +279,16 @@ class Bench:
         self.args = args
         self.load_before = os.getloadavg()
         self.started = time.perf_counter()
+        self._peaks: dict[str, Any] | None = None
+
+    def peaks(self) -> dict[str, Any]:
+        """This machine's matmul peaks and memory bandwidth (benchmarks/floors.py), measured
+        at the first call of this run and recorded in ``meta`` as ``peaks``."""
+        if self._peaks is None:
+            import floors
+
+            self._peaks = floors.peaks(quick=bool(self.args.quick))
+        return self._peaks
 
     def meta(self, **thread_counts: int) -> dict[str, Any]:
         return {
@@ -291,6 +302,7 @@ class Bench:
             "load_average_before": [round(v, 2) for v in self.load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
             "seconds": round(time.perf_counter() - self.started, 1),
+            **({"peaks": self._peaks} if self._peaks is not None else {}),
         }
 
     def _argv(self) -> list[str]:

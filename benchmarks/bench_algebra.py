@@ -48,6 +48,7 @@ import torch
 import e2e_gnn.nn.conv.gcn_conv as gcn_module
 import e2e_gnn.nn.conv.graph_conv as graph_module
 import e2e_gnn.nn.conv.sage_conv as sage_module
+import floors
 from _common import Bench, interleaved, parse, parser, timer
 from bench_layers import export_bytes, knn_event
 from e2e_gnn import custom_ops
@@ -127,8 +128,10 @@ def taggers(fixed_degree: int | None) -> dict[str, torch.nn.Module]:
 
 
 def bench_rewrite(
-    repeat: int, fixed_degrees: tuple[int | None, ...] = (None, 16)
+    repeat: int, peaks: dict[str, Any], fixed_degrees: tuple[int | None, ...] = (None, 16)
 ) -> dict[str, Any]:
+    """Each variant's time, its difference from torch and its distance to its floor
+    (benchmarks/floors.py; ``peaks``: :func:`floors.peaks`)."""
     args = knn_event(10, 16, 4, seed=0)
     out: dict[str, Any] = {
         "nodes": args["x"].size(0),
@@ -144,9 +147,12 @@ def bench_rewrite(
     # the default tagger exported with e2e_gnn's fused operators (any fixed_degree: the
     # fused aggregation replaces both)
     variants.append(("plain_last, fused operators", taggers(None)["plain_last"], True))
+    floor = {}
     for key, model, fused in variants:
         with fused_operators() if fused else contextlib.nullcontext():
-            sessions[key] = session(export_bytes(model, args, TAGGER_DYNAMIC))
+            exported = export_bytes(model, args, TAGGER_DYNAMIC)
+        sessions[key] = session(exported)
+        floor[key] = floors.model_floor(exported, feeds_of(sessions[key], args), peaks)
         with torch.no_grad():
             reference = model(**args).numpy()
         got = sessions[key].run(None, feeds_of(sessions[key], args))[0]
@@ -158,9 +164,10 @@ def bench_rewrite(
     for row in out["rows"]:
         key = row["variant"]
         row["ms"] = round(times[key], 3)
+        row.update(floors.against(times[key], floor[key]))
         same = key.replace("plain_last,", "plain_last_per_edge,")
-        if same not in outputs:  # the fused row: against the plain per-edge export
-            same = "plain_last_per_edge, general aggregation"
+        if same not in outputs:  # the fused row: against a plain per-edge export
+            same = next(k for k in outputs if k.startswith("plain_last_per_edge,"))
         if key.startswith("plain_last,"):
             row["max_abs_diff_vs_per_edge"] = float(np.abs(outputs[key] - outputs[same]).max())
     baseline = times[out["rows"][0]["variant"]]
@@ -338,7 +345,8 @@ def main() -> None:
     if path.exists() and not args.quick:  # parts measured in earlier runs are kept
         result = {k: v for k, v in json.loads(path.read_text()).items() if k != "meta"}
     if "rewrite" in parts:
-        result["rewrite"] = bench_rewrite(args.repeat, (16,) if args.quick else (None, 16))
+        fixed_degrees = (16,) if args.quick else (None, 16)
+        result["rewrite"] = bench_rewrite(args.repeat, bench.peaks(), fixed_degrees)
         print(json.dumps(result["rewrite"], indent=1))
     if "levels" in parts:
         result["levels"] = bench_levels(args.repeat)

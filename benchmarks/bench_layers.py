@@ -14,12 +14,16 @@ One thread everywhere (torch.set_num_threads(1), ONNX Runtime intra/inter-op 1).
 (issue 4): tagger >= 2x torch_geometric eager and >= 4x torch_geometric exported; every
 general layer in ONNX Runtime at least as fast as torch_geometric eager.
 
+Every model of ours exported to ONNX Runtime is also measured against its floor
+(benchmarks/floors.py: its FLOPs at the machine's matmul peak, its bytes at its memory
+bandwidth; ``x_floor`` = time / floor).
+
 torch_geometric (and the tagger of ours) also run under ``torch.compile`` (dynamic shapes),
 the peer a torch user would pick next to eager; everything is measured twice, with glibc's
 default and with the tuned allocator (see benchmarks/_common.py).
 
 Usage: PYTHONPATH=python python benchmarks/bench_layers.py [--repeat 30] [--no-compile]
-       [--quick]
+       [--no-naive-export] [--quick]
 Writes benchmarks/results/layers.json and prints markdown tables.
 """
 
@@ -40,6 +44,7 @@ from torch.export import Dim
 
 import _common
 import e2e_gnn.nn as ours
+import floors
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -127,24 +132,38 @@ def export_bytes(
         return path.read_bytes()
 
 
-def export_session(
-    module: torch.nn.Module, args: dict[str, torch.Tensor], dynamic: dict[str, dict[int, str]]
-) -> ort.InferenceSession:
-    """:func:`export_bytes` in an ONNX Runtime CPU session on one thread."""
+def session(model: bytes) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session of ``model`` on one thread."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    model = export_bytes(module, args, dynamic)
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def export_session(
+    module: torch.nn.Module, args: dict[str, torch.Tensor], dynamic: dict[str, dict[int, str]]
+) -> ort.InferenceSession:
+    """:func:`export_bytes` in :func:`session`."""
+    return session(export_bytes(module, args, dynamic))
 
 
 Runner = Callable[[], np.ndarray]
 
 
-def ort_runner(session: ort.InferenceSession, args: dict[str, torch.Tensor]) -> Runner:
-    wanted = {i.name for i in session.get_inputs()}
-    feeds = {k: v.numpy() for k, v in args.items() if k in wanted}
-    return lambda: session.run(None, feeds)[0]
+def feeds_of(model: ort.InferenceSession, args: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The entries of ``args`` that ``model`` takes, as numpy arrays."""
+    wanted = {i.name for i in model.get_inputs()}
+    return {k: v.numpy() for k, v in args.items() if k in wanted}
+
+
+def ort_runner(model: ort.InferenceSession, args: dict[str, torch.Tensor]) -> Runner:
+    feeds = feeds_of(model, args)
+    return lambda: model.run(None, feeds)[0]
+
+
+def floor_of(model: bytes, args: dict[str, torch.Tensor], peaks: dict[str, Any]) -> dict[str, Any]:
+    """The floor (benchmarks/floors.py) of the exported ``model`` on ``args``."""
+    return floors.model_floor(model, feeds_of(session(model), args), peaks)
 
 
 def torch_runner(module: torch.nn.Module, args: dict[str, torch.Tensor]) -> Runner:
@@ -176,9 +195,12 @@ TAGGER_VARIANTS = [
 ]
 
 
-def bench_tagger(repeat: int, variants: list[str]) -> list[dict[str, Any]]:
+def bench_tagger(
+    repeat: int, variants: list[str], peaks: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """The README event through each of ``variants`` (names of TAGGER_VARIANTS); the
-    torch_geometric eager reference always runs."""
+    torch_geometric eager reference always runs. Rows, and the floor of each exported
+    variant (its own graph; ``peaks``: :func:`floors.peaks`)."""
     args = knn_event(10, 16, 4, seed=0)
     dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
     torch.manual_seed(0)
@@ -203,10 +225,12 @@ def bench_tagger(repeat: int, variants: list[str]) -> list[dict[str, Any]]:
         "e2e_gnn EdgeConv, torch eager": general,
         "e2e_gnn EdgeConv, torch.compile": _common.compiled(general),
     }
-    runners = {}
+    runners, floor = {}, {}
     for name in TAGGER_VARIANTS:
         if name in exported and name in variants:
-            runners[name] = ort_runner(export_session(exported[name], args, dynamic), args)
+            model = export_bytes(exported[name], args, dynamic)
+            runners[name] = ort_runner(session(model), args)
+            floor[name] = floor_of(model, args, peaks)
         elif name in in_torch and (name in variants or name == REFERENCE):
             runners[name] = torch_runner(in_torch[name], args)
     times = time_interleaved(runners, repeat)
@@ -218,11 +242,12 @@ def bench_tagger(repeat: int, variants: list[str]) -> list[dict[str, Any]]:
             "ms": times[name],
             "speedup_vs_pyg_eager": ref_ms / times[name],
             "max_abs_diff": float(np.abs(run() - ref).max()),
+            **(floors.against(times[name], floor[name]) if name in floor else {}),
         }
         for name, run in runners.items()
     ]
     rows[0]["nodes"], rows[0]["edges"] = args["x"].size(0), args["edge_index"].size(1)
-    return rows
+    return rows, floor
 
 
 class _Op(torch.nn.Module):
@@ -296,7 +321,9 @@ OPS = [
 ]
 
 
-def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[dict[str, Any]]:
+def bench_general(
+    repeat: int, names: list[str], compile_peers: bool, naive_peer: bool, peaks: dict[str, Any]
+) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(1)
     n, e, f = 1000, 16000, 64
     args = {
@@ -329,10 +356,8 @@ def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[di
     for name, theirs, mine in layers:
         if name not in names:
             continue
-        runners = {
-            "pyg": torch_runner(theirs, args),
-            "ours": ort_runner(export_session(mine, args, dynamic), args),
-        }
+        model = export_bytes(mine, args, dynamic)
+        runners = {"pyg": torch_runner(theirs, args), "ours": ort_runner(session(model), args)}
         if compile_peers:
             try:
                 fast = torch_runner(_common.compiled(theirs), args)
@@ -340,10 +365,11 @@ def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[di
                 runners["pyg_compile"] = fast
             except Exception as err:
                 print(f"torch_geometric {name} does not compile: {type(err).__name__}")
-        try:
-            runners["pyg_onnx"] = ort_runner(export_session(theirs, args, dynamic), args)
-        except Exception as err:
-            print(f"torch_geometric {name} does not export: {type(err).__name__}")
+        if naive_peer:
+            try:
+                runners["pyg_onnx"] = ort_runner(export_session(theirs, args, dynamic), args)
+            except Exception as err:
+                print(f"torch_geometric {name} does not export: {type(err).__name__}")
         times = time_interleaved(runners, repeat)
         rows.append(
             {
@@ -355,6 +381,7 @@ def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[di
                 "speedup_vs_pyg_eager": times["pyg"] / times["ours"],
                 "speedup_vs_pyg_compile": times.get("pyg_compile", float("nan")) / times["ours"],
                 "max_abs_diff": float(np.abs(runners["ours"]() - runners["pyg"]()).max()),
+                **floors.against(times["ours"], floor_of(model, args, peaks)),
             }
         )
     return rows
@@ -363,15 +390,20 @@ def bench_general(repeat: int, names: list[str], compile_peers: bool) -> list[di
 GENERAL = [*GENERAL_LAYERS, "EdgeConv max", "EdgeConv mean", "GINConv"]
 
 
-def measure(args: Any) -> dict[str, Any]:
+def measure(args: Any, peaks: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
-    compile_peers = not args.no_compile
+    compile_peers, naive_peer = not args.no_compile, not args.no_naive_export
+    variants = [
+        v
+        for v in args.variants
+        if (compile_peers or "compile" not in v) and (naive_peer or "exported naively" not in v)
+    ]
+    tagger, floor = bench_tagger(args.repeat, variants, peaks)
     return {
-        "tagger": bench_tagger(
-            args.repeat, [v for v in args.variants if compile_peers or "compile" not in v]
-        ),
+        "tagger": tagger,
+        "tagger_floors": floor,
         "aggregation_ops": bench_ops(args.repeat, args.ops),
-        "general_layers": bench_general(args.repeat, args.layers, compile_peers),
+        "general_layers": bench_general(args.repeat, args.layers, compile_peers, naive_peer, peaks),
     }
 
 
@@ -409,19 +441,27 @@ def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    parser.add_argument(
+        "--no-naive-export",
+        action="store_true",
+        help="leave out torch_geometric exported naively to ONNX Runtime",
+    )
     parser.add_argument("--variants", nargs="+", choices=TAGGER_VARIANTS, default=TAGGER_VARIANTS)
     parser.add_argument("--ops", nargs="+", choices=OPS, default=OPS)
     parser.add_argument("--layers", nargs="+", choices=GENERAL, default=GENERAL)
     quick = {
         "repeat": 2,
         "no_compile": True,
+        "no_naive_export": True,
         "variants": [REFERENCE, "e2e_gnn EdgeConv (per-node split), ONNX Runtime"],
         "ops": ["sum"],
         "layers": ["EdgeConv mean"],
     }
     args = _common.parse(parser, quick)
     bench = _common.Bench("layers", args)
-    results = bench.by_allocator(lambda: measure(args), torch=1, onnxruntime_intra_op=1)
+    results = bench.by_allocator(
+        lambda: measure(args, bench.peaks()), torch=1, onnxruntime_intra_op=1
+    )
     for setting, result in results.items():
         print(f"\n## allocator: {setting}\n")
         print_tables(result)

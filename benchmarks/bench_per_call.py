@@ -15,13 +15,22 @@ best of --repeats interleaved rounds. Paths, from the floor up:
 and graph building from raw hits (``x`` [N, F] and node offsets):
   kNN binding                 the native kNN builder alone, raw binding
   graphs_from_spec binding    the native spec -> positions -> edges call the Python path uses
+                              (the spec read once by the C++ reader)
+  graphs_from_spec binding (JSON spec)
+                              the same call given the spec's JSON, read on every call
   graphs_from_spec            e2e_gnn.graphs.graphs_from_spec (GraphBatch included)
   native Tagger.tag_nodes     hits -> scores in C++ (one binding call)
   Tagger(native).tag_nodes    hits -> scores through the Python Tagger
 
 The ``overheads`` of the result are differences of these (e.g. Python Tagger = Tagger(native)
-- native Tagger.run). The model: EdgeConvTagger's default exported here (parity-checked);
-``--model`` takes another exported file, ``--quick`` uses the tiny GNN of the Triton tests.
+- native Tagger.run). The native calls are made with positional arguments, as the Python
+backends make them. The models: the tiny GNN of the Triton tests (the result's
+``us_per_call`` and ``overheads_us``: about 25 us of compute per jet, so the differences are
+the layers' own cost), then EdgeConvTagger's default exported here (parity-checked; the
+result's ``edgeconv_default``): with its ~200 us of compute per jet, any Python work between
+two calls also slows the next call down by a few us (caches), and the round-to-round noise
+is as large as the layers' cost. ``--model`` measures only the given exported file,
+``--quick`` only the tiny GNN.
 
 Usage: python benchmarks/bench_per_call.py [--repeats 20] [--quick]
 Writes benchmarks/results/per_call.json and prints a markdown table.
@@ -40,7 +49,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 import _common
-from bench_scaling import TINY, export_default
+from bench_scaling import ROOT, TINY, export_default
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs.from_frames import graphs_from_spec
 from e2e_gnn.model_file import ModelFile
@@ -48,6 +57,7 @@ from e2e_gnn.runtime import Tagger
 from e2e_gnn.runtime.backends import NativeBackend, OnnxRuntimeBackend
 
 JETS = 200
+DEFAULT_MODEL = "EdgeConvTagger default (hidden 64, 3 EdgeConv), exported here"
 
 
 def floor_model(features: int) -> bytes:
@@ -87,10 +97,12 @@ def measure(model: Path, repeats: int) -> dict[str, float]:
     ptrs = [np.array([0, len(x)], dtype=np.int64) for x in hits]
     batches = [graphs_from_spec(x, p, graph) for x, p in zip(hits, ptrs, strict=True)]
     feeds = [b.inputs() for b in batches]
+    arrays = [(f["x"], f["edge_index"], f["batch"]) for f in feeds]
     columns = [graph.feature_names.index(c) for c in graph.coordinates]
     scale = np.asarray(graph.coordinate_scale, dtype=np.float32)
     positions = [np.ascontiguousarray(x[:, columns] * scale) for x in hits]
     spec_json = graph.to_json()
+    native_spec = native.GraphSpec.from_json(spec_json)
 
     floor = session(floor_model(len(graph.feature_names)))
     raw = session(str(model))
@@ -111,7 +123,7 @@ def measure(model: Path, repeats: int) -> dict[str, float]:
     paths = {
         "onnxruntime floor": loop(lambda j: floor.run(["scores"], feeds[j])),
         "onnxruntime session.run": loop(lambda j: raw.run(["scores"], feeds[j])),
-        "native Tagger.run": loop(lambda j: c_tagger.run(**feeds[j])),
+        "native Tagger.run": loop(lambda j: c_tagger.run(*arrays[j])),
         "OnnxRuntimeBackend.run": loop(lambda j: backends["onnxruntime"].run(feeds[j])),
         "NativeBackend.run": loop(lambda j: backends["native"].run(feeds[j])),
         "Tagger(onnxruntime)": loop(lambda j: taggers["onnxruntime"](batches[j])),
@@ -120,6 +132,9 @@ def measure(model: Path, repeats: int) -> dict[str, float]:
             lambda j: native.knn_graph(positions[j], ptrs[j], k, loop_edges, periodic, 0.0, 1)
         ),
         "graphs_from_spec binding": loop(
+            lambda j: native.graphs_from_spec(native_spec, hits[j], ptrs[j])
+        ),
+        "graphs_from_spec binding (JSON spec)": loop(
             lambda j: native.graphs_from_spec(spec_json, hits[j], ptrs[j])
         ),
         "graphs_from_spec": loop(lambda j: graphs_from_spec(hits[j], ptrs[j], graph)),
@@ -143,8 +158,12 @@ def overheads(us: dict[str, float]) -> dict[str, float]:
         "Python Tagger above raw onnxruntime": us["Tagger(onnxruntime)"]
         - us["onnxruntime session.run"],
         "Python graph building above the kNN binding": us["graphs_from_spec"] - us["kNN binding"],
+        "Python graphs_from_spec above its binding": us["graphs_from_spec"]
+        - us["graphs_from_spec binding"],
         "graphs_from_spec binding above the kNN binding": us["graphs_from_spec binding"]
         - us["kNN binding"],
+        "reading the spec's JSON on every call": us["graphs_from_spec binding (JSON spec)"]
+        - us["graphs_from_spec binding"],
         "Python hits->scores above C++ hits->scores": us["Tagger(native).tag_nodes"]
         - us["native Tagger.tag_nodes"],
     }
@@ -152,28 +171,38 @@ def overheads(us: dict[str, float]) -> dict[str, float]:
 
 def main() -> None:
     parser = _common.parser(__doc__)
-    parser.add_argument("--model", type=Path, help="exported model (default: exported here)")
+    parser.add_argument("--model", type=Path, help="exported model (default: see above)")
     parser.add_argument("--repeats", type=int, default=20)
-    args = _common.parse(parser, {"model": TINY, "repeats": 2})
+    args = _common.parse(parser, {"repeats": 2})
     bench = _common.Bench("per_call", args)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or export_default(Path(tmp) / "per_call.onnx")
-        us = measure(model, args.repeats)
-    result = {
-        "model": str(args.model or "EdgeConvTagger default (hidden 64, 3 EdgeConv), exported here"),
+    name = str(args.model or TINY.relative_to(ROOT))
+    measured = {name: measure(args.model or TINY, args.repeats)}
+    if args.model is None and not args.quick:
+        with tempfile.TemporaryDirectory() as tmp:
+            default = export_default(Path(tmp) / "per_call.onnx")
+            measured[DEFAULT_MODEL] = measure(default, args.repeats)
+    result: dict[str, object] = {
+        "model": name,
         "jets": JETS,
         "nodes_per_jet": "6-12",
         "clock": "CPU time (process_time), best of interleaved rounds",
-        "us_per_call": us,
-        "overheads_us": {k: round(v, 2) for k, v in overheads(us).items()},
+        "us_per_call": measured[name],
+        "overheads_us": {k: round(v, 2) for k, v in overheads(measured[name]).items()},
     }
+    if DEFAULT_MODEL in measured:
+        result["edgeconv_default"] = {
+            "model": DEFAULT_MODEL,
+            "us_per_call": measured[DEFAULT_MODEL],
+            "overheads_us": {k: round(v, 2) for k, v in overheads(measured[DEFAULT_MODEL]).items()},
+        }
     bench.write(result, onnxruntime_intra_op=1)
-    print("| path (one jet of 6-12 nodes per call) | us per call |\n|---|---:|")
-    for name, value in us.items():
-        print(f"| {name} | {value:.1f} |")
-    print("\n| what a layer adds | us per call |\n|---|---:|")
-    for name, value in result["overheads_us"].items():
-        print(f"| {name} | {value:.1f} |")
+    for model, us in measured.items():
+        print(f"\n{model}\n\n| path (one jet of 6-12 nodes per call) | us per call |\n|---|---:|")
+        for path, value in us.items():
+            print(f"| {path} | {value:.1f} |")
+        print("\n| what a layer adds | us per call |\n|---|---:|")
+        for layer, value in overheads(us).items():
+            print(f"| {layer} | {value:.1f} |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ Three model sizes are measured in the same run (the third is EdgeConvTagger's de
 issue-4 tagger): batching pays most when the per-call cost of ONNX Runtime (its 60-75
 operators launched once per call, about 30 us) is large next to the per-jet compute.
 
+The native batched event is also measured against the model's floor (benchmarks/floors.py:
+FLOPs at the machine's matmul peak, bytes at its memory bandwidth; ``x_floor``).
+
 Everything is measured twice, with glibc's default and with the tuned allocator
 (benchmarks/_common.py), each in its own process.
 
@@ -56,6 +59,7 @@ import onnxruntime as ort
 import torch
 
 import _common
+import floors
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.export import export_onnx
 from e2e_gnn.export.parity import default_example
@@ -130,7 +134,11 @@ SWEEP_HITS = (4, 8, 16, 32)
 
 
 def measure(
-    args: argparse.Namespace, hidden: int, num_layers: int, plugin: Path | None
+    args: argparse.Namespace,
+    hidden: int,
+    num_layers: int,
+    plugin: Path | None,
+    peaks: dict[str, Any],
 ) -> dict[str, object]:
     torch.manual_seed(0)
     model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=hidden, num_layers=num_layers)
@@ -148,6 +156,10 @@ def measure(
         path = Path(tmp) / "tagger.onnx"
         export_onnx(model, spec, path, default_example(spec))
         tagger = native.Tagger(str(path))
+        # the work of all events at once: every op's shapes scale with the jets batched
+        floor = floors.model_floor(
+            path.read_bytes(), graphs_from_features(features, TOY_GRAPH_SPEC).inputs(), peaks
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -296,15 +308,23 @@ def measure(
         "us_per_small_graph": {k: round(v, 1) for k, v in us.items() if "small" in k},
         "jet_size_sweep_us_per_event": sweep,
         "speedups": {k: round(v, 2) for k, v in speedups.items()},
+        "native_batched_vs_floor": {
+            "us_per_event": round(us["native batched"], 1),
+            **floors.against(us["native batched"] / 1e3, floor, per=args.events),
+            **{
+                f"{key}_per_event": floor[key] // args.events
+                for key in ("flops", "bytes_lower", "bytes_upper")
+            },
+        },
     }
     return result
 
 
-def measure_all(args: argparse.Namespace) -> dict[str, Any]:
+def measure_all(args: argparse.Namespace, peaks: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as work:
         plugin = None if args.no_plugin else build_plugin(Path(work))
-        return {name: measure(args, *MODELS[name], plugin) for name in args.models}
+        return {name: measure(args, *MODELS[name], plugin, peaks) for name in args.models}
 
 
 def main() -> None:
@@ -325,7 +345,9 @@ def main() -> None:
     }
     args = _common.parse(parser, quick)
     bench = _common.Bench("runtime", args)
-    by_allocator = bench.by_allocator(lambda: measure_all(args), torch=1, onnxruntime_intra_op=1)
+    by_allocator = bench.by_allocator(
+        lambda: measure_all(args, bench.peaks()), torch=1, onnxruntime_intra_op=1
+    )
     bench.write({"allocators": by_allocator}, torch=1, onnxruntime_intra_op=1)
     for setting, results in by_allocator.items():
         print(f"\n## allocator: {setting}\n")

@@ -2,10 +2,11 @@
 result files, so that every number shown comes from a JSON file that `e2e-gnn bench --all`
 regenerates.
 
-Each row names the benchmark, what is compared, the measured ratio to the peer (default
-allocator / tuned allocator where the benchmark measures both), and the machine load
-during the run. A result file written before the shared format (benchmarks/_common.py) is
-listed as to be regenerated, never guessed from.
+Each row names the benchmark, what is compared, what was measured, the ratio to the peer
+(peer time / our time), our time as a multiple of its floor (benchmarks/floors.py) where
+the benchmark measures one (each "default allocator / tuned allocator" where the benchmark
+measures both), and the machine load during the run. A result file written before the
+shared format (benchmarks/_common.py) is listed as to be regenerated, never guessed from.
 
 Usage: python benchmarks/render_tables.py [--results DIR] [--write docs/benchmarks.md]
 Prints markdown; with --write, replaces the part of that file between the markers
@@ -18,15 +19,32 @@ import argparse
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
-Row = tuple[str, str, str]  # what is compared, measured, note
+
+
+class Row(NamedTuple):
+    compared: str
+    measured: str
+    note: str = ""
+    ratio: str = ""  # peer time / our time
+    x_floor: str = ""  # our time / its floor
 
 
 def _x(value: float) -> str:
     return f"{value:.2f}x"
+
+
+def _floor_note(floor: dict[str, Any]) -> str:
+    """What an exported model's floor is made of (benchmarks/floors.py)."""
+    return (
+        f"floor {floor['floor_ms']:.3g} ms: {floor['flops'] / 1e6:.0f} MFLOP "
+        f"({floor['compute_ms']:.3g} ms at peak), {floor['bytes_lower'] / 1e6:.2g}-"
+        f"{floor['bytes_upper'] / 1e6:.0f} MB moved ({floor['memory_ms_lower']:.2g}-"
+        f"{floor['memory_ms_upper']:.2g} ms)"
+    )
 
 
 def _both(result: dict[str, Any], value: Callable[[dict[str, Any]], str]) -> str:
@@ -35,27 +53,37 @@ def _both(result: dict[str, Any], value: Callable[[dict[str, Any]], str]) -> str
     return " / ".join(value(settings[s]) for s in ("default", "tuned") if s in settings)
 
 
+OURS = "e2e_gnn EdgeConv (per-node split), ONNX Runtime"
+FIXED = "e2e_gnn EdgeConv fixed_degree=16 (no scatter), ONNX Runtime"
+TAGGER_PEERS = (
+    "torch_geometric, torch eager",
+    "torch_geometric, torch.compile",
+    "torch_geometric, exported naively, ONNX Runtime",
+    "e2e_gnn EdgeConv, torch.compile",
+)
+
+
 def _layers(result: dict[str, Any]) -> Iterator[Row]:
-    def tagger(name: str) -> Callable[[dict[str, Any]], float | None]:
-        def ms(run: dict[str, Any]) -> float | None:
-            return next((r["ms"] for r in run["tagger"] if r["variant"] == name), None)
+    runs = [result["allocators"][s] for s in ("default", "tuned") if s in result["allocators"]]
 
-        return ms
+    def row_of(run: dict[str, Any], variant: str) -> dict[str, Any] | None:
+        return next((r for r in run["tagger"] if r["variant"] == variant), None)
 
-    ours = tagger("e2e_gnn EdgeConv (per-node split), ONNX Runtime")
-    for peer in (
-        "torch_geometric, torch eager",
-        "torch_geometric, torch.compile",
-        "torch_geometric, exported naively, ONNX Runtime",
-        "e2e_gnn EdgeConv, torch.compile",
-    ):
-        peer_ms = tagger(peer)
-
-        def ratio(run: dict[str, Any], peer_ms: Any = peer_ms) -> str:
-            a, b = ours(run), peer_ms(run)
-            return "-" if a is None or b is None else f"{_x(b / a)} ({a:.1f} vs {b:.1f} ms)"
-
-        yield f"EdgeConv tagger, ours in ONNX Runtime vs {peer}", _both(result, ratio), ""
+    pairs = [(OURS, peer) for peer in TAGGER_PEERS] + [(FIXED, TAGGER_PEERS[i]) for i in (0, 1)]
+    for ours, peer in pairs:
+        found = [(row_of(run, ours), row_of(run, peer)) for run in runs]
+        found = [(a, b) for a, b in found if a is not None and b is not None]
+        if not found:
+            continue  # a variant this run left out
+        label = "ours" if ours == OURS else "ours with fixed_degree=16"
+        floor = runs[0].get("tagger_floors", {}).get(ours)
+        yield Row(
+            f"EdgeConv tagger (README event), {label} in ONNX Runtime vs {peer}",
+            " / ".join(f"{a['ms']:.1f} vs {b['ms']:.1f} ms" for a, b in found),
+            _floor_note(floor) if floor else "",
+            " / ".join(_x(b["ms"] / a["ms"]) for a, b in found),
+            " / ".join(_x(a["x_floor"]) for a, _ in found if "x_floor" in a),
+        )
 
     def spread(key: str) -> Callable[[dict[str, Any]], str]:
         def value(run: dict[str, Any]) -> str:
@@ -64,16 +92,27 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
 
         return value
 
-    yield (
-        "each general layer in ONNX Runtime vs PyG eager",
-        _both(result, spread("speedup_vs_pyg_eager")),
-        "",
-    )
-    yield (
-        "each general layer in ONNX Runtime vs PyG torch.compile",
-        _both(result, spread("speedup_vs_pyg_compile")),
-        "",
-    )
+    for key, peer in (("eager", "PyG eager"), ("compile", "PyG torch.compile")):
+        ratios = _both(result, spread(f"speedup_vs_pyg_{key}"))
+        if ratios.strip(" -/"):
+            yield Row(f"each general layer in ONNX Runtime vs {peer}", "", "", ratios)
+    for index, layer in enumerate(runs[0]["general_layers"]):
+        rows = [run["general_layers"][index] for run in runs]
+        # the peer a user would pick: PyG under torch.compile where it compiles
+        key = (
+            "compile" if all(r["pyg_compile_ms"] == r["pyg_compile_ms"] for r in rows) else "eager"
+        )
+        yield Row(
+            f"{layer['layer']} (1,000 nodes, 16,000 edges, 64 wide), ours in ONNX Runtime vs "
+            f"PyG {'torch.compile' if key == 'compile' else 'eager'}",
+            " / ".join(f"{r['ours_onnx_ms']:.2f} vs {r[f'pyg_{key}_ms']:.2f} ms" for r in rows),
+            f"floor {layer['floor_ms']:.3g} ms; {_x(layer['x_unfused'])} the op-by-op time "
+            "with nothing cached"
+            if "floor_ms" in layer
+            else "",
+            " / ".join(_x(r[f"speedup_vs_pyg_{key}"]) for r in rows),
+            " / ".join(_x(r["x_floor"]) for r in rows if "x_floor" in r),
+        )
 
 
 def _aggregation(result: dict[str, Any]) -> Iterator[Row]:
@@ -95,12 +134,12 @@ def _aggregation(result: dict[str, Any]) -> Iterator[Row]:
 def _knn(result: dict[str, Any]) -> Iterator[Row]:
     first = next(iter(result["allocators"].values()))
     for label in first["speed_up_vs_fastest_alternative"]:
-        yield (
+        yield Row(
             f"native kNN vs the fastest alternative, {label} nodes",
-            _both(
+            "",
+            ratio=_both(
                 result, lambda run, label=label: _x(run["speed_up_vs_fastest_alternative"][label])
             ),
-            "",
         )
 
 
@@ -113,18 +152,34 @@ def _knn_in_model(result: dict[str, Any]) -> Iterator[Row]:
             times = run["ms"][case]
             return _x(times[peer] / times["ours ONNX Runtime"])
 
-        yield f"in-model kNN {case}, ours in ONNX Runtime vs {peer}", _both(result, ratio), ""
+        yield Row(
+            f"in-model kNN {case}, ours in ONNX Runtime vs {peer}", "", ratio=_both(result, ratio)
+        )
 
 
 def _runtime(result: dict[str, Any]) -> Iterator[Row]:
-    first = {k: v for k, v in next(iter(result["allocators"].values())).items() if k != "meta"}
-    for model, measured in first.items():
+    runs = [result["allocators"][s] for s in ("default", "tuned") if s in result["allocators"]]
+    for model, measured in runs[0].items():
+        if model == "meta":
+            continue
         for speedup in measured["speedups"]:
-
-            def value(run: dict[str, Any], model: str = model, speedup: str = speedup) -> str:
-                return _x(run[model]["speedups"][speedup])
-
-            yield f"{speedup} [{model}]", _both(result, value), ""
+            yield Row(
+                f"{speedup} [{model}]",
+                "",
+                ratio=" / ".join(_x(run[model]["speedups"][speedup]) for run in runs),
+            )
+        if "native_batched_vs_floor" in measured:
+            floors = [run[model]["native_batched_vs_floor"] for run in runs]
+            first = floors[0]
+            yield Row(
+                f"native batched, event of {measured['jets_per_event']} jets [{model}]",
+                " / ".join(f"{f['us_per_event']:.0f} us" for f in floors),
+                f"floor {first['floor_ms'] * 1e3:.3g} us per event: "
+                f"{first['flops_per_event'] / 1e6:.2g} MFLOP, "
+                f"{first['bytes_lower_per_event'] / 1e6:.2g}-"
+                f"{first['bytes_upper_per_event'] / 1e6:.2g} MB",
+                x_floor=" / ".join(_x(f["x_floor"]) for f in floors),
+            )
 
 
 def _per_call(result: dict[str, Any]) -> Iterator[Row]:
@@ -207,10 +262,12 @@ def _algebra(result: dict[str, Any]) -> Iterator[Row]:
     rewrite = result.get("rewrite", {})
     rows = rewrite.get("rows", [])
     for row in rows[1:]:
-        yield (
+        yield Row(
             f"README event tagger in ONNX Runtime, {row['variant']} vs {rows[0]['variant']}",
-            f"{_x(row['speedup_vs_first_row'])} ({row['ms']:.1f} vs {rows[0]['ms']:.1f} ms)",
+            f"{row['ms']:.1f} vs {rows[0]['ms']:.1f} ms",
             f"max diff vs torch {row['onnx_vs_torch_max_abs_diff']:.0e}",
+            _x(row["speedup_vs_first_row"]),
+            _x(row["x_floor"]) if "x_floor" in row else "",  # floors.against, where recorded
         )
     auc = result.get("auc", {})
     if "mean_auc_plain_last_True" in auc:
@@ -221,7 +278,7 @@ def _algebra(result: dict[str, Any]) -> Iterator[Row]:
         )
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], Iterator[Row]]] = {
+RENDERERS: dict[str, Callable[[dict[str, Any]], Iterator[Row | tuple[str, str, str]]]] = {
     "algebra": _algebra,
     "layers": _layers,
     "aggregation": _aggregation,
@@ -247,8 +304,9 @@ def _load(meta: dict[str, Any]) -> str:
 
 def render(results: Path) -> str:
     lines = [
-        "| benchmark | compared | measured (default / tuned allocator) | note | load (1 min) |",
-        "|---|---|---|---|---|",
+        "| benchmark | compared | measured (default / tuned allocator) | ratio to peer | x floor "
+        "| note | load (1 min) |",
+        "|---|---|---|---|---|---|---|",
     ]
     stale, quick = [], []
     for path in sorted(results.glob("*.json")):
@@ -261,12 +319,14 @@ def render(results: Path) -> str:
             quick.append(name)
         load = _load(result["meta"])
         if isinstance(result.get("skipped"), str):
-            lines.append(f"| `{name}` | not run | - | {result['skipped']} | {load} |")
+            lines.append(f"| `{name}` | not run | - | - | - | {result['skipped']} | {load} |")
             continue
-        for compared, measured, note in RENDERERS.get(name, lambda _: iter(()))(result):
-            if not measured.strip(" -/") and not note:
+        for each in RENDERERS.get(name, lambda _: iter(()))(result):
+            row = Row(*each)
+            if not (row.measured + row.ratio + row.x_floor).strip(" -/") and not row.note:
                 continue  # a variant this run left out
-            lines.append(f"| `{name}` | {compared} | {measured} | {note} | {load} |")
+            cells = (row.compared, row.measured, row.ratio, row.x_floor, row.note)
+            lines.append(f"| `{name}` | " + " | ".join(c or "-" for c in cells) + f" | {load} |")
     machines = {
         json.dumps(json.loads(p.read_text())["meta"]["machine"], sort_keys=True)
         for p in results.glob("*.json")

@@ -119,23 +119,37 @@ void register_runtime(py::module_& m) {
         "Concatenate (x [n, F] float32, edge_index [2, e] int64) graphs with offset indices "
         "(C++ GraphBatch): returns (x, edge_index, batch).");
 
+  py::class_<GraphSpec>(m, "GraphSpec",
+                        "A graph spec read once by the C++ spec reader, for graphs_from_spec "
+                        "calls that would otherwise read the same JSON on every call.")
+      .def_static(
+          "from_json", [](const std::string& text) { return GraphSpec::from_json(text); },
+          py::arg("text"), "The graph spec of JSON text (of GraphSpec); raises SpecError.");
+
+  const auto graphs_from_spec = [](const GraphSpec& spec, const py::array& x,
+                                   const py::array& ptr, int threads) {
+    const NodeBatch nodes = node_batch(x, ptr);
+    GraphBatch graphs = [&] {
+      py::gil_scoped_release release;
+      return build_graphs(spec, nodes, threads);
+    }();
+    return graph_arrays(std::move(graphs));
+  };
+  const char* graphs_from_spec_doc =
+      "The graphs a graph spec (a GraphSpec, or the JSON of one) builds from raw node features "
+      "x [N, F] (graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger "
+      "builds them ('knn', 'delaunay' in (eta, phi) with phi wrapping around, 'threshold' by "
+      "layer, or 'none').";
+  m.def("graphs_from_spec", graphs_from_spec, py::arg("graph_spec"), py::arg("x"), py::arg("ptr"),
+        py::arg("threads") = 1, graphs_from_spec_doc);
   m.def(
       "graphs_from_spec",
-      [](const std::string& graph_spec_json, const py::array& x, const py::array& ptr,
-         int threads) {
-        const GraphSpec spec = GraphSpec::from_json(graph_spec_json);
-        const NodeBatch nodes = node_batch(x, ptr);
-        GraphBatch graphs = [&] {
-          py::gil_scoped_release release;
-          return build_graphs(spec, nodes, threads);
-        }();
-        return graph_arrays(std::move(graphs));
+      [graphs_from_spec](const std::string& graph_spec_json, const py::array& x,
+                         const py::array& ptr, int threads) {
+        return graphs_from_spec(GraphSpec::from_json(graph_spec_json), x, ptr, threads);
       },
       py::arg("graph_spec_json"), py::arg("x"), py::arg("ptr"), py::arg("threads") = 1,
-      "The graphs a graph spec (JSON of GraphSpec) builds from raw node features x [N, F] "
-      "(graph g: rows ptr[g]:ptr[g+1]): (x, edge_index, batch), as the C++ Tagger builds them "
-      "('knn', 'delaunay' in (eta, phi) with phi wrapping around, 'threshold' by layer, or "
-      "'none').");
+      graphs_from_spec_doc);
   py::class_<Tagger>(m, "Tagger")
       .def(py::init([](const std::string& model_path, const SessionOptions& session,
                        int knn_threads) {

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,6 +56,16 @@ def check_spec_json(text: str, source: str = "model") -> None: ...
 def intra_op_threads(
     requested: int, metadata: dict[str, str], source: str = "model"
 ) -> tuple[int, str]: ...
+
+class GraphSpec:
+    @staticmethod
+    def from_json(text: str) -> GraphSpec: ...
+
+@overload
+def graphs_from_spec(
+    graph_spec: GraphSpec, x: NDArray[np.float32], ptr: NDArray[np.int64], threads: int = 1
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]: ...
+@overload
 def graphs_from_spec(
     graph_spec_json: str, x: NDArray[np.float32], ptr: NDArray[np.int64], threads: int = 1
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]: ...

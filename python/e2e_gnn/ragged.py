@@ -39,7 +39,7 @@ class Ragged:
             or offsets.size == 0
             or offsets.dtype.kind not in "iu"
             or offsets[0] != 0
-            or np.any(np.diff(offsets) < 0)
+            or (offsets[1:] < offsets[:-1]).any()
             or offsets[-1] != len(self.values)
         ):
             msg = (

@@ -15,7 +15,7 @@ import pytest
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs import graphs_from_spec
 from e2e_gnn.graphs.reference import knn_reference
-from e2e_gnn.spec import SPEC_KEY, GraphSpec
+from e2e_gnn.spec import SPEC_KEY, GraphSpec, SpecError
 
 native = load_native()
 
@@ -81,3 +81,28 @@ def test_graphs_from_spec_refuses_what_the_cpp_builder_refuses() -> None:
         graphs_from_spec(x, [0.0, 4.0], spec)
     empty = graphs_from_spec(np.zeros((0, 2), np.float32), [0], spec)
     assert empty.num_graphs == 0 and empty.edge_index.shape == (2, 0)
+
+
+def test_each_spec_object_builds_its_own_graphs() -> None:
+    """graphs_from_spec reads a spec once per spec object (cached): two specs in one process
+    build their own edges, call after call, and a spec equal to a cached one but written
+    differently (loop=1 == loop=True) is still refused by the C++ reader."""
+    three = GraphSpec(feature_names=("a", "b"), k=3, coordinates=("a", "b"))
+    five = dataclasses.replace(three, k=5)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(17, 2)).astype(np.float32)
+    ptr = np.array([0, 8, 17])
+    for _ in range(2):
+        for spec in (three, five, three):
+            edges = graphs_from_spec(x, ptr, spec).edge_index
+            np.testing.assert_array_equal(edges, knn_reference(x, ptr, spec.k))
+    looped = dataclasses.replace(three, loop=True)
+    assert graphs_from_spec(x, ptr, looped).num_edges == 17 * 3
+    assert dataclasses.replace(three, loop=1) == looped
+    for _ in range(2):
+        with pytest.raises(SpecError, match="'graph.loop' must be true or false, got 1"):
+            graphs_from_spec(x, ptr, dataclasses.replace(three, loop=1))
+    listed = GraphSpec(feature_names=["a", "b"], k=3, coordinates=["a", "b"])  # unhashable
+    np.testing.assert_array_equal(
+        graphs_from_spec(x, ptr, listed).edge_index, knn_reference(x, ptr, 3)
+    )

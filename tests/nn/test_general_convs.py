@@ -68,6 +68,8 @@ LAYERS = [
     Layer("gat_edge_mean", "GATConv", {"heads": 2, "edge_dim": 3}, "edge_attr"),
     Layer("gat_edge_add", "GATConv", {"edge_dim": 3, "fill_value": "add"}, "edge_attr"),
     Layer("gat_edge_value", "GATConv", {"edge_dim": 3, "fill_value": 0.5}, "edge_attr"),
+    Layer("gat_edge_max", "GATConv", {"edge_dim": 3, "fill_value": "max"}, "edge_attr"),
+    Layer("gatv2_edge_min", "GATv2Conv", {"edge_dim": 3, "fill_value": "min"}, "edge_attr"),
 ]
 
 GRAPHS = corner_cases(4)
@@ -85,7 +87,7 @@ def test_matches_pyg(layer: Layer) -> None:
 
 ONNX_LAYERS = [layer for layer in LAYERS if layer.name in {
     "gcn_weighted", "graph_max", "sage_mean", "sage_max", "arma_3x2", "gat_heads",
-    "gat_edge_mean",
+    "gat_edge_mean", "gat_edge_max",
 }]  # fmt: skip
 
 
@@ -108,7 +110,7 @@ def test_onnx_is_exact_on_any_threads(layer: Layer) -> None:
         (lambda: ours_nn.GCNConv(4, 6, add_self_loops=True, normalize=False), "GraphConv"),
         (lambda: ours_nn.SAGEConv(-1, 6, aggr="lstm"), "'lstm'"),
         (lambda: ours_nn.GraphConv(4, 6, aggr=["sum", "max"]), "one aggregation"),
-        (lambda: ours_nn.GATConv(4, 6, fill_value="max"), "'max'"),
+        (lambda: ours_nn.GATConv(4, 6, fill_value="median"), "'median'"),
         (lambda: ours_nn.ARMAConv(0, 6), "positive or -1"),
     ],
 )

@@ -77,6 +77,26 @@ def test_bad_inputs_are_refused_before_inference(tagger_export, backend: str) ->
         tagger(wrong_dtype)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_checks_beyond_the_cpp_ones_and_their_order(tagger_export, backend: str) -> None:
+    """The graph count and node_y rows are checked on every backend (the native backend's
+    run makes the C++ checks itself), after the C++ checks, as GraphBatch.validate does."""
+    _, spec, path = tagger_export
+    tagger = Tagger(path, backend=backend)
+    x = np.ones((6, spec.num_features), np.float32)
+    edges = np.array([[0, 4], [1, 5]])
+    two = np.repeat([0, 1], 3)
+    for count in (1, 3):
+        with pytest.raises(ValueError, match=f"batch has 2 graphs but num_graphs is {count}"):
+            tagger(GraphBatch(x, edges, two, count))
+    with pytest.raises(ValueError, match="node_y has 5 rows for 6 nodes"):
+        tagger(GraphBatch(x, edges, two, 2, node_y=np.zeros((5, 1), np.float32)))
+    skipping = np.array([0, 0, 0, 2, 2, 1])  # ends with graph num_graphs - 1
+    for count, node_y in ((2, None), (5, None), (2, np.zeros((5, 1), np.float32))):
+        with pytest.raises(ValueError, match="'batch' goes from graph 0 to 2 at node 3"):
+            tagger(GraphBatch(x, edges, skipping, count, node_y=node_y))
+
+
 def test_native_session_validates_names_dtypes_and_ranks(tagger_export) -> None:
     from e2e_gnn._native_loader import load_native
 
@@ -153,3 +173,44 @@ def test_tag_nodes_builds_the_spec_graphs_like_the_cpp_tagger(tagger_export, bac
         np.testing.assert_allclose(tagger.tag_nodes(x, ptr), expected, atol=ATOL, rtol=0)
     cpp = load_native().Tagger(str(path)).tag_nodes(x, ptr)
     np.testing.assert_allclose(cpp, expected, atol=ATOL, rtol=0)
+
+
+def test_two_models_in_one_process_tag_with_their_own_graph_specs(tagger_export, tmp_path) -> None:
+    """The same weights with two graph specs (k = 8 and k = 3), tagging in turns: each
+    model's tag_nodes builds its own spec's edges on every backend (nothing cached by one
+    model is used by the other)."""
+    import dataclasses
+    import json
+
+    import onnx
+
+    from e2e_gnn.graphs.reference import knn_reference
+    from e2e_gnn.spec import SPEC_KEY
+
+    model, spec, path = tagger_export
+    onnx_model = onnx.load(path)
+    for prop in onnx_model.metadata_props:
+        if prop.key == SPEC_KEY:
+            written = json.loads(prop.value)
+            prop.value = json.dumps({**written, "graph": {**written["graph"], "k": 3}})
+    onnx.save(onnx_model, tmp_path / "k3.onnx")
+    rng = np.random.default_rng(11)
+    sizes = [12, 5, 20]
+    x = rng.normal(size=(sum(sizes), spec.num_features)).astype(np.float32)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    columns = [spec.graph.feature_names.index(c) for c in spec.graph.coordinates]
+    expected = {}
+    for graph in (spec.graph, dataclasses.replace(spec.graph, k=3)):
+        edges = knn_reference(np.ascontiguousarray(x[:, columns]), ptr, graph.k)
+        batch = GraphBatch(x, edges, np.repeat(np.arange(len(sizes)), sizes), len(sizes))
+        expected[graph.k] = torch_scores(model, batch)
+    assert np.abs(expected[8] - expected[3]).max() > 10 * ATOL
+    for backend in BACKENDS:
+        taggers = {
+            8: Tagger(path, backend=backend),
+            3: Tagger(tmp_path / "k3.onnx", backend=backend),
+        }
+        assert taggers[3].spec.graph == dataclasses.replace(spec.graph, k=3)
+        for k in (8, 3, 8, 3):
+            got = taggers[k].tag_nodes(x, ptr)
+            np.testing.assert_allclose(got, expected[k], atol=ATOL, rtol=0, err_msg=backend)

@@ -9,6 +9,14 @@ import numpy as np
 
 from e2e_gnn._native_loader import load_native
 
+# the model inputs in the order GraphBatch.validate checks them
+_INPUT_DTYPES = (
+    ("x", np.dtype(np.float32)),
+    ("edge_index", np.dtype(np.int64)),
+    ("batch", np.dtype(np.int64)),
+    ("u", np.dtype(np.float32)),
+)
+
 
 @dataclass(frozen=True)
 class GraphBatch:
@@ -96,7 +104,9 @@ class GraphBatch:
     def node_ptr(self) -> np.ndarray:
         """int64 [G + 1]: graph g owns nodes ``node_ptr[g]:node_ptr[g + 1]``."""
         counts = np.bincount(self.batch, minlength=self.num_graphs)
-        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        return ptr
 
     def inputs(self) -> dict[str, np.ndarray]:
         """The model inputs by name (e2e_gnn.spec.graph_inputs: x, edge_index, batch, and
@@ -119,22 +129,47 @@ class GraphBatch:
 
         The checks run in the C++ library, the same code that guards the native runtime.
         """
-        arrays = [
-            ("x", self.x, np.float32),
-            ("edge_index", self.edge_index, np.int64),
-            ("batch", self.batch, np.int64),
-        ]
-        if self.u is not None:
-            arrays.append(("u", self.u, np.float32))
-        for name, array, dtype in arrays:
+        self._checked_inputs(num_features, num_graph_features)
+
+    def _checked_inputs(
+        self,
+        num_features: int | None,
+        num_graph_features: int | None,
+        checked_next: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`inputs` after :meth:`validate`'s checks (the Tagger's per-call path).
+
+        ``checked_next``: the caller passes the inputs to the C++ Tagger's run, which starts
+        with the same C++ check of the same model widths. That check is then left to it
+        when no other error can come first: ``u`` is given exactly when the model takes it,
+        there is no ``node_y``, and ``batch`` ends with graph ``num_graphs - 1`` (so the
+        graph count found by a passing check is ``num_graphs``)."""
+        for name, dtype in _INPUT_DTYPES:
+            array = getattr(self, name)
+            if array is None and name == "u":
+                continue
             if not isinstance(array, np.ndarray) or array.dtype != dtype:
                 got = getattr(array, "dtype", type(array).__name__)
-                msg = f"input {name!r} must be a numpy {np.dtype(dtype).name} array, got {got}"
+                msg = f"input {name!r} must be a numpy {dtype.name} array, got {got}"
                 raise TypeError(msg)
+        feed = self.inputs()
+        batch = feed["batch"]
+        if (
+            checked_next
+            and self.node_y is None
+            and (self.u is None) == (num_graph_features == 0)
+            and batch.ndim == 1
+            and batch.size > 0
+            and batch[-1] == self.num_graphs - 1
+        ):
+            return feed
         found = load_native().check_graph_inputs(
-            **self.inputs(),
-            num_features=-1 if num_features is None else num_features,
-            num_graph_features=-1 if num_graph_features is None else num_graph_features,
+            feed["x"],
+            feed["edge_index"],
+            feed["batch"],
+            -1 if num_features is None else num_features,
+            feed.get("u"),
+            -1 if num_graph_features is None else num_graph_features,
         )
         if found != self.num_graphs:
             msg = f"batch has {found} graphs but num_graphs is {self.num_graphs}"
@@ -142,6 +177,7 @@ class GraphBatch:
         if self.node_y is not None and len(self.node_y) != self.num_nodes:
             msg = f"node_y has {len(self.node_y)} rows for {self.num_nodes} nodes"
             raise ValueError(msg)
+        return feed
 
     def graph(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Graph ``index`` as ``(x, edge_index)`` with its own node numbering."""

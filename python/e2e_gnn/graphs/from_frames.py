@@ -10,7 +10,7 @@ Edges come from one of the native builders over the normalised coordinates.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -100,9 +100,34 @@ def graphs_from_spec(
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     offsets = _node_ptr(ptr, len(x))
-    x, edge_index, batch = load_native().graphs_from_spec(spec.to_json(), x, offsets)
+    x, edge_index, batch = load_native().graphs_from_spec(_native_spec(spec), x, offsets)
     graph_features = None if u is None else np.ascontiguousarray(u, dtype=np.float32)
     return GraphBatch(x, edge_index, batch, len(offsets) - 1, y, graph_features)
+
+
+# id(spec) -> (spec, the C++ reader's GraphSpec of it): keyed by identity, not by value,
+# because specs that compare equal can read differently (loop=1 equals loop=True, and the
+# C++ reader refuses 1)
+_NATIVE_SPECS: dict[int, tuple[GraphSpec, Any]] = {}
+
+
+def _native_spec(spec: GraphSpec) -> Any:
+    """``spec`` read by the C++ spec reader, once per spec object (writing and reading its
+    JSON costs more than building the edges of a small jet). An entry holds its spec, so
+    the id is not reused while cached; specs with mutable fields (lists, which make them
+    unhashable) are read on every call."""
+    cached = _NATIVE_SPECS.get(id(spec))
+    if cached is not None:
+        return cached[1]
+    read = load_native().GraphSpec.from_json(spec.to_json())
+    try:
+        hash(spec)
+    except TypeError:
+        return read
+    if len(_NATIVE_SPECS) >= 64:
+        _NATIVE_SPECS.clear()
+    _NATIVE_SPECS[id(spec)] = (spec, read)
+    return read
 
 
 def graphs_from_frames(

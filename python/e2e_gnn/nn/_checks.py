@@ -59,3 +59,24 @@ def check_features(layer: str, x: Tensor, in_channels: int | None = None) -> Non
             f"in_channels={in_channels!r}"
         )
         raise ValueError(msg)
+
+
+FLOWS = ("source_to_target", "target_to_source")
+
+
+def check_flow(layer: str, flow: str) -> None:
+    if flow not in FLOWS:
+        msg = f"{layer}: `flow` must be one of {FLOWS}, got {flow!r}"
+        raise ValueError(msg)
+
+
+def check_2d(layer: str, name: str, *tensors: Tensor | None) -> None:
+    """The given tensors (``None``: absent) are ``[N, F]``, for the layers whose
+    torch_geometric versions take no leading batch dimensions."""
+    for value in tensors:
+        if value is not None and value.dim() != 2:
+            msg = (
+                f"{layer}: `{name}` must be [N, F] (as in torch_geometric; GCNConv, GraphConv, "
+                f"SAGEConv, GINConv, ARMAConv take [*, N, F]), got shape {tuple(value.shape)!r}"
+            )
+            raise ValueError(msg)

@@ -11,21 +11,23 @@ edge, exactly as in torch_geometric.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 
-from e2e_gnn.nn.scatter import scatter
+from e2e_gnn.nn._checks import check_flow
+from e2e_gnn.nn.scatter import scatter, softmax
 
 SPECIAL_ARGS = frozenset(
     {"edge_index", "adj_t", "edge_index_i", "edge_index_j", "size", "size_i", "size_j"}
     | {"ptr", "index", "dim_size"}
 )
-AGGREGATIONS = ("sum", "add", "mean", "max", "min", "var", "std")
-MULTI_MODES = ("cat", "sum", "mean", "max", "min")
-FLOWS = ("source_to_target", "target_to_source")
+AGGREGATIONS = ("sum", "add", "mean", "max", "min", "var", "std", "softmax", "powermean")
+MULTI_MODES = ("cat", "proj", "attn", "sum", "mean", "max", "min", "logsumexp", "std", "var")
 
 # torch_geometric.nn.aggr modules accepted by class name (no torch_geometric import needed).
 _AGGREGATION_CLASSES = {
@@ -38,46 +40,296 @@ _AGGREGATION_CLASSES = {
 }
 
 
+class SoftmaxAggregation(torch.nn.Module):
+    r"""torch_geometric's ``SoftmaxAggregation``: :math:`\sum_j \mathrm{softmax}_j(t
+    \mathbf{x}_j) \odot \mathbf{x}_j` per target node (same arguments, parameter ``t``),
+    computed with :func:`e2e_gnn.nn.softmax` and :func:`e2e_gnn.nn.scatter`, so it exports
+    exactly."""
+
+    name = "softmax"
+
+    def __init__(
+        self, t: float = 1.0, learn: bool = False, semi_grad: bool = False, channels: int = 1
+    ) -> None:
+        super().__init__()
+        if learn and semi_grad:
+            msg = "SoftmaxAggregation: cannot enable 'semi_grad' when 't' is learnable"
+            raise ValueError(msg)
+        if not learn and channels != 1:
+            msg = "SoftmaxAggregation: 'channels' > 1 needs learn=True"
+            raise ValueError(msg)
+        self._init_t = t
+        self.learn = learn
+        self.semi_grad = semi_grad
+        self.channels = channels
+        self.t: Tensor | float = torch.nn.Parameter(torch.empty(channels)) if learn else t
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if isinstance(self.t, Tensor):
+            self.t.data.fill_(self._init_t)
+
+    def forward(
+        self, x: Tensor, index: Tensor, dim_size: int | torch.SymInt | None, dim: int = -2
+    ) -> Tensor:
+        t = self.t.view(-1, self.channels) if isinstance(self.t, Tensor) else self.t
+        alpha = x if isinstance(t, (int, float)) and t == 1 else x * t
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.semi_grad):
+            alpha = softmax(alpha, index, num_nodes=dim_size, dim=dim)
+        return scatter(x * alpha, index, dim, dim_size, "sum")
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(learn={self.learn})"
+
+
+class PowerMeanAggregation(torch.nn.Module):
+    r"""torch_geometric's ``PowerMeanAggregation``: :math:`(\frac{1}{|\mathcal{N}(i)|}
+    \sum_j \mathbf{x}_j^p)^{1/p}` per target node, inputs and mean clamped to
+    ``[clamp_min, clamp_max]`` (same arguments, parameter ``p``); exports exactly."""
+
+    name = "powermean"
+
+    def __init__(
+        self,
+        p: float = 1.0,
+        learn: bool = False,
+        channels: int = 1,
+        clamp_min: float | None = 1e-4,
+        clamp_max: float | None = 100.0,
+    ) -> None:
+        super().__init__()
+        if not learn and channels != 1:
+            msg = "PowerMeanAggregation: 'channels' > 1 needs learn=True"
+            raise ValueError(msg)
+        self._init_p = p
+        self.learn = learn
+        self.channels = channels
+        self.p: Tensor | float = torch.nn.Parameter(torch.empty(channels)) if learn else p
+        self.min_value = clamp_min
+        self.max_value = clamp_max
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if isinstance(self.p, Tensor):
+            self.p.data.fill_(self._init_p)
+
+    def forward(
+        self, x: Tensor, index: Tensor, dim_size: int | torch.SymInt | None, dim: int = -2
+    ) -> Tensor:
+        p = self.p.view(-1, self.channels) if isinstance(self.p, Tensor) else self.p
+        identity = isinstance(p, (int, float)) and p == 1
+        if not identity:
+            x = x.clamp(min=self.min_value, max=self.max_value).pow(p)
+        out = scatter(x, index, dim, dim_size, "mean")
+        if not identity:
+            out = out.clamp(min=self.min_value, max=self.max_value).pow(1.0 / p)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(learn={self.learn})"
+
+
+class _Reduction(torch.nn.Module):
+    """One parameter-free reduction as a module (a member of :class:`MultiAggregation`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def forward(
+        self, x: Tensor, index: Tensor, dim_size: int | torch.SymInt | None, dim: int = -2
+    ) -> Tensor:
+        return aggregate_messages(x, index, dim_size, [self.name], dim=dim)
+
+    def __repr__(self) -> str:
+        return f"{self.name.capitalize()}Aggregation()"
+
+
+class _HeadLinears(torch.nn.Module):
+    """One Linear per aggregation (torch_geometric's ``HeteroDictLinear`` keyed "0", "1",
+    ...), the inputs of ``MultiAggregation(mode="attn")``."""
+
+    def __init__(self, in_channels: list[int], out_channels: int) -> None:
+        super().__init__()
+        self.lins = torch.nn.ModuleDict(
+            {str(i): torch.nn.Linear(width, out_channels) for i, width in enumerate(in_channels)}
+        )
+
+
+class MultiAggregation(torch.nn.Module):
+    """torch_geometric's ``MultiAggregation`` with parametric members or the modes with
+    parameters, ``"proj"`` (a Linear over the concatenation) and ``"attn"`` (multi-head
+    attention over the aggregations); same module layout, so the state_dict keys are PyG's
+    (``aggrs.<i>.t``, ``lin.weight``, ``lin_heads.lins.<i>.weight``, ``multihead_attn.*``).
+    Lists of parameter-free reductions in the other modes take :func:`aggregate_messages`."""
+
+    def __init__(
+        self, owner: str, aggrs: list[str | torch.nn.Module], mode: str, mode_kwargs: dict
+    ) -> None:
+        super().__init__()
+        self.aggrs = torch.nn.ModuleList(
+            [_Reduction(a) if isinstance(a, str) else a for a in aggrs]
+        )
+        self.mode = mode
+        kwargs = dict(mode_kwargs)
+        self.in_channels = kwargs.pop("in_channels", None)
+        self.out_channels = kwargs.pop("out_channels", None)
+        if mode in ("proj", "attn"):
+            if len(aggrs) == 1:
+                msg = f"{owner}: MultiAggregation mode {mode!r} needs several aggregations"
+                raise ValueError(msg)
+            if self.in_channels is None or self.out_channels is None:
+                msg = (
+                    f"{owner}: MultiAggregation mode {mode!r} needs mode_kwargs in_channels "
+                    "and out_channels"
+                )
+                raise ValueError(msg)
+            if isinstance(self.in_channels, int):
+                self.in_channels = [self.in_channels] * len(aggrs)
+        if mode == "proj":
+            self.lin = torch.nn.Linear(sum(self.in_channels), self.out_channels, **kwargs)
+        elif mode == "attn":
+            num_heads = kwargs.pop("num_heads", 1)
+            self.lin_heads = _HeadLinears(self.in_channels, self.out_channels)
+            self.multihead_attn = torch.nn.MultiheadAttention(
+                self.out_channels, num_heads, **kwargs
+            )
+
+    def forward(
+        self, x: Tensor, index: Tensor, dim_size: int | torch.SymInt | None, dim: int = -2
+    ) -> Tensor:
+        outs = [aggr(x, index, dim_size, dim) for aggr in self.aggrs]
+        if self.mode == "proj":
+            return self.lin(torch.cat(outs, dim=-1))
+        if self.mode == "attn":
+            lins = self.lin_heads.lins.values()
+            heads = torch.stack([lin(out) for lin, out in zip(lins, outs, strict=True)])
+            return self.multihead_attn(heads, heads, heads, need_weights=False)[0].mean(dim=0)
+        return combine(outs, self.mode)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({list(self.aggrs)}, mode={self.mode})"
+
+
 def resolve_aggr(
     owner: str, aggr: object, aggr_kwargs: dict[str, Any] | None = None
-) -> tuple[list[str], str]:
-    """``aggr`` (a name, a list of names, or a torch_geometric ``Aggregation`` /
-    ``MultiAggregation`` of the basic kinds) as ``(reductions, mode)``; ``mode`` combines
-    several reductions as in ``MultiAggregation`` (``"cat"``: concatenated features)."""
+) -> tuple[list[str | torch.nn.Module], str, dict[str, Any], bool]:
+    """``aggr`` (a name, a list of names, or torch_geometric aggregation modules of the
+    supported kinds) and ``aggr_kwargs`` (as torch_geometric reads them: the aggregation's
+    arguments, or ``mode``, ``mode_kwargs``, ``aggrs_kwargs`` for a list) as
+    ``(reductions, mode, mode_kwargs, is_list)``: a reduction is a name or, for the
+    parametric kinds, a module; ``mode`` combines several as ``MultiAggregation``."""
     kwargs = dict(aggr_kwargs or {})
-    mode = kwargs.pop("mode", "cat")
-    name = type(aggr).__name__
-    if name == "MultiAggregation":
-        mode = getattr(aggr, "mode", mode)
+    if type(aggr).__name__ == "MultiAggregation":
+        mode = getattr(aggr, "mode", "cat")
+        if mode not in MULTI_MODES or mode in ("proj", "attn"):
+            msg = (
+                f"{owner}: a MultiAggregation module in mode {mode!r} is not supported; pass "
+                "the list of aggregations and aggr_kwargs={'mode': ..., 'mode_kwargs': ...}"
+            )
+            raise ValueError(msg)
+        kwargs.setdefault("mode", mode)
         aggr = list(getattr(aggr, "aggrs", []))
+    is_list = isinstance(aggr, (list, tuple))
+    mode, mode_kwargs = "cat", {}
     if isinstance(aggr, (list, tuple)):
-        names = [_aggr_name(owner, a) for a in aggr]
+        mode = kwargs.pop("mode", "cat")
+        mode_kwargs = dict(kwargs.pop("mode_kwargs", None) or {})
+        aggrs_kwargs = kwargs.pop("aggrs_kwargs", None) or [{}] * len(aggr)
+        if len(aggrs_kwargs) != len(aggr):
+            msg = (
+                f"{owner}: aggrs_kwargs has {len(aggrs_kwargs)} entries for {len(aggr)} "
+                "aggregations"
+            )
+            raise ValueError(msg)
+        reductions = [_resolve_one(owner, a, k) for a, k in zip(aggr, aggrs_kwargs, strict=True)]
     else:
-        names = [_aggr_name(owner, aggr)]
+        reductions = [_resolve_one(owner, aggr, kwargs)]
+        kwargs = {}
     if kwargs:
         msg = (
-            f"{owner}: aggr_kwargs {sorted(kwargs)!r} are not supported (only 'mode' for a "
-            f"list of aggregations); supported aggregations: {AGGREGATIONS}"
+            f"{owner}: aggr_kwargs {sorted(kwargs)!r} are not supported for a list of "
+            "aggregations (use 'mode', 'mode_kwargs', 'aggrs_kwargs')"
         )
         raise ValueError(msg)
-    if len(names) > 1 and mode not in MULTI_MODES:
-        msg = (
-            f"{owner}: MultiAggregation mode {mode!r} is not supported (it has learnable "
-            f"parameters); use one of {MULTI_MODES}"
-        )
+    if len(reductions) > 1 and mode not in MULTI_MODES:
+        msg = f"{owner}: MultiAggregation mode {mode!r} is not supported; use one of {MULTI_MODES}"
         raise ValueError(msg)
-    return names, mode
+    return reductions, mode, mode_kwargs, is_list
 
 
-def _aggr_name(owner: str, aggr: object) -> str:
-    name = _AGGREGATION_CLASSES.get(type(aggr).__name__, aggr)
+def _resolve_one(owner: str, aggr: object, kwargs: dict[str, Any]) -> str | torch.nn.Module:
+    if isinstance(aggr, (SoftmaxAggregation, PowerMeanAggregation)):
+        return aggr
+    cls = type(aggr).__name__
+    if cls == "SoftmaxAggregation":  # torch_geometric's: the same module, ours
+        ours: torch.nn.Module = SoftmaxAggregation(
+            aggr._init_t,
+            aggr.learn,
+            aggr.semi_grad,
+            aggr.channels,
+        )
+        _copy_parameter(ours, aggr, "t")
+        return ours
+    if cls == "PowerMeanAggregation":
+        ours = PowerMeanAggregation(
+            aggr._init_p,
+            aggr.learn,
+            aggr.channels,
+            aggr.min_value,
+            aggr.max_value,
+        )
+        _copy_parameter(ours, aggr, "p")
+        return ours
+    name = _AGGREGATION_CLASSES.get(cls, aggr)
     if not isinstance(name, str) or name not in AGGREGATIONS:
         msg = (
-            f"{owner}: aggregation {aggr!r} is not supported (it cannot be exported exactly "
-            f"or has learnable parameters); use one of {AGGREGATIONS} or a list of them"
+            f"{owner}: aggregation {aggr!r} is not supported (not implemented: it has no "
+            f"exact exportable form here); use one of {AGGREGATIONS} or a list of them"
         )
         raise ValueError(msg)
+    if name in ("softmax", "powermean"):
+        parametric = SoftmaxAggregation if name == "softmax" else PowerMeanAggregation
+        try:
+            return parametric(**kwargs)
+        except TypeError as err:
+            msg = f"{owner}: invalid arguments {sorted(kwargs)!r} for aggregation {name!r}: {err}"
+            raise ValueError(msg) from err
+    if kwargs:
+        msg = f"{owner}: aggregation {name!r} takes no arguments, got {sorted(kwargs)!r}"
+        raise ValueError(msg)
     return "sum" if name == "add" else name
+
+
+def _copy_parameter(ours: torch.nn.Module, theirs: object, name: str) -> None:
+    value = getattr(theirs, name)
+    if isinstance(value, Tensor):
+        with torch.no_grad():
+            getattr(ours, name).copy_(value)
+
+
+def combine(outs: Sequence[Tensor], mode: str) -> Tensor:
+    """Several aggregations of the same messages combined as ``MultiAggregation(mode)``:
+    concatenated along the last dimension, or reduced elementwise."""
+    if len(outs) == 1:
+        return outs[0]
+    if mode == "cat":
+        return torch.cat(list(outs), dim=-1)
+    stacked = torch.stack(list(outs), dim=0)
+    if mode == "sum":
+        return stacked.sum(0)
+    if mode == "mean":
+        return stacked.mean(0)
+    if mode == "max":
+        return stacked.amax(0)
+    if mode == "min":
+        return stacked.amin(0)
+    if mode == "logsumexp":
+        return torch.logsumexp(stacked, dim=0)
+    # Unbiased, as torch.var; written two-pass so the exported graph does not cancel.
+    deviation = stacked - stacked.mean(0)
+    var = (deviation * deviation).sum(0) / (len(outs) - 1)
+    return var.sqrt() if mode == "std" else var
 
 
 def aggregate_messages(
@@ -88,9 +340,9 @@ def aggregate_messages(
     mode: str = "cat",
     dim: int = -2,
 ) -> Tensor:
-    """Reduces ``inputs`` ``[*, E, F]`` (E in ``dim``) by ``index`` with every reduction
-    (var/std as torch_geometric's ``VarAggregation``/``StdAggregation``) and combines them
-    as ``MultiAggregation(mode)``: concatenated along the last dimension, or reduced."""
+    """Reduces ``inputs`` ``[*, E, F]`` (E in ``dim``) by ``index`` with every
+    parameter-free reduction (var/std as torch_geometric's ``VarAggregation`` /
+    ``StdAggregation``) and combines them with :func:`combine`."""
     outs = []
     for reduce in reductions:
         if reduce in ("var", "std"):
@@ -102,16 +354,7 @@ def aggregate_messages(
         else:
             out = scatter(inputs, index, dim, dim_size, reduce)  # type: ignore[arg-type]
         outs.append(out)
-    if len(outs) == 1:
-        return outs[0]
-    if mode == "cat":
-        return torch.cat(outs, dim=-1)
-    stacked = torch.stack(outs, dim=0)
-    if mode == "sum":
-        return stacked.sum(0)
-    if mode == "mean":
-        return stacked.mean(0)
-    return stacked.amax(0) if mode == "max" else stacked.amin(0)
+    return combine(outs, mode)
 
 
 def sparse_to_edge_index(owner: str, adj_t: Tensor) -> tuple[Tensor, Tensor]:
@@ -156,6 +399,34 @@ def dense_edges(
     return sparse_to_edge_index(owner, edge_index)
 
 
+HookDict = OrderedDict[int, Callable[..., Any]]
+
+
+def _register(hooks: HookDict, hook: Callable[..., Any]) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _run_pre_hooks(module: torch.nn.Module, hooks: HookDict, kwargs: dict[str, Any]) -> Any:
+    """``kwargs`` after torch_geometric's pre-hooks of one step (each may return
+    ``(kwargs,)`` or ``kwargs``)."""
+    for hook in hooks.values():
+        res = hook(module, (kwargs,))
+        if res is not None:
+            kwargs = res[0] if isinstance(res, tuple) else res
+    return kwargs
+
+
+def _run_hooks(module: torch.nn.Module, hooks: HookDict, inputs: tuple[Any, ...], out: Any) -> Any:
+    """``out`` after torch_geometric's forward hooks of one step (each may replace it)."""
+    for hook in hooks.values():
+        res = hook(module, inputs, out)
+        if res is not None:
+            out = res
+    return out
+
+
 def _params(method: Callable[..., Any], skip_first: bool) -> list[inspect.Parameter]:
     params = list(inspect.signature(method).parameters.values())
     params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -177,12 +448,17 @@ class MessagePassing(torch.nn.Module):
 
     Args:
         aggr (str, list or torch_geometric Aggregation, optional): ``"sum"`` (alias
-            ``"add"``), ``"mean"``, ``"max"``, ``"min"``, ``"var"``, ``"std"``, a list of
-            them (combined as ``MultiAggregation``), ``None`` (the subclass overrides
-            :meth:`aggregate`), or a torch_geometric aggregation module of those kinds.
-            (default: ``"sum"``)
-        aggr_kwargs (dict, optional): ``{"mode": ...}`` for a list of aggregations
-            (``"cat"``, ``"sum"``, ``"mean"``, ``"max"``, ``"min"``). (default: ``None``)
+            ``"add"``), ``"mean"``, ``"max"``, ``"min"``, ``"var"``, ``"std"``,
+            ``"softmax"``, ``"powermean"``, a list of them (combined as
+            ``MultiAggregation``), ``None`` (the subclass overrides :meth:`aggregate`), or
+            torch_geometric aggregation modules of those kinds. (default: ``"sum"``)
+        aggr_kwargs (dict, optional): as torch_geometric reads it: the arguments of one
+            aggregation (``{"t": 0.5, "learn": True}`` for ``"softmax"``), or for a list
+            ``mode`` (``"cat"``, ``"proj"``, ``"attn"``, ``"sum"``, ``"mean"``, ``"max"``,
+            ``"min"``, ``"logsumexp"``, ``"std"``, ``"var"``), ``mode_kwargs``
+            (``in_channels``, ``out_channels``, ``num_heads``, ... for ``"proj"`` and
+            ``"attn"``) and ``aggrs_kwargs``. Parameters live in
+            ``aggr_module`` under torch_geometric's names. (default: ``None``)
         flow (str, optional): ``"source_to_target"`` (messages from ``edge_index[0]`` to
             ``edge_index[1]``) or ``"target_to_source"``. (default: ``"source_to_target"``)
         node_dim (int, optional): the node dimension of the feature tensors.
@@ -204,20 +480,29 @@ class MessagePassing(torch.nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        if flow not in FLOWS:
-            msg = f"{owner}: `flow` must be one of {FLOWS}, got {flow!r}"
-            raise ValueError(msg)
+        check_flow(owner, flow)
         self.aggr: str | list[str] | None
-        if aggr is None:
-            self.aggr, self._reductions, self._mode = None, [], "cat"
-        else:
-            self._reductions, self._mode = resolve_aggr(owner, aggr, aggr_kwargs)
+        self._reductions: list[str] = []
+        self._mode = "cat"
+        # torch_geometric's aggr_module, for the aggregations that need one (parameters,
+        # mode "proj" or "attn"); the others reduce through aggregate_messages.
+        self._uses_aggr_module = False
+        if aggr is not None:
+            reductions, self._mode, mode_kwargs, is_list = resolve_aggr(owner, aggr, aggr_kwargs)
+            self._reductions = [r if isinstance(r, str) else str(r.name) for r in reductions]
+            if self._mode in ("proj", "attn") or not all(isinstance(r, str) for r in reductions):
+                self._uses_aggr_module = True
+                self.aggr_module = (
+                    MultiAggregation(owner, reductions, self._mode, mode_kwargs)
+                    if is_list
+                    else reductions[0]
+                )
             # PyG's spelling ("add" stays "add"); modules become their reductions' names.
             if isinstance(aggr, str):
                 self.aggr = aggr
             elif isinstance(aggr, (list, tuple)) and all(isinstance(a, str) for a in aggr):
                 self.aggr = list(aggr)
-            elif isinstance(aggr, (list, tuple)) or type(aggr).__name__ == "MultiAggregation":
+            elif is_list:
                 self.aggr = list(self._reductions)
             else:
                 self.aggr = self._reductions[0]
@@ -230,6 +515,17 @@ class MessagePassing(torch.nn.Module):
         self._update_params = _params(self.update, skip_first=True)
         self._edge_update_params = _params(self.edge_update, skip_first=False)
         self._fuse = cls.message_and_aggregate is not MessagePassing.message_and_aggregate
+        # torch_geometric's hooks around propagate and its steps (register_*_hook below).
+        self._propagate_forward_pre_hooks: HookDict = OrderedDict()
+        self._propagate_forward_hooks: HookDict = OrderedDict()
+        self._message_forward_pre_hooks: HookDict = OrderedDict()
+        self._message_forward_hooks: HookDict = OrderedDict()
+        self._aggregate_forward_pre_hooks: HookDict = OrderedDict()
+        self._aggregate_forward_hooks: HookDict = OrderedDict()
+        self._message_and_aggregate_forward_pre_hooks: HookDict = OrderedDict()
+        self._message_and_aggregate_forward_hooks: HookDict = OrderedDict()
+        self._edge_update_forward_pre_hooks: HookDict = OrderedDict()
+        self._edge_update_forward_hooks: HookDict = OrderedDict()
 
     def reset_parameters(self) -> None:
         """Resets the learnable parameters (none in the base class)."""
@@ -258,30 +554,109 @@ class MessagePassing(torch.nn.Module):
                 gives ``x_i`` and ``x_j`` (a pair ``(x_src, x_dst)`` gives ``x_j`` from
                 ``x_src`` and ``x_i`` from ``x_dst``).
         """
+        for hook in self._propagate_forward_pre_hooks.values():
+            res = hook(self, (edge_index, size, kwargs))
+            if res is not None:
+                edge_index, size, kwargs = res
         sizes, edge_index, kwargs, adj_t = self._check_input(edge_index, size, kwargs)
         if adj_t is not None and self._fuse and isinstance(self.aggr, str):
             data = self._collect(self._update_params, edge_index, sizes, kwargs)
             data["adj_t"] = adj_t
             fused = _params(self.message_and_aggregate, skip_first=True)
-            out = self.message_and_aggregate(
-                adj_t, **self._select(fused, data, "message_and_aggregate")
+            fused_kwargs = self._select(fused, data, "message_and_aggregate")
+            for hook in self._message_and_aggregate_forward_pre_hooks.values():
+                res = hook(self, (adj_t, fused_kwargs))
+                if res is not None:
+                    adj_t, fused_kwargs = res
+            out = self.message_and_aggregate(adj_t, **fused_kwargs)
+            out = _run_hooks(
+                self, self._message_and_aggregate_forward_hooks, (adj_t, fused_kwargs), out
             )
-            return self.update(out, **self._select(self._update_params, data, "update"))
+            out = self.update(out, **self._select(self._update_params, data, "update"))
+            return _run_hooks(self, self._propagate_forward_hooks, (edge_index, sizes, kwargs), out)
         params = self._message_params + self._aggregate_params + self._update_params
         data = self._collect(params, edge_index, sizes, kwargs)
         data["adj_t"] = adj_t
-        out = self.message(**self._select(self._message_params, data, "message"))
-        out = self.aggregate(out, **self._select(self._aggregate_params, data, "aggregate"))
-        return self.update(out, **self._select(self._update_params, data, "update"))
+        msg_kwargs = _run_pre_hooks(
+            self,
+            self._message_forward_pre_hooks,
+            self._select(self._message_params, data, "message"),
+        )
+        out = self.message(**msg_kwargs)
+        out = _run_hooks(self, self._message_forward_hooks, (msg_kwargs,), out)
+        aggr_kwargs = _run_pre_hooks(
+            self,
+            self._aggregate_forward_pre_hooks,
+            self._select(self._aggregate_params, data, "aggregate"),
+        )
+        out = self.aggregate(out, **aggr_kwargs)
+        out = _run_hooks(self, self._aggregate_forward_hooks, (aggr_kwargs,), out)
+        out = self.update(out, **self._select(self._update_params, data, "update"))
+        return _run_hooks(self, self._propagate_forward_hooks, (edge_index, sizes, kwargs), out)
 
     def edge_updater(
         self, edge_index: Tensor, size: tuple[int | None, int | None] | None = None, **kwargs: Any
     ) -> Tensor:
         """Computes :meth:`edge_update` for every edge, with the same argument collection
         as :meth:`propagate`."""
-        sizes, edge_index, kwargs, _ = self._check_input(edge_index, size, kwargs)
-        data = self._collect(self._edge_update_params, edge_index, sizes, kwargs)
-        return self.edge_update(**self._select(self._edge_update_params, data, "edge_update"))
+        for hook in self._edge_update_forward_pre_hooks.values():
+            res = hook(self, (edge_index, size, kwargs))
+            if res is not None:
+                edge_index, size, kwargs = res
+        sizes, edge_index_, kwargs_, _ = self._check_input(edge_index, size, kwargs)
+        data = self._collect(self._edge_update_params, edge_index_, sizes, kwargs_)
+        out = self.edge_update(**self._select(self._edge_update_params, data, "edge_update"))
+        return _run_hooks(self, self._edge_update_forward_hooks, (edge_index, size, kwargs), out)
+
+    def register_propagate_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(module, (edge_index, size, kwargs))``, called before
+        :meth:`propagate`; it may return the modified ``(edge_index, size, kwargs)``."""
+        return _register(self._propagate_forward_pre_hooks, hook)
+
+    def register_propagate_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(module, (edge_index, size, kwargs), output)``, called after
+        :meth:`propagate`; it may return a modified output."""
+        return _register(self._propagate_forward_hooks, hook)
+
+    def register_message_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(module, (message_kwargs,))``, called before :meth:`message`; it
+        may return the modified ``(message_kwargs,)``."""
+        return _register(self._message_forward_pre_hooks, hook)
+
+    def register_message_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(module, (message_kwargs,), output)``, called after
+        :meth:`message`; it may return a modified output."""
+        return _register(self._message_forward_hooks, hook)
+
+    def register_aggregate_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """As :meth:`register_message_forward_pre_hook`, for :meth:`aggregate`."""
+        return _register(self._aggregate_forward_pre_hooks, hook)
+
+    def register_aggregate_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """As :meth:`register_message_forward_hook`, for :meth:`aggregate`."""
+        return _register(self._aggregate_forward_hooks, hook)
+
+    def register_message_and_aggregate_forward_pre_hook(
+        self, hook: Callable[..., Any]
+    ) -> RemovableHandle:
+        """Registers ``hook(module, (adj_t, kwargs))``, called before
+        :meth:`message_and_aggregate` (sparse adjacencies); it may return both modified."""
+        return _register(self._message_and_aggregate_forward_pre_hooks, hook)
+
+    def register_message_and_aggregate_forward_hook(
+        self, hook: Callable[..., Any]
+    ) -> RemovableHandle:
+        """Registers ``hook(module, (adj_t, kwargs), output)``, called after
+        :meth:`message_and_aggregate`; it may return a modified output."""
+        return _register(self._message_and_aggregate_forward_hooks, hook)
+
+    def register_edge_update_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """As :meth:`register_propagate_forward_pre_hook`, for :meth:`edge_updater`."""
+        return _register(self._edge_update_forward_pre_hooks, hook)
+
+    def register_edge_update_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """As :meth:`register_propagate_forward_hook`, for :meth:`edge_updater`."""
+        return _register(self._edge_update_forward_hooks, hook)
 
     def message(self, x_j: Tensor) -> Tensor:
         """The message of every edge (default: the source features ``x_j``)."""
@@ -298,6 +673,8 @@ class MessagePassing(torch.nn.Module):
         if not self._reductions:
             msg = f"{type(self).__name__}: aggr=None requires the layer to override `aggregate`"
             raise NotImplementedError(msg)
+        if self._uses_aggr_module:
+            return self.aggr_module(inputs, index, dim_size, self.node_dim)  # type: ignore[no-any-return]
         return aggregate_messages(
             inputs, index, dim_size, self._reductions, self._mode, self.node_dim
         )
@@ -424,7 +801,7 @@ class MessagePassing(torch.nn.Module):
                 msg = (
                     f"{type(self).__name__}: `edge_index` holds node indices in "
                     f"[{int(index.min())}, {int(index.max())}] but `{name[:-2]}` has {rows} "
-                    f"rows (for `{name}`)"
+                    f"rows (for `{name}`): valid indices are [0, {rows - 1}]"
                 )
                 raise IndexError(msg) from err
             raise

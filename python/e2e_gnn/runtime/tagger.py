@@ -12,7 +12,7 @@ from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.graphs.from_frames import graphs_from_spec
 from e2e_gnn.ragged import Ragged
-from e2e_gnn.runtime.backends import BACKENDS, Backend, OnnxRuntimeBackend
+from e2e_gnn.runtime.backends import BACKENDS, Backend, NativeBackend, OnnxRuntimeBackend
 from e2e_gnn.spec import GRAPH_OUTPUTS, ModelSpec, TensorSpec, graph_inputs
 
 Output = np.ndarray | Ragged
@@ -68,6 +68,12 @@ class Tagger:
         )
         if isinstance(self._backend, OnnxRuntimeBackend):  # the C++ Tagger checks its own
             _check_model_inputs(self.spec, self._backend.model_inputs, f"model {str(model_path)!r}")
+        # the C++ Tagger's rule: the spec's outputs, one per-graph "scores" when it lists none
+        self._outputs: tuple[TensorSpec, ...] = self.spec.outputs or GRAPH_OUTPUTS
+        # the C++ Tagger's run starts with GraphBatch.validate's C++ checks (same model
+        # widths), then checks the fixed-degree layout: on a batch run in one call, those
+        # are left to it (a batch cut into calls is checked whole, here, first)
+        self._backend_checks_graphs = isinstance(self._backend, NativeBackend)
 
     def __call__(self, inputs: GraphBatch | np.ndarray) -> Output:
         """The primary output (the spec's first) of a GraphBatch (graph models) or of a
@@ -84,7 +90,7 @@ class Tagger:
         it is cut into calls)."""
         if per_call is not None:
             _check_per_call(per_call)
-        feed = self._checked(inputs)
+        feed = self._checked(inputs, per_call)
         total = len(inputs)
         if per_call is None or total <= per_call:
             return self._split(self._run(feed), inputs)
@@ -104,18 +110,23 @@ class Tagger:
             for tensor in self._outputs
         }
 
-    def _checked(self, inputs: GraphBatch | np.ndarray) -> dict[str, np.ndarray]:
+    def _checked(
+        self, inputs: GraphBatch | np.ndarray, per_call: int | None
+    ) -> dict[str, np.ndarray]:
         """The model inputs of ``inputs``, checked by the C++ checks of every backend (the
         C++ Tagger's own): O(N + E), allocating nothing by the values it reads."""
         native = load_native()
-        if self.spec.is_graph_model:
+        graph = self.spec.graph
+        if graph is not None:
             if not isinstance(inputs, GraphBatch):
                 msg = f"{self.spec.name!r} is a graph model: pass a GraphBatch, not {type(inputs)}"
                 raise TypeError(msg)
-            inputs.validate(self.spec.num_features, self.spec.num_graph_features)
-            feed = inputs.inputs()
-            graph = self.spec.graph
-            if graph is not None and graph.fixed_degree:
+            one_call = per_call is None or inputs.num_graphs <= per_call
+            checked_next = one_call and self._backend_checks_graphs
+            feed = inputs._checked_inputs(
+                self.spec.num_features, self.spec.num_graph_features, checked_next
+            )
+            if graph.fixed_degree and not checked_next:
                 k = -1 if graph.k is None else graph.k
                 native.check_fixed_degree(feed["edge_index"], feed["batch"], k, graph.loop)
             return feed
@@ -126,11 +137,6 @@ class Tagger:
         frames = np.ascontiguousarray(inputs)
         native.check_frames(frames, list(self.spec.frame_shape or ()))
         return {"frames": frames}
-
-    @property
-    def _outputs(self) -> tuple[TensorSpec, ...]:
-        # the C++ Tagger's rule: the spec's outputs, one per-graph "scores" when it lists none
-        return self.spec.outputs or GRAPH_OUTPUTS
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The backend's flat outputs (per-node outputs [N, C]) of the spec's outputs."""

@@ -29,7 +29,9 @@ def linear_sum(lin_a: torch.nn.Module, a: Tensor, lin_b: torch.nn.Module, b: Ten
     """``lin_a(a) + lin_b(b)`` (``lin_b`` without bias) as one matrix product over
     ``[a || b]`` (one Gemm in ONNX) once both are initialised."""
     weight_a, weight_b = lin_a.weight, lin_b.weight  # type: ignore[union-attr]
-    if torch.nn.parameter.is_lazy(weight_a) or torch.nn.parameter.is_lazy(weight_b):
+    # isinstance rather than is_lazy: torch.compile traces it without a graph break.
+    lazy = torch.nn.parameter.UninitializedParameter
+    if isinstance(weight_a, lazy) or isinstance(weight_b, lazy):
         return lin_a(a) + lin_b(b)
     weight = torch.cat([weight_a, weight_b], dim=1)  # type: ignore[list-item]
     return torch.nn.functional.linear(torch.cat([a, b], -1), weight, lin_a.bias)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter, is_lazy
 
-from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
+from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_features, check_flow
 from e2e_gnn.nn.conv.gcn_conv import gcn_norm
 from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import gather, scatter
@@ -42,11 +42,16 @@ class ARMAConv(LazyModuleMixin, torch.nn.Module):
         dropout (float, optional): dropout on the skip term during training.
             (default: ``0.0``)
         bias (bool, optional): learn an additive bias. (default: ``True``)
+        flow (str, optional): ``"source_to_target"`` or ``"target_to_source"`` (messages
+            from ``edge_index[1]`` to ``edge_index[0]``). (default: ``"source_to_target"``)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`(*, |\mathcal{V}|, F_{in})` (the same graph for every leading index),
+          edge indices :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)`
+          *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})` or
+          :math:`(*, |\mathcal{V}|, F_{out})`
     """
 
     def __init__(
@@ -59,8 +64,10 @@ class ARMAConv(LazyModuleMixin, torch.nn.Module):
         act: Callable[[Tensor], Tensor] | None = torch.nn.ReLU(),  # noqa: B008 (PyG's default)
         dropout: float = 0.0,
         bias: bool = True,
+        flow: str = "source_to_target",
     ) -> None:
         super().__init__()
+        check_flow("ARMAConv", flow)
         if in_channels == 0 or in_channels < -1:
             msg = f"ARMAConv: `in_channels` must be positive or -1 (lazy), got {in_channels!r}"
             raise ValueError(msg)
@@ -71,6 +78,7 @@ class ARMAConv(LazyModuleMixin, torch.nn.Module):
         self.shared_weights = shared_weights
         self.act = act
         self.dropout = dropout
+        self.flow = flow
         k, t = num_stacks, 1 if shared_weights else num_layers
         self.weight = torch.nn.Parameter(torch.empty(max(1, t - 1), k, out_channels, out_channels))
         if in_channels == -1:
@@ -107,15 +115,23 @@ class ARMAConv(LazyModuleMixin, torch.nn.Module):
         return 1 if self.shared_weights else self.num_layers
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        check_x("ARMAConv", x, self.in_channels)
+        check_features("ARMAConv", x, self.in_channels)
+        if self.flow == "target_to_source" and edge_index.layout != torch.strided:
+            msg = (
+                "ARMAConv: flow='target_to_source' is invalid with a sparse adjacency; "
+                "pass the transposed sparse tensor (adj_t.t()) instead"
+            )
+            raise ValueError(msg)
         edge_index, edge_weight = dense_edges("ARMAConv", edge_index, edge_weight)
         check_edge_index("ARMAConv", edge_index)
         if edge_weight is not None:
             check_edge_vector("ARMAConv", "edge_weight", edge_weight, edge_index)
+        if self.flow == "target_to_source":
+            edge_index = edge_index.flip(0)
         edge_index, edge_weight = gcn_norm(
-            edge_index, edge_weight, x.size(0), add_self_loops=False, dtype=x.dtype
+            edge_index, edge_weight, x.size(-2), add_self_loops=False, dtype=x.dtype
         )
-        x = x.unsqueeze(-3)  # [1, N, F_in], stacks along dim 0 as in PyG
+        x = x.unsqueeze(-3)  # [*, 1, N, F_in]: the stacks go in dim -3, as in PyG
         out = x
         for t in range(self.num_layers):
             layer = 0 if self.shared_weights else t
@@ -133,7 +149,10 @@ class ARMAConv(LazyModuleMixin, torch.nn.Module):
         return out.mean(dim=-3)
 
     def _propagate(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
-        """Weighted sum over incoming edges of ``x [K, N, F]`` (scatter runs over dim 0)."""
+        """Weighted sum over incoming edges of ``x [*, K, N, F]``."""
+        if x.dim() > 3:
+            messages = edge_weight.view(-1, 1) * x.index_select(-2, edge_index[0])
+            return scatter(messages, edge_index[1], dim=-2, dim_size=x.size(-2))
         nodes_first = x.transpose(0, 1)  # [N, K, F]
         messages = self.message(gather(nodes_first, edge_index[0]), edge_weight)
         return scatter(messages, edge_index[1], dim_size=nodes_first.size(0)).transpose(0, 1)

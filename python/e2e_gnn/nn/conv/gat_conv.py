@@ -5,13 +5,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_edge_vector
+from e2e_gnn.nn._checks import check_2d, check_edge_index, check_edge_vector
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
 from e2e_gnn.nn.message_passing import MessagePassing, dense_edges
 from e2e_gnn.nn.scatter import scatter, softmax
 
-FILL_VALUES = ("mean", "add", "sum")
+FILL_VALUES = ("mean", "add", "sum", "max", "min")
 
 
 class GATConv(MessagePassing):
@@ -50,7 +50,8 @@ class GATConv(MessagePassing):
         edge_dim (int, optional): edge feature width, if edge features are used.
             (default: ``None``)
         fill_value (float, Tensor or str, optional): edge features of the added self loops:
-            a value, or ``"mean"``/``"add"`` of the node's incoming edge features.
+            a value, or ``"mean"``/``"add"``/``"max"``/``"min"`` of the node's incoming edge
+            features.
             (default: ``"mean"``)
         bias (bool, optional): learn an additive bias. (default: ``True``)
         residual (bool, optional): add a linear projection of the input. (default: ``False``)
@@ -144,9 +145,7 @@ class GATConv(MessagePassing):
         return_attention_weights: bool | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         x_in, x_out = (x, x) if isinstance(x, Tensor) else x
-        if x_in.dim() != 2:
-            msg = f"GATConv: `x` must be [N, F] (as in PyG), got shape {tuple(x_in.shape)!r}"
-            raise ValueError(msg)
+        check_2d("GATConv", "x", x_in, x_out)
         adj_t = edge_index if edge_index.layout != torch.strided else None
         if adj_t is not None and size is None:
             size = (adj_t.size(1), adj_t.size(0))
@@ -238,11 +237,21 @@ def self_loop_attr(
     fill_value: float | Tensor | str,
 ) -> Tensor:
     """Edge features ``[num_nodes, D]`` of the self loops added by the attention layers,
-    from the node's incoming non-loop edges (``"mean"``/``"add"``) or a constant, as
-    torch_geometric's ``add_self_loops(..., fill_value)`` after ``remove_self_loops``."""
+    from the node's incoming non-loop edges (``"mean"``/``"add"``/``"max"``/``"min"``; 0 for
+    a node without any) or a constant, as torch_geometric's ``add_self_loops(...,
+    fill_value)`` after ``remove_self_loops``."""
     if not isinstance(fill_value, str):
         fill = torch.as_tensor(fill_value, dtype=edge_attr.dtype)
         return fill.expand(num_nodes, edge_attr.size(1))  # type: ignore[arg-type]
+    if fill_value in ("max", "min"):
+        # Existing loops hold the finite extreme that loses the reduction; nodes whose
+        # incoming edges are all loops (or none) get 0, as PyG's scatter after removing them.
+        finfo = torch.finfo(edge_attr.dtype)
+        loser = finfo.min if fill_value == "max" else finfo.max
+        kept = torch.where(is_loop.view(-1, 1), torch.full_like(edge_attr, loser), edge_attr)
+        extreme = scatter(kept, target, dim_size=num_nodes, reduce=fill_value)
+        count = scatter((~is_loop).to(edge_attr.dtype), target, dim_size=num_nodes)
+        return torch.where(count.view(-1, 1) > 0, extreme, torch.zeros_like(extreme))
     kept = torch.where(is_loop.view(-1, 1), torch.zeros_like(edge_attr), edge_attr)
     total = scatter(kept, target, dim_size=num_nodes)
     if fill_value in ("add", "sum"):

@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_2d
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
 from e2e_gnn.nn.conv.gat_conv import FILL_VALUES, attention_weights, self_loop_attr
@@ -136,6 +137,7 @@ class GATv2Conv(MessagePassing):
         adj_t = edge_index if edge_index.layout != torch.strided else None
         edge_index = dense_edges("GATv2Conv", edge_index)[0]
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
+        check_2d("GATv2Conv", "x", x_src, x_dst)
         res = self.res(x_dst) if self.res is not None else None
         x_l = self.lin_l(x_src).view(-1, heads, channels)
         if self.share_weights and x_dst is x_src:

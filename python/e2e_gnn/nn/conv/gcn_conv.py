@@ -3,7 +3,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_edge_vector, check_x
+from e2e_gnn.nn._checks import (
+    check_edge_index,
+    check_edge_vector,
+    check_features,
+    check_flow,
+)
 from e2e_gnn.nn.conv._linear import linear, widens
 from e2e_gnn.nn.message_passing import sparse_to_edge_index
 from e2e_gnn.nn.scatter import gather, scatter
@@ -15,6 +20,7 @@ def gcn_norm(
     num_nodes: int | torch.SymInt,
     improved: bool = False,
     add_self_loops: bool = True,
+    flow: str = "source_to_target",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
     r"""Symmetric GCN normalisation :math:`\hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2}`, as
@@ -26,11 +32,18 @@ def gcn_norm(
     are appended. A loop's weight is the existing self loop's weight when the node has one
     (the last one if it has several, as PyG on CPU), else 1 (2 with ``improved``) when
     ``edge_weight`` is given, and 1 otherwise (PyG ignores ``improved`` without weights).
+    With ``flow="target_to_source"`` the degrees are counted at ``edge_index[0]``.
 
     Returns:
         ``(edge_index [2, E'], edge_weight [E'])`` with ``E' = E + N`` when self loops are
         added, else ``E' = E``; nodes of degree 0 get a factor 0 (not inf).
     """
+    check_flow("gcn_norm", flow)
+    if flow == "target_to_source":
+        edge_index, edge_weight = gcn_norm(
+            edge_index.flip(0), edge_weight, num_nodes, improved, add_self_loops, dtype=dtype
+        )
+        return edge_index.flip(0), edge_weight
     source, target = edge_index[0], edge_index[1]
     if add_self_loops:
         is_loop = source == target
@@ -87,15 +100,23 @@ class GCNConv(torch.nn.Module):
         out_channels (int): output features per node.
         improved (bool, optional): self loops of weight 2 (:math:`\mathbf{A} + 2\mathbf{I}`)
             when edge weights are given. (default: ``False``)
+        cached (bool, optional): as in torch_geometric, normalise the first graph only and
+            reuse it on every later call, whatever ``edge_index`` is given (transductive
+            training on one fixed graph); eager only. (default: ``False``)
         add_self_loops (bool, optional): add self loops; defaults to ``normalize``.
             (default: ``None``)
         normalize (bool, optional): apply the symmetric normalisation. (default: ``True``)
         bias (bool, optional): learn an additive bias. (default: ``True``)
+        flow (str, optional): ``"source_to_target"`` or ``"target_to_source"`` (messages
+            from ``edge_index[1]`` to ``edge_index[0]``). (default: ``"source_to_target"``)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`(*, |\mathcal{V}|, F_{in})` (the same graph for every leading index),
+          edge indices :math:`(2, |\mathcal{E}|)` or a ``torch.sparse`` ``adj_t``, edge
+          weights :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})` or
+          :math:`(*, |\mathcal{V}|, F_{out})`
     """
 
     def __init__(
@@ -103,9 +124,11 @@ class GCNConv(torch.nn.Module):
         in_channels: int,
         out_channels: int,
         improved: bool = False,
+        cached: bool = False,
         add_self_loops: bool | None = None,
         normalize: bool = True,
         bias: bool = True,
+        flow: str = "source_to_target",
     ) -> None:
         super().__init__()
         if add_self_loops is None:
@@ -117,11 +140,15 @@ class GCNConv(torch.nn.Module):
                 "use GraphConv for unnormalised sums"
             )
             raise ValueError(msg)
+        check_flow("GCNConv", flow)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.improved = improved
+        self.cached = cached
         self.add_self_loops = add_self_loops
         self.normalize = normalize
+        self.flow = flow
+        self._cached_edge_index: tuple[Tensor, Tensor] | None = None
         self.lin = linear(in_channels, out_channels, bias=False)
         if bias:
             self.bias = torch.nn.Parameter(torch.empty(out_channels))
@@ -134,33 +161,77 @@ class GCNConv(torch.nn.Module):
             torch.nn.init.xavier_uniform_(self.lin.weight)  # type: ignore[arg-type]
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
+        self._cached_edge_index = None
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        check_x("GCNConv", x, self.in_channels)
-        if edge_index.layout != torch.strided:
-            # A torch.sparse adj_t: its values are the edge weights (eager only). Existing
-            # self loops are replaced as for edge_index (PyG's sparse path keeps them and
-            # adds one more).
-            edge_index, values = sparse_to_edge_index("GCNConv", edge_index)
-            edge_weight = values if edge_weight is None else edge_weight
-        check_edge_index("GCNConv", edge_index)
-        if edge_weight is not None:
-            check_edge_vector("GCNConv", "edge_weight", edge_weight, edge_index)
-        if self.normalize:
-            edge_index, edge_weight = gcn_norm(
-                edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, x.dtype
+        if isinstance(x, (tuple, list)):
+            msg = (
+                "GCNConv received a tuple of node features as input while this layer does "
+                "not support bipartite message passing; use SAGEConv or GraphConv instead"
             )
+            raise ValueError(msg)
+        if x.layout != torch.strided:  # torch.sparse features (eager: they cannot be traced)
+            x = x.to_dense()
+        check_features("GCNConv", x, self.in_channels)
+        edge_index, edge_weight = self._normalized_edges(x, edge_index, edge_weight)
         widen = widens(self.lin)
         if not widen:
             x = self.lin(x)
-        out = scatter(
-            self.message(gather(x, edge_index[0]), edge_weight), edge_index[1], dim_size=x.size(0)
-        )
+        if x.dim() == 2:
+            messages = self.message(gather(x, edge_index[0]), edge_weight)
+            out = scatter(messages, edge_index[1], dim_size=x.size(0))
+        else:  # [*, N, F]: the same graph for every leading index
+            messages = self.message(x.index_select(-2, edge_index[0]), edge_weight)
+            out = scatter(messages, edge_index[1], dim=-2, dim_size=x.size(-2))
         if widen:
             out = self.lin(out)
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    def _normalized_edges(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """``(edge_index, edge_weight)`` as source -> target edges, normalised (and taken
+        from or stored in the cache when ``cached``)."""
+        if (self.cached or self._cached_edge_index is not None) and (torch.compiler.is_exporting()):
+            msg = (
+                "GCNConv: a cached normalisation (cached=True) cannot be exported: the "
+                "normalised edges of one graph would become constants of the model; set "
+                "conv.cached = False and conv._cached_edge_index = None before export"
+            )
+            raise ValueError(msg)
+        if self.normalize and self._cached_edge_index is not None:
+            return self._cached_edge_index
+        if edge_index.layout != torch.strided:
+            # A torch.sparse adj_t: its values are the edge weights (eager only). Existing
+            # self loops are replaced as for edge_index (PyG's sparse path keeps them and
+            # adds one more).
+            if self.flow == "target_to_source":
+                msg = (
+                    "GCNConv: flow='target_to_source' is invalid with a sparse adjacency; "
+                    "pass the transposed sparse tensor (adj_t.t()) instead"
+                )
+                raise ValueError(msg)
+            edge_index, values = sparse_to_edge_index("GCNConv", edge_index)
+            edge_weight = values if edge_weight is None else edge_weight
+        check_edge_index("GCNConv", edge_index)
+        if edge_weight is not None:
+            check_edge_vector("GCNConv", "edge_weight", edge_weight, edge_index)
+        if self.flow == "target_to_source":
+            edge_index = edge_index.flip(0)
+        if self.normalize:
+            edge_index, edge_weight = gcn_norm(
+                edge_index,
+                edge_weight,
+                x.size(-2),
+                self.improved,
+                self.add_self_loops,
+                dtype=x.dtype,
+            )
+            if self.cached:
+                self._cached_edge_index = (edge_index, edge_weight)
+        return edge_index, edge_weight
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import reset
+from e2e_gnn.nn._checks import check_2d, reset
 from e2e_gnn.nn.message_passing import MessagePassing
 
 
@@ -70,6 +70,8 @@ class PointNetConv(MessagePassing):
             x = (x, None)
         if isinstance(pos, Tensor):
             pos = (pos, pos)
+        check_2d("PointNetConv", "x", *x)
+        check_2d("PointNetConv", "pos", *pos)
         existing_loop = None
         if self.add_self_loops:
             existing_loop = edge_index[0] == edge_index[1]

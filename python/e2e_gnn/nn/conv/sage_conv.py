@@ -87,7 +87,9 @@ class SAGEConv(MessagePassing):
                 raise ValueError(msg)
             self.aggr = "lstm"
             self.aggr_module = LSTMAggregation(widths[0], widths[0])
-        if isinstance(self.aggr, list) and self._mode == "cat" and widths[0] > 0:
+        if self._mode in ("proj", "attn"):
+            aggr_width = self.aggr_module.out_channels
+        elif isinstance(self.aggr, list) and self._mode == "cat" and widths[0] > 0:
             aggr_width = widths[0] * len(self.aggr)
         self.lin_l = linear(aggr_width, out_channels, bias=bias)
         if root_weight:

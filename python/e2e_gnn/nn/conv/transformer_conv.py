@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_2d
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.message_passing import MessagePassing
 from e2e_gnn.nn.scatter import softmax
@@ -109,6 +110,7 @@ class TransformerConv(MessagePassing):
         heads, channels = self.heads, self.out_channels
         if isinstance(x, Tensor):
             x = (x, x)
+        check_2d("TransformerConv", "x", *x)
         query = self.lin_query(x[1]).view(-1, heads, channels)
         key = self.lin_key(x[0]).view(-1, heads, channels)
         value = self.lin_value(x[0]).view(-1, heads, channels)
