@@ -45,6 +45,7 @@ from torch.export import Dim
 import _common
 import e2e_gnn.nn as ours
 import floors
+from e2e_gnn import custom_ops
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -137,6 +138,7 @@ def session(model: bytes) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    custom_ops.register(options)  # models exported with fused operators
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -357,7 +359,13 @@ def bench_general(
         if name not in names:
             continue
         model = export_bytes(mine, args, dynamic)
-        runners = {"pyg": torch_runner(theirs, args), "ours": ort_runner(session(model), args)}
+        with ours.fused_operators():
+            fused = export_bytes(mine, args, dynamic)
+        runners = {
+            "pyg": torch_runner(theirs, args),
+            "ours": ort_runner(session(model), args),
+            "ours_fused": ort_runner(session(fused), args),
+        }
         if compile_peers:
             try:
                 fast = torch_runner(_common.compiled(theirs), args)
@@ -382,6 +390,17 @@ def bench_general(
                 "speedup_vs_pyg_compile": times.get("pyg_compile", float("nan")) / times["ours"],
                 "max_abs_diff": float(np.abs(runners["ours"]() - runners["pyg"]()).max()),
                 **floors.against(times["ours"], floor_of(model, args, peaks)),
+                # the same layer exported with --fused-ops (e2e_gnn's operator library)
+                "ours_fused_onnx_ms": times["ours_fused"],
+                "fused_speedup_vs_pyg_eager": times["pyg"] / times["ours_fused"],
+                "fused_speedup_vs_pyg_compile": times.get("pyg_compile", float("nan"))
+                / times["ours_fused"],
+                "fused_max_abs_diff": float(
+                    np.abs(runners["ours_fused"]() - runners["pyg"]()).max()
+                ),
+                "fused_x_floor": floors.against(times["ours_fused"], floor_of(fused, args, peaks))[
+                    "x_floor"
+                ],
             }
         )
     return rows
@@ -426,14 +445,17 @@ def print_tables(result: dict[str, Any]) -> None:
     print("\nGeneral-graph layers, 1,000 nodes, 16,000 edges, 64 features, 1 thread\n")
     print(
         "| layer | PyG eager ms | PyG torch.compile ms | PyG exported, ORT ms | e2e_gnn, ORT ms "
-        "| speed-up vs PyG eager / compile | max abs diff |\n|---|---|---|---|---|---|---|"
+        "| speed-up vs PyG eager / compile | e2e_gnn fused, ORT ms | fused vs PyG eager / "
+        "compile | max abs diff (plain / fused) |\n|---|---|---|---|---|---|---|---|---|"
     )
     for row in general:
         print(
             f"| {row['layer']} | {row['pyg_eager_ms']:.2f} | {row['pyg_compile_ms']:.2f} "
             f"| {row['pyg_onnx_ms']:.2f} | {row['ours_onnx_ms']:.2f} "
             f"| {row['speedup_vs_pyg_eager']:.2f}x / {row['speedup_vs_pyg_compile']:.2f}x "
-            f"| {row['max_abs_diff']:.1e} |"
+            f"| {row['ours_fused_onnx_ms']:.2f} | {row['fused_speedup_vs_pyg_eager']:.2f}x / "
+            f"{row['fused_speedup_vs_pyg_compile']:.2f}x "
+            f"| {row['max_abs_diff']:.1e} / {row['fused_max_abs_diff']:.1e} |"
         )
 
 

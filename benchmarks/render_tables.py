@@ -63,6 +63,9 @@ TAGGER_PEERS = (
 )
 
 
+NAN = float("nan")  # a missing ratio (rows measured before it existed)
+
+
 def _layers(result: dict[str, Any]) -> Iterator[Row]:
     runs = [result["allocators"][s] for s in ("default", "tuned") if s in result["allocators"]]
 
@@ -87,7 +90,7 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
 
     def spread(key: str) -> Callable[[dict[str, Any]], str]:
         def value(run: dict[str, Any]) -> str:
-            ratios = [r[key] for r in run["general_layers"] if r[key] == r[key]]  # not NaN
+            ratios = [r[key] for r in run["general_layers"] if r.get(key, NAN) == r.get(key)]
             return f"{_x(min(ratios))}-{_x(max(ratios))}" if ratios else "-"
 
         return value
@@ -96,6 +99,11 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
         ratios = _both(result, spread(f"speedup_vs_pyg_{key}"))
         if ratios.strip(" -/"):
             yield Row(f"each general layer in ONNX Runtime vs {peer}", "", "", ratios)
+        fused = _both(result, spread(f"fused_speedup_vs_pyg_{key}"))
+        if fused.strip(" -/"):
+            yield Row(
+                f"each general layer with fused operators (`--fused-ops`) vs {peer}", "", "", fused
+            )
     for index, layer in enumerate(runs[0]["general_layers"]):
         rows = [run["general_layers"][index] for run in runs]
         # the peer a user would pick: PyG under torch.compile where it compiles
@@ -105,7 +113,15 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
         yield Row(
             f"{layer['layer']} (1,000 nodes, 16,000 edges, 64 wide), ours in ONNX Runtime vs "
             f"PyG {'torch.compile' if key == 'compile' else 'eager'}",
-            " / ".join(f"{r['ours_onnx_ms']:.2f} vs {r[f'pyg_{key}_ms']:.2f} ms" for r in rows),
+            " / ".join(
+                f"{r['ours_onnx_ms']:.2f} vs {r[f'pyg_{key}_ms']:.2f} ms"
+                + (
+                    f" (fused {r['ours_fused_onnx_ms']:.2f} ms)"
+                    if "ours_fused_onnx_ms" in r
+                    else ""
+                )
+                for r in rows
+            ),
             f"floor {layer['floor_ms']:.3g} ms; {_x(layer['x_unfused'])} the op-by-op time "
             "with nothing cached"
             if "floor_ms" in layer
@@ -278,6 +294,27 @@ def _algebra(result: dict[str, Any]) -> Iterator[Row]:
         )
 
 
+def _precision(result: dict[str, Any]) -> Iterator[Row]:
+    trained = result.get("trained", {})
+    rows = trained.get("rows") or result.get("readme_event", {}).get("rows", [])
+    where = "trained tagger on its test file" if trained.get("rows") else "README event"
+    for row in rows[1:]:
+        if row["model"] not in ("int8", "fp16"):
+            continue
+        physics = (
+            f"largest score diff {row['max_score_diff']:.2g}, AUC change {row['auc_change']:+.4f}"
+            if "auc_change" in row
+            else f"largest diff {row['max_abs_diff_float32']:.2g}"
+        )
+        yield Row(
+            f"`export-onnx --precision {row['model']}` vs float32 in ONNX Runtime ({where})",
+            f"{row['ms']:.1f} vs {rows[0]['ms']:.1f} ms",
+            physics,
+            _x(row["speedup"]),
+            "",
+        )
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], Iterator[Row | tuple[str, str, str]]]] = {
     "algebra": _algebra,
     "layers": _layers,
@@ -290,6 +327,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], Iterator[Row | tuple[str, str, s
     "scaling": _scaling,
     "generate": _generate,
     "physics": _physics,
+    "precision": _precision,
 }
 
 

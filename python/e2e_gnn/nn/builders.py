@@ -11,15 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_flow
 from e2e_gnn.nn.knn import knn_table
-
-FLOWS = ("source_to_target", "target_to_source")
 
 
 def _edges(neighbors: Tensor, valid: Tensor, flow: str, owner: str) -> Tensor:
-    if flow not in FLOWS:
-        msg = f"{owner}: `flow` must be one of {FLOWS}, got {flow!r}"
-        raise ValueError(msg)
+    check_flow(owner, flow)
     targets = torch.arange(neighbors.size(0), device=neighbors.device).view(-1, 1)
     source = neighbors[valid]
     target = targets.expand_as(neighbors)[valid]

@@ -5,14 +5,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._checks import check_edge_index, check_x, reset
+from e2e_gnn.nn._checks import check_edge_index, check_flow, check_x, reset
 from e2e_gnn.nn._fused_ops import edge_aggregate, exporting_fused
 from e2e_gnn.nn.fixed_degree import NeighborTable
 from e2e_gnn.nn.message_passing import dense_edges
 from e2e_gnn.nn.scatter import exporting_exact, gather, incoming_chunks, scatter
 
 AGGREGATIONS = ("add", "sum", "mean", "max")
-FLOWS = ("source_to_target", "target_to_source")
 
 EXPORT_CHUNK = 32
 """Incoming edges per table row in the exact export: kNN graphs with k (+ 1 self loop) up
@@ -92,9 +91,7 @@ class EdgeConv(torch.nn.Module):
         if fixed_degree is not None and fixed_degree < 1:
             msg = f"EdgeConv: `fixed_degree` must be a positive int or None, got {fixed_degree!r}"
             raise ValueError(msg)
-        if flow not in FLOWS:
-            msg = f"EdgeConv: `flow` must be one of {FLOWS}, got {flow!r}"
-            raise ValueError(msg)
+        check_flow("EdgeConv", flow)
         self.nn = nn
         self.aggr = aggr
         self.fixed_degree = fixed_degree
