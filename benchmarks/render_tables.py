@@ -9,8 +9,10 @@ measures both), and the machine load during the run. A result file written befor
 shared format (benchmarks/_common.py) is listed as to be regenerated, never guessed from.
 
 Usage: python benchmarks/render_tables.py [--results DIR] [--write docs/benchmarks.md]
+[--summary README.md]
 Prints markdown; with --write, replaces the part of that file between the markers
-``<!-- tables:begin -->`` and ``<!-- tables:end -->``.
+``<!-- tables:begin -->`` and ``<!-- tables:end -->``; with --summary, the rows listed in
+``SUMMARY`` between ``<!-- summary:begin -->`` and ``<!-- summary:end -->``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
+SUMMARY = (  # the README's rows: (benchmark, start of the "compared" cell)
+    ("layers", "EdgeConv tagger (README event), ours in ONNX Runtime vs torch_geometric, torch"),
+    ("algebra", "README event tagger in ONNX Runtime, plain_last, general aggregation vs"),
+    ("algebra", "README event tagger in ONNX Runtime, plain_last, fused operators vs"),
+    ("layers", "each general layer"),
+    ("aggregation", "EdgeConvTagger (default): exact vs racy"),
+    ("knn", "native kNN vs the fastest alternative"),
+    ("per_call", "small jet, one per call: ONNX Runtime fixed cost"),
+    ("per_call", "small jet, one per call: Python Tagger above native"),
+    ("per_call", "small jet, one per call: Python graphs_from_spec above its binding"),
+    ("triton", "Triton CPU (client + server) / native CPU at 100"),
+    ("runtime", "native batched vs native per jet (target >= 4) [issue-4 default"),
+    ("generate", "our cost on top of Pythia"),
+    ("precision", "`export-onnx --precision int8`"),
+)
 
 
 class Row(NamedTuple):
@@ -340,7 +358,9 @@ def _load(meta: dict[str, Any]) -> str:
     return f"{before:.1f} -> {after:.1f}"
 
 
-def render(results: Path) -> str:
+def render(results: Path, only: tuple[tuple[str, str], ...] | None = None) -> str:
+    """The table of every result file in ``results``; ``only``: just the rows whose
+    (benchmark, start of the "compared" cell) are listed (e.g. :data:`SUMMARY`)."""
     lines = [
         "| benchmark | compared | measured (default / tuned allocator) | ratio to peer | x floor "
         "| note | load (1 min) |",
@@ -348,8 +368,10 @@ def render(results: Path) -> str:
     ]
     stale, quick = [], []
     for path in sorted(results.glob("*.json")):
-        result = json.loads(path.read_text())
         name = path.stem
+        if not Path(__file__).with_name(f"bench_{name}.py").is_file():
+            continue  # not a benchmark's (e.g. scripts/pyg_test_suite.py's results)
+        result = json.loads(path.read_text())
         if not _shared_format(result):
             stale.append(name)
             continue
@@ -363,6 +385,10 @@ def render(results: Path) -> str:
             row = Row(*each)
             if not (row.measured + row.ratio + row.x_floor).strip(" -/") and not row.note:
                 continue  # a variant this run left out
+            if only is not None and not any(
+                name == bench and row.compared.startswith(start) for bench, start in only
+            ):
+                continue
             cells = (row.compared, row.measured, row.ratio, row.x_floor, row.note)
             lines.append(f"| `{name}` | " + " | ".join(c or "-" for c in cells) + f" | {load} |")
     machines = {
@@ -384,19 +410,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--write", type=Path, help="markdown file with the table markers")
+    parser.add_argument(
+        "--summary", type=Path, help="markdown file with the summary markers (the README)"
+    )
     args = parser.parse_args()
-    table = render(args.results)
-    if args.write is None:
-        print(table, end="")
+    if args.write is None and args.summary is None:
+        print(render(args.results), end="")
         return
-    text = args.write.read_text()
-    if BEGIN not in text or END not in text:
-        msg = f"{args.write} has no {BEGIN} ... {END} markers to write the tables between"
+    if args.write is not None:
+        _write_between(args.write, BEGIN, END, render(args.results))
+    if args.summary is not None:
+        _write_between(args.summary, SUMMARY_BEGIN, SUMMARY_END, render(args.results, SUMMARY))
+
+
+def _write_between(path: Path, begin: str, end: str, table: str) -> None:
+    text = path.read_text()
+    if begin not in text or end not in text:
+        msg = f"{path} has no {begin} ... {end} markers to write the table between"
         raise SystemExit(msg)
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    args.write.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
-    print(f"wrote the tables into {args.write}")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{table}{end}{tail}")
+    print(f"wrote the table into {path}")
 
 
 if __name__ == "__main__":

@@ -512,7 +512,8 @@ QUICK_WAITING = ("many_files", "triton")
     "run_all",
     is_flag=True,
     help="Every benchmark in full, one after the other (the numbers and plots the README "
-    "cites), then the tables of docs/benchmarks.md (benchmarks/render_tables.py).",
+    "cites), then the tables of docs/benchmarks.md and the README's summary "
+    "(benchmarks/render_tables.py).",
 )
 @click.option(
     "--out",
@@ -589,6 +590,7 @@ def bench(
             render = [sys.executable, str(scripts / "render_tables.py"), "--results", str(results)]
             if results == scripts / "results":
                 render += ["--write", str(Path.cwd() / "docs" / "benchmarks.md")]
+                render += ["--summary", str(Path.cwd() / "README.md")]
             if _run_measured(render, None)[0] != 0:
                 failed.append("render_tables")
         where = "a temporary directory, removed" if results == Path(tmp) else str(results)
