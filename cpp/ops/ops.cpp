@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <exception>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -84,6 +85,18 @@ Input input(const OrtApi& api, OrtKernelContext* context, std::size_t index) {
   return result;
 }
 
+// An optional input: absent when the node has fewer inputs or names none at `index`.
+std::optional<Input> optional_input(const OrtApi& api, OrtKernelContext* context,
+                                    std::size_t index) {
+  std::size_t count = 0;
+  check(api.KernelContext_GetInputCount(context, &count));
+  if (index >= count) return std::nullopt;
+  const OrtValue* value = nullptr;
+  check(api.KernelContext_GetInput(context, index, &value));
+  if (value == nullptr) return std::nullopt;
+  return input(api, context, index);
+}
+
 float* output(const OrtApi& api, OrtKernelContext* context, std::size_t index,
               const std::vector<std::int64_t>& shape) {
   OrtValue* value = nullptr;
@@ -117,6 +130,17 @@ Reduce reduce_attribute(const OrtApi& api, const OrtKernelInfo* info, bool with_
   if (value == "max") return Reduce::max;
   if (value == "min" && with_min) return Reduce::min;
   throw ArgumentError("attribute reduce = '" + value + "' is not one of " + allowed);
+}
+
+// The output row count of SegmentReduce and GatherSegmentReduce: a scalar or [1], >= 0.
+std::int64_t rows_value(const Input& rows_input) {
+  if (rows_input.rank() > 1 || (rows_input.rank() == 1 && rows_input.dim(0) != 1)) {
+    throw ArgumentError("input 'rows' has shape " + shape_string(rows_input.shape) +
+                        ", expected a scalar or [1]");
+  }
+  const std::int64_t rows = *rows_input.int64s();
+  if (rows < 0) throw ArgumentError("input 'rows' is " + std::to_string(rows) + ", expected >= 0");
+  return rows;
 }
 
 // Entries grouped by row in a counting sort: the entries of row r are
@@ -230,6 +254,31 @@ struct SourceRows {
   }
 };
 
+// GatherSegmentReduce's entries: rows values[source[e]], times weight[e] when kWeighted (the
+// product in float, as ONNX's Mul computes it).
+template <bool kWeighted>
+struct GatheredRows {
+  const float* rows;
+  const std::int64_t* source;
+  const float* weight;
+  std::int64_t features;
+  E2E_GNN_OPS_INLINE const float* row(std::int64_t e, std::int64_t f0) const {
+    return rows + source[e] * features + f0;
+  }
+  E2E_GNN_OPS_INLINE const float* values(std::int64_t e, std::int64_t f0, std::int64_t width,
+                                         float* scratch) const {
+    if constexpr (!kWeighted) {
+      return row(e, f0);
+    } else {
+      const float* __restrict v = row(e, f0);
+      const float w = weight[e];
+      float* __restrict m = scratch;
+      for (std::int64_t f = 0; f < width; ++f) m[f] = v[f] * w;
+      return scratch;
+    }
+  }
+};
+
 // EdgeAggregate's message of edge e into node i: act(node_i[i] + node_j[source[e]]), with
 // node_i[i] fixed for the whole row.
 template <bool kRelu>
@@ -255,7 +304,7 @@ struct EdgeMessages {
   }
 };
 
-enum class Messages { src_rows, relu, identity };
+enum class Messages { src_rows, gathered, gathered_weighted, relu, identity };
 
 // One reduction, row by row: out[r] = reduce of the messages of grouped's entries of row r.
 struct RowTask {
@@ -263,10 +312,11 @@ struct RowTask {
   Messages messages;
   const Rows* grouped;
   std::int64_t features;
-  const float* rows;            // SegmentReduce: src; EdgeAggregate: node_j
-  const float* node_i;          // EdgeAggregate only
-  const std::int64_t* source;   // EdgeAggregate only
+  const float* rows;  // SegmentReduce: src; GatherSegmentReduce: values; EdgeAggregate: node_j
+  const float* node_i;         // EdgeAggregate only
+  const std::int64_t* source;  // GatherSegmentReduce and EdgeAggregate
   float* out;
+  const float* weight = nullptr;  // GatherSegmentReduce's optional weight
 };
 
 E2E_GNN_OPS_CLONES void reduce_rows(const RowTask& task, std::int64_t first, std::int64_t last) {
@@ -278,6 +328,14 @@ E2E_GNN_OPS_CLONES void reduce_rows(const RowTask& task, std::int64_t first, std
     switch (task.messages) {
       case Messages::src_rows:
         reduce_row(task.reduce, edges, end, features, SourceRows{task.rows, features}, out);
+        break;
+      case Messages::gathered:
+        reduce_row(task.reduce, edges, end, features,
+                   GatheredRows<false>{task.rows, task.source, nullptr, features}, out);
+        break;
+      case Messages::gathered_weighted:
+        reduce_row(task.reduce, edges, end, features,
+                   GatheredRows<true>{task.rows, task.source, task.weight, features}, out);
         break;
       case Messages::relu:
         reduce_row(task.reduce, edges, end, features,
@@ -346,12 +404,7 @@ struct SegmentReduceKernel {
                           ", expected [E] = [" + std::to_string(entries) +
                           "] (E from input 'src' of shape " + shape_string(src.shape) + ")");
     }
-    if (rows_input.rank() > 1 || (rows_input.rank() == 1 && rows_input.dim(0) != 1)) {
-      throw ArgumentError("input 'rows' has shape " + shape_string(rows_input.shape) +
-                          ", expected a scalar or [1]");
-    }
-    const std::int64_t rows = *rows_input.int64s();
-    if (rows < 0) throw ArgumentError("input 'rows' is " + std::to_string(rows) + ", expected >= 0");
+    const std::int64_t rows = rows_value(rows_input);
     check_range(index.int64s(), entries, rows, "index",
                 [&] { return "rows = " + std::to_string(rows); });
 
@@ -381,6 +434,89 @@ struct SegmentReduceOp : Ort::CustomOpBase<SegmentReduceOp, SegmentReduceKernel,
   std::size_t GetInputTypeCount() const { return 3; }
   ONNXTensorElementDataType GetInputType(std::size_t index) const {
     return index == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// GatherSegmentReduce(values [M, *F], source [E], index [E], rows, weight [E] optional)
+//     -> out [rows, *F]: SegmentReduce(Gather(values, source) [* weight], index, rows) without
+// the gathered [E, *F] tensor.
+
+struct GatherSegmentReduceKernel {
+  const OrtApi& api;
+  Reduce reduce;
+
+  OrtStatus* ComputeV2(OrtKernelContext* context) const {
+    return guarded(api, "GatherSegmentReduce", [&] { compute(context); });
+  }
+
+  void compute(OrtKernelContext* context) const {
+    const Input values = input(api, context, 0);
+    const Input source = input(api, context, 1);
+    const Input index = input(api, context, 2);
+    const Input rows_input = input(api, context, 3);
+    const std::optional<Input> weight = optional_input(api, context, 4);
+    if (values.rank() < 1) {
+      throw ArgumentError("input 'values' has shape " + shape_string(values.shape) +
+                          ", expected [M, *F] (rank >= 1)");
+    }
+    if (source.rank() != 1) {
+      throw ArgumentError("input 'source' has shape " + shape_string(source.shape) +
+                          ", expected [E]");
+    }
+    const std::int64_t entries = source.dim(0);
+    const auto check_entries = [&](const char* name, const Input& tensor) {
+      if (tensor.rank() != 1 || tensor.dim(0) != entries) {
+        throw ArgumentError(std::string("input '") + name + "' has shape " +
+                            shape_string(tensor.shape) + ", expected [E] = [" +
+                            std::to_string(entries) + "] (E from input 'source')");
+      }
+    };
+    check_entries("index", index);
+    if (weight) check_entries("weight", *weight);
+    const std::int64_t rows = rows_value(rows_input);
+    check_range(source.int64s(), entries, values.dim(0), "source",
+                [&] { return "values has " + std::to_string(values.dim(0)) + " rows"; });
+    check_range(index.int64s(), entries, rows, "index",
+                [&] { return "rows = " + std::to_string(rows); });
+
+    std::vector<std::int64_t> out_shape = values.shape;
+    out_shape[0] = rows;
+    std::int64_t features = 1;
+    for (std::size_t d = 1; d < values.rank(); ++d) features *= values.dim(d);
+    float* out = output(api, context, 0, out_shape);
+    if (rows == 0 || features == 0) return;
+
+    const Rows grouped = group_by_row(index.int64s(), entries, rows);
+    run_rows(api, context,
+             {reduce, weight ? Messages::gathered_weighted : Messages::gathered, &grouped,
+              features, values.floats(), nullptr, source.int64s(), out,
+              weight ? weight->floats() : nullptr},
+             rows);
+  }
+};
+
+struct GatherSegmentReduceOp
+    : Ort::CustomOpBase<GatherSegmentReduceOp, GatherSegmentReduceKernel, true> {
+  GatherSegmentReduceOp() { OrtCustomOp::version = kOrtApiVersion; }
+
+  OrtStatus* CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
+    return guarded(api, "GatherSegmentReduce", [&] {
+      *kernel = new GatherSegmentReduceKernel{api, reduce_attribute(api, info, true)};
+    });
+  }
+  const char* GetName() const { return "GatherSegmentReduce"; }
+  std::size_t GetInputTypeCount() const { return 5; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    return index == 0 || index == 4 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+                                    : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+  }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(std::size_t index) const {
+    return index == 4 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
   }
   std::size_t GetOutputTypeCount() const { return 1; }
   ONNXTensorElementDataType GetOutputType(std::size_t) const {
@@ -477,8 +613,10 @@ struct EdgeAggregateOp : Ort::CustomOpBase<EdgeAggregateOp, EdgeAggregateKernel,
 OrtStatus* add_ops(const OrtApi& api, OrtCustomOpDomain* domain) {
   static SegmentReduceOp segment_reduce;
   static EdgeAggregateOp edge_aggregate;
+  static GatherSegmentReduceOp gather_segment_reduce;
   if (OrtStatus* status = api.CustomOpDomain_Add(domain, &segment_reduce)) return status;
-  return api.CustomOpDomain_Add(domain, &edge_aggregate);
+  if (OrtStatus* status = api.CustomOpDomain_Add(domain, &edge_aggregate)) return status;
+  return api.CustomOpDomain_Add(domain, &gather_segment_reduce);
 }
 
 }  // namespace e2e_gnn::ops

@@ -1,5 +1,7 @@
 // e2e_gnn's custom ONNX Runtime operators, domain "ai.e2e_gnn" version 1 (float32):
 //   SegmentReduce(src [E, *F], index [E], rows) -> out [rows, *F]      reduce: sum|mean|max|min
+//   GatherSegmentReduce(values [M, *F], source [E], index [E], rows[, weight [E]])
+//       -> out [rows, *F]  (SegmentReduce of values[source] [* weight])  reduce: sum|mean|max|min
 //   EdgeAggregate(node_i [N, F], node_j [M, F], source [E], target [E])
 //       -> (out [N, F], degree [N])           activation: relu|identity, reduce: sum|mean|max
 // Each output row reduces its entries in increasing edge order (a counting sort of the index,
@@ -20,8 +22,8 @@ inline constexpr const char* kDomain = "ai.e2e_gnn";
 // The oldest OrtApi with everything the kernels call (KernelContext_ParallelFor: 1.17).
 inline constexpr std::uint32_t kOrtApiVersion = 17;
 
-// Adds SegmentReduce and EdgeAggregate (static objects, alive for the whole process) to
-// `domain`; returns ONNX Runtime's error, if any.
+// Adds SegmentReduce, GatherSegmentReduce and EdgeAggregate (static objects, alive for the
+// whole process) to `domain`; returns ONNX Runtime's error, if any.
 OrtStatus* add_ops(const OrtApi& api, OrtCustomOpDomain* domain);
 
 }  // namespace e2e_gnn::ops

@@ -40,6 +40,27 @@ def segment_reduce(
     return _model(node, inputs)
 
 
+def gather_segment_reduce(
+    reduce: str, weight: str | None = None, feature_dims: int | None = 1
+) -> onnx.ModelProto:
+    """GatherSegmentReduce(values [M, F0, ...] (any rank if feature_dims is None), source [E],
+    index [E], rows) -> out, with ``weight``: None (a 4-input node), "input" (weight [E] the
+    5th input) or "empty" (a 5-input node whose 5th name is empty: the input is absent)."""
+    names = ["values", "source", "index", "rows"]
+    names += {None: [], "input": ["weight"], "empty": [""]}[weight]
+    node = helper.make_node("GatherSegmentReduce", names, ["out"], domain=DOMAIN, reduce=reduce)
+    values_shape = None if feature_dims is None else ["M", *[f"F{d}" for d in range(feature_dims)]]
+    inputs = [
+        helper.make_tensor_value_info("values", TensorProto.FLOAT, values_shape),
+        helper.make_tensor_value_info("source", TensorProto.INT64, ["E"]),
+        helper.make_tensor_value_info("index", TensorProto.INT64, ["E"]),
+        helper.make_tensor_value_info("rows", TensorProto.INT64, []),
+    ]
+    if weight == "input":
+        inputs.append(helper.make_tensor_value_info("weight", TensorProto.FLOAT, ["E"]))
+    return _model(node, inputs)
+
+
 def edge_aggregate(
     activation: str, reduce: str, source_type: int = TensorProto.INT64
 ) -> onnx.ModelProto:
@@ -62,8 +83,9 @@ def edge_aggregate(
 
 
 def write(directory: Path) -> None:
-    """edge_aggregate_<activation>_<reduce>.onnx, segment_reduce_<reduce>.onnx, and
-    edge_aggregate_relu_min.onnx (a reduction EdgeAggregate refuses)."""
+    """edge_aggregate_<activation>_<reduce>.onnx, segment_reduce_<reduce>.onnx,
+    gather_segment_reduce_<reduce>[_weight|_empty].onnx and edge_aggregate_relu_min.onnx (a
+    reduction EdgeAggregate refuses)."""
     for activation in ("relu", "identity"):
         for reduce in ("sum", "mean", "max"):
             model = edge_aggregate(activation, reduce)
@@ -71,3 +93,6 @@ def write(directory: Path) -> None:
     onnx.save(edge_aggregate("relu", "min"), directory / "edge_aggregate_relu_min.onnx")
     for reduce in ("sum", "mean", "max", "min"):
         onnx.save(segment_reduce(reduce), directory / f"segment_reduce_{reduce}.onnx")
+        for weight, suffix in ((None, ""), ("input", "_weight"), ("empty", "_empty")):
+            model = gather_segment_reduce(reduce, weight)
+            onnx.save(model, directory / f"gather_segment_reduce_{reduce}{suffix}.onnx")

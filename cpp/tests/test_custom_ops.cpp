@@ -226,3 +226,132 @@ TEST_CASE("the custom operators refuse bad inputs and attributes with a message"
         }).find("ai.e2e_gnn.SegmentReduce: index[1] = 2 is out of range [0, 2) (rows = 2)") !=
         std::string::npos);
 }
+
+namespace {
+
+// GatherSegmentReduce's inputs: values [M, F], source, index [E] into rows [isolated, rows).
+struct Gather {
+  std::int64_t sources, features, rows;
+  std::vector<float> values, weight;
+  std::vector<std::int64_t> source, index;
+
+  NamedInputs inputs(bool with_weight) const {
+    const std::int64_t edges = std::int64_t(source.size());
+    NamedInputs named = {{"values", TensorView::of(values.data(), {sources, features})},
+                         {"source", TensorView::of(source.data(), {edges})},
+                         {"index", TensorView::of(index.data(), {std::int64_t(index.size())})},
+                         {"rows", TensorView::of(&rows, {})}};
+    if (with_weight) {
+      named.push_back({"weight", TensorView::of(weight.data(), {std::int64_t(weight.size())})});
+    }
+    return named;
+  }
+};
+
+Gather random_gather(std::int64_t sources, std::int64_t edges, std::int64_t rows,
+                     std::int64_t features, std::int64_t isolated, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(-0.2f, 1.0f);
+  Gather gather{sources, features, rows, {}, {}, {}, {}};
+  for (std::int64_t k = 0; k < sources * features; ++k) gather.values.push_back(normal(rng));
+  std::uniform_int_distribution<std::int64_t> source(0, sources - 1), index(isolated, rows - 1);
+  for (std::int64_t e = 0; e < edges; ++e) {
+    gather.source.push_back(source(rng));
+    gather.index.push_back(index(rng));
+    gather.weight.push_back(normal(rng));
+  }
+  return gather;
+}
+
+std::vector<double> gather_reference(const Gather& g, bool with_weight, const std::string& reduce) {
+  std::vector<double> out(g.rows * g.features, 0.0);
+  std::vector<double> count(g.rows, 0.0);
+  for (std::size_t e = 0; e < g.source.size(); ++e) {
+    const std::int64_t r = g.index[e];
+    for (std::int64_t f = 0; f < g.features; ++f) {
+      float message = g.values[g.source[e] * g.features + f];  // in float, as ONNX's Mul
+      if (with_weight) message *= g.weight[e];
+      double& slot = out[r * g.features + f];
+      if (reduce == "max" || reduce == "min") {
+        const double m = message;
+        slot = count[r] == 0 ? m : reduce == "max" ? std::max(slot, m) : std::min(slot, m);
+      } else {
+        slot += message;
+      }
+    }
+    count[r] += 1.0;
+  }
+  for (std::int64_t r = 0; r < g.rows; ++r) {
+    for (std::int64_t f = 0; f < g.features; ++f) {
+      if (reduce == "mean" && count[r] > 0) out[r * g.features + f] /= count[r];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("GatherSegmentReduce matches the reference with and without weight, on 1 and 4 threads") {
+  const Gather small = random_gather(30, 300, 40, 8, 5, 4);
+  const Gather large = random_gather(1111, 17776, 1111, 64, 11, 5);
+  Gather sorted = large;  // ordered by index, as kNN builds edges: the other grouping path
+  std::vector<std::size_t> order(large.index.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return large.index[a] < large.index[b]; });
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    sorted.source[k] = large.source[order[k]];
+    sorted.index[k] = large.index[order[k]];
+    sorted.weight[k] = large.weight[order[k]];
+  }
+  // "": a 4-input node; "_weight": weight the 5th input; "_empty": a 5th input named ""
+  for (const std::string reduce : {"sum", "mean", "max", "min"}) {
+    for (const std::string suffix : {"", "_weight", "_empty"}) {
+      CAPTURE(reduce);
+      CAPTURE(suffix);
+      const std::string model = "gather_segment_reduce_" + reduce + suffix + ".onnx";
+      const bool with_weight = suffix == "_weight";
+      auto one = open(model, 1);
+      auto four = open(model, 4);
+      for (const Gather* g : std::vector<const Gather*>{&small, &large, &sorted}) {
+        const auto out1 = one.run(g->inputs(with_weight));
+        const auto out4 = four.run(g->inputs(with_weight));
+        REQUIRE(out1.size() == 1);
+        CHECK(out1[0].shape == std::vector<std::int64_t>{g->rows, g->features});
+        check_close(out1[0], gather_reference(*g, with_weight, reduce));
+        CHECK(bitwise_equal(out1[0], out4[0]));
+        CHECK(out1[0].as<float>()[0] == 0.0f);  // row 0 receives nothing
+      }
+      // no entries: rows of 0; no rows: an empty output
+      for (const std::int64_t rows : {0, 3}) {
+        const Gather empty{2, 3, rows, std::vector<float>(6, 1.0f), {}, {}, {}};
+        const auto outputs = one.run(empty.inputs(with_weight));
+        CHECK(outputs[0].shape == std::vector<std::int64_t>{rows, 3});
+        for (std::int64_t k = 0; k < outputs[0].size(); ++k) {
+          CHECK(outputs[0].as<float>()[k] == 0.0f);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("GatherSegmentReduce refuses bad inputs with a message") {
+  auto session = open("gather_segment_reduce_sum_weight.onnx");
+  const std::string op = "ai.e2e_gnn.GatherSegmentReduce: ";
+  const std::vector<std::pair<std::function<void(Gather&)>, std::string>> cases = {
+      {[](Gather& g) { g.source[2] = 4; },
+       "source[2] = 4 is out of range [0, 4) (values has 4 rows)"},
+      {[](Gather& g) { g.index[1] = -1; }, "index[1] = -1 is out of range [0, 5) (rows = 5)"},
+      {[](Gather& g) { g.index[1] = 5; }, "index[1] = 5 is out of range [0, 5) (rows = 5)"},
+      {[](Gather& g) { g.index.pop_back(); },
+       "input 'index' has shape [5], expected [E] = [6] (E from input 'source')"},
+      {[](Gather& g) { g.weight.push_back(1.0f); },
+       "input 'weight' has shape [7], expected [E] = [6] (E from input 'source')"},
+      {[](Gather& g) { g.rows = -2; }, "input 'rows' is -2, expected >= 0"}};
+  for (const auto& [change, message] : cases) {
+    CAPTURE(message);
+    Gather g = random_gather(4, 6, 5, 2, 0, 6);
+    change(g);
+    CHECK(error_of([&] { session.run(g.inputs(true)); }).find(op + message) != std::string::npos);
+  }
+}

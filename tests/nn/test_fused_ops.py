@@ -13,7 +13,15 @@ import torch
 from _nn_graphs import Graph, corner_cases, knn_batch, random_batch
 from _nn_onnx import export_model, open_session
 
-from e2e_gnn.nn import EdgeConv, GCNConv, SAGEConv, global_max_pool, global_mean_pool
+from e2e_gnn.nn import (
+    EdgeConv,
+    GCNConv,
+    GINConv,
+    GraphConv,
+    SAGEConv,
+    global_max_pool,
+    global_mean_pool,
+)
 from e2e_gnn.nn._fused_ops import DOMAIN, edge_aggregate, fused_operators
 from e2e_gnn.nn.models import EdgeConvTagger
 
@@ -123,7 +131,7 @@ def test_fused_segment_reduce_matches_torch(layer) -> None:
         args["batch"], axes = example.batch, TAGGER_AXES
     model = fused_export(module, args, axes)
     counts = op_counts(model)
-    assert counts[(DOMAIN, "SegmentReduce")] >= 1, counts
+    assert counts[(DOMAIN, "SegmentReduce")] + counts[(DOMAIN, "GatherSegmentReduce")] >= 1
     assert not {op for _, op in counts} & {"TopK", "NonZero"}, counts
     for graph in [random_batch([5, 12], 2.5, 4, seed=4), random_batch([3, 7], 0.0, 4, seed=5)]:
         feeds = {"x": graph.x.numpy(), "edge_index": graph.edge_index.numpy()}
@@ -192,3 +200,50 @@ def test_fused_interaction_network_matches_pyg() -> None:
             ref = theirs(**feeds).numpy()
         numpy_feeds = {k: v.numpy() for k, v in feeds.items()}
         np.testing.assert_allclose(run(model, numpy_feeds, 1)[0], ref, atol=1e-5, rtol=0)
+
+
+class WeightedGraphConv(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = GraphConv(4, 6, aggr="mean")
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor):
+        return self.conv(x, edge_index, edge_weight)
+
+
+@pytest.mark.parametrize(
+    ("layer", "weighted"),
+    [
+        pytest.param(lambda: SAGEConv(4, 6), False, id="sage_mean"),
+        pytest.param(lambda: GINConv(torch.nn.Linear(4, 6)), False, id="gin"),
+        pytest.param(lambda: GCNConv(4, 6), True, id="gcn"),
+        pytest.param(WeightedGraphConv, True, id="graph_conv_edge_weight"),
+    ],
+)
+def test_gathered_messages_are_reduced_in_place(layer, weighted: bool) -> None:
+    """Messages that are gathered rows, ``x_j`` or ``edge_weight * x_j``, are reduced by
+    GatherSegmentReduce straight from the node features (no [E, F] copy) with the layer's
+    numbers."""
+    torch.manual_seed(0)
+    module = layer().eval()
+    example = random_batch([6, 9, 5], 3.0, 4, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    args = {"x": example.x, "edge_index": example.edge_index}
+    axes = dict(GRAPH_AXES)
+    if isinstance(module, WeightedGraphConv):
+        args["edge_weight"] = torch.rand(example.edge_index.size(1), generator=gen)
+        axes["edge_weight"] = {0: "E"}
+    model = fused_export(module, args, axes)
+    fused = [n for n in model.graph.node if n.op_type == "GatherSegmentReduce"]
+    assert fused, op_counts(model)
+    assert any(len([i for i in n.input if i]) == 5 for n in fused) == weighted
+    for graph in [random_batch([5, 12], 2.5, 4, seed=4), *corner_cases(4)]:
+        feeds = {"x": graph.x, "edge_index": graph.edge_index}
+        if "edge_weight" in args:
+            feeds["edge_weight"] = torch.rand(graph.edge_index.size(1), generator=gen)
+        with torch.no_grad():
+            ref = module(**feeds).numpy()
+        numpy_feeds = {k: v.numpy() for k, v in feeds.items()}
+        outs = [run(model, numpy_feeds, threads)[0] for threads in THREADS]
+        np.testing.assert_allclose(outs[0], ref, atol=1e-5, rtol=1e-6, err_msg=graph.name)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=graph.name)

@@ -319,3 +319,165 @@ def test_wrong_dtypes_and_attributes_are_refused(tmp_path):
         bad = Runners(edge_aggregate_model(activation, reduce), tmp_path)
         assert f"ai.e2e_gnn.EdgeAggregate: {message}" in error_of(bad.python, graph)
         assert f"ai.e2e_gnn.EdgeAggregate: {message}" in error_of(bad.native, graph)
+
+
+gather_segment_reduce_model = models.gather_segment_reduce
+WEIGHTS = [None, "input", "empty"]  # 4 inputs; weight the 5th; a 5th input named ""
+
+
+def gather_feeds(values, source, index, rows, weight, weight_mode):
+    feeds = {"values": values, "source": source, "index": index, "rows": np.array(rows)}
+    return {**feeds, "weight": weight} if weight_mode == "input" else feeds
+
+
+def gather_reference(values, source, index, rows, weight, weight_mode, reduce):
+    # the message in float32, as ONNX's Gather and Mul compute it; its reduction in float64
+    messages = values[source]
+    if weight_mode == "input":
+        messages = messages * weight.reshape(-1, *[1] * (values.ndim - 1))
+    return reduce_reference(messages, index, rows, reduce)
+
+
+def random_gather(rng, sources, edges, rows, feature_shape, isolated=0):
+    """Entries into rows [isolated, rows) only (rows below receive none); random pairs
+    repeat (duplicate edges)."""
+    values = (rng.normal(size=(sources, *feature_shape)) - 0.3).astype(np.float32)
+    source = rng.integers(0, sources, edges) if sources else np.zeros(0, np.int64)
+    index = rng.integers(isolated, rows, edges) if rows > isolated else np.zeros(0, np.int64)
+    weight = rng.normal(size=len(source)).astype(np.float32)
+    return values, source, index, rows, weight
+
+
+@pytest.mark.parametrize("weight_mode", WEIGHTS)
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
+def test_gather_segment_reduce(tmp_path, reduce, weight_mode):
+    rng = np.random.default_rng(13)
+    runners = Runners(gather_segment_reduce_model(reduce, weight_mode), tmp_path)
+    cases = [(6, 40, 9, 2), (80, 600, 50, 7), (5, 0, 4, 0), (0, 0, 3, 0), (3, 0, 0, 0)]
+    for sources, edges, rows, isolated in cases:
+        values, source, index, rows, weight = random_gather(
+            rng, sources, edges, rows, (8,), isolated
+        )
+        expected = gather_reference(values, source, index, rows, weight, weight_mode, reduce)
+        # the same entries sorted by index (as kNN builds them): the other grouping path
+        order = np.argsort(index, kind="stable")
+        for s, i, w in [(source, index, weight), (source[order], index[order], weight[order])]:
+            feeds = gather_feeds(values, s, i, rows, w, weight_mode)
+            for outputs in runners.both(feeds):
+                check_outputs(outputs, [expected])
+                assert not outputs[0][:isolated].any()
+
+
+def test_gather_segment_reduce_duplicates_and_feature_shapes(tmp_path):
+    values = -np.arange(1, 13, dtype=np.float32).reshape(4, 3)
+    # (source 1 -> row 0) three times with different weights, (3 -> 2) twice; rows 1, 3 empty
+    source, index = np.array([1, 3, 1, 3, 1]), np.array([0, 2, 0, 2, 0])
+    weight = np.array([1.0, 0.5, -2.0, 0.5, 3.0], np.float32)
+    for reduce in ["sum", "mean", "max", "min"]:
+        for weight_mode in WEIGHTS:
+            runners = Runners(gather_segment_reduce_model(reduce, weight_mode), tmp_path)
+            feeds = gather_feeds(values, source, index, 4, weight, weight_mode)
+            expected = gather_reference(values, source, index, 4, weight, weight_mode, reduce)
+            for outputs in runners.both(feeds):
+                check_outputs(outputs, [expected])
+                assert not outputs[0][[1, 3]].any()
+    # max of the unweighted negative rows stays negative, not 0
+    max_out = Runners(gather_segment_reduce_model("max"), tmp_path).python(
+        gather_feeds(values, source, index, 4, weight, None)
+    )[0]
+    assert (max_out[[0, 2]] < 0).all()
+    rng = np.random.default_rng(14)
+    for dims, feature_shape in [(0, ()), (2, (2, 3))]:
+        values, source, index, rows, weight = random_gather(rng, 6, 30, 5, feature_shape, 1)
+        for weight_mode in WEIGHTS:
+            runners = Runners(
+                gather_segment_reduce_model("mean", weight_mode, feature_dims=dims), tmp_path
+            )
+            feeds = gather_feeds(values, source, index, rows, weight, weight_mode)
+            expected = gather_reference(values, source, index, rows, weight, weight_mode, "mean")
+            for outputs in runners.both(feeds):
+                check_outputs(outputs, [expected])
+
+
+@pytest.mark.parametrize("weight_mode", [None, "input"])
+def test_gather_segment_reduce_does_not_depend_on_threads(tmp_path, weight_mode):
+    """The README event's size: enough rows for the kernel to split them among threads."""
+    rng = np.random.default_rng(15)
+    values, source, index, rows, weight = random_gather(rng, 1111, 17776, 1111, (64,), 11)
+    feeds = gather_feeds(values, source, index, rows, weight, weight_mode)
+    for reduce in ["sum", "max"]:
+        runners = Runners(gather_segment_reduce_model(reduce, weight_mode), tmp_path)
+        results = [*runners.both(feeds, threads=1), *runners.both(feeds, threads=4)]
+        for outputs in results[1:]:
+            assert np.array_equal(outputs[0], results[0][0])
+        expected = gather_reference(values, source, index, rows, weight, weight_mode, reduce)
+        check_outputs(results[0], [expected])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"source": np.array([0, 4, 1])},
+            "source[1] = 4 is out of range [0, 4) (values has 4 rows)",
+        ),
+        ({"source": np.array([0, 1, -1])}, "source[2] = -1 is out of range [0, 4)"),
+        ({"index": np.array([0, 5, 1])}, "index[1] = 5 is out of range [0, 5) (rows = 5)"),
+        ({"index": np.array([-2, 0, 1])}, "index[0] = -2 is out of range [0, 5) (rows = 5)"),
+        (
+            {"index": np.array([0, 1])},
+            "input 'index' has shape [2], expected [E] = [3] (E from input 'source')",
+        ),
+        (
+            {"weight": np.ones(2, np.float32)},
+            "input 'weight' has shape [2], expected [E] = [3] (E from input 'source')",
+        ),
+        (
+            {"weight": np.ones(4, np.float32)},
+            "input 'weight' has shape [4], expected [E] = [3] (E from input 'source')",
+        ),
+        ({"rows": np.array(-1)}, "input 'rows' is -1, expected >= 0"),
+    ],
+)
+def test_gather_segment_reduce_errors(tmp_path, change, message):
+    feeds = {
+        "values": np.ones((4, 2), np.float32),
+        "source": np.array([0, 3, 1]),
+        "index": np.array([4, 0, 4]),
+        "rows": np.array(5),
+        "weight": np.ones(3, np.float32),
+    }
+    runners = Runners(gather_segment_reduce_model("mean", "input"), tmp_path)
+    for run in (runners.python, runners.native):
+        assert "ai.e2e_gnn.GatherSegmentReduce: " + message in error_of(run, {**feeds, **change})
+
+
+def test_gather_segment_reduce_refuses_bad_attribute_and_scalar_values(tmp_path):
+    feeds = {"values": np.ones(3, np.float32), "source": np.array([0]), "index": np.array([0])}
+    feeds["rows"] = np.array(1)
+    bad = Runners(gather_segment_reduce_model("median"), tmp_path)
+    message = "ai.e2e_gnn.GatherSegmentReduce: attribute reduce = 'median' is not one of sum, "
+    for run in (bad.python, bad.native):
+        assert message + "mean, max, min" in error_of(run, feeds)
+    scalar = Runners(gather_segment_reduce_model("sum", feature_dims=None), tmp_path)
+    message = "input 'values' has shape [], expected [M, *F] (rank >= 1)"
+    for run in (scalar.python, scalar.native):
+        assert message in error_of(run, {**feeds, "values": np.array(1.0, np.float32)})
+
+
+def test_gather_segment_reduce_onnx_schema():
+    """The schema e2e_gnn.nn._fused_ops registers: 4 inputs, or 5 with an optional weight."""
+    from onnx import checker
+
+    from e2e_gnn.nn._fused_ops import _register_schemas
+
+    _register_schemas()
+    for weight_mode in WEIGHTS:
+        model = gather_segment_reduce_model("sum", weight_mode)
+        out = onnx.helper.make_tensor_value_info("out", TensorProto.FLOAT, ["rows", "F"])
+        model.graph.output[0].CopyFrom(out)  # the checker wants a shape
+        checker.check_model(model, full_check=True)
+    model.graph.node[0].input.pop()
+    model.graph.node[0].input.pop()
+    with pytest.raises(checker.ValidationError, match=r"has input size 3 not in range \[min=4"):
+        checker.check_model(model, full_check=True)

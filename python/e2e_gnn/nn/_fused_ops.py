@@ -118,6 +118,27 @@ def _register_schemas() -> None:
             attributes=[attribute("reduce", "sum, mean, max or min")],
         ),
         defs.OpSchema(
+            "GatherSegmentReduce",
+            DOMAIN,
+            1,
+            "out[r] = reduce(values[source[e]] (* weight[e]) for index[e] == r); rows without "
+            "entries are 0. SegmentReduce(Gather(values, source) [* weight], index, rows).",
+            inputs=[
+                parameter("values", "tensor(float)", "[M, *F]"),
+                parameter("source", "tensor(int64)", "[E], values in [0, M)"),
+                parameter("index", "tensor(int64)", "[E], values in [0, rows)"),
+                parameter("rows", "tensor(int64)", "the number of output rows, [] or [1]"),
+                defs.OpSchema.FormalParameter(
+                    "weight",
+                    "tensor(float)",
+                    "[E], optional: multiplies each gathered row",
+                    param_option=defs.OpSchema.FormalParameterOption.Optional,
+                ),
+            ],
+            outputs=[parameter("out", "tensor(float)", "[rows, *F]")],
+            attributes=[attribute("reduce", "sum, mean, max or min")],
+        ),
+        defs.OpSchema(
             "EdgeAggregate",
             DOMAIN,
             1,
@@ -147,6 +168,7 @@ def _register_schemas() -> None:
 def _register_onnx_translations() -> None:
     if not ONNX_OPS_AVAILABLE:
         return
+    import onnx_ir as ir
     from onnxscript import values
     from onnxscript.onnx_opset import opset18 as op
     from torch.onnx._internal.exporter._torchlib._torchlib_registry import onnx_impl
@@ -167,7 +189,66 @@ def _register_onnx_translations() -> None:
             if isinstance(dim_size, int)
             else op.Reshape(dim_size, op.Constant(value_ints=[-1]))
         )
-        return custom.SegmentReduce(src, index, rows, reduce=reduce)
+        gathered = _gathered_rows(src, index)
+        if gathered is None:
+            return custom.SegmentReduce(src, index, rows, reduce=reduce)
+        values, source, weight = gathered
+        inputs = (values, source, index, rows) + (() if weight is None else (weight,))
+        return custom.GatherSegmentReduce(*inputs, reduce=reduce)
+
+    def _gathered_rows(src, index):  # type: ignore[no-untyped-def]
+        """``(values, source, weight)`` when the entries ``src`` are rows of ``values``
+        gathered at ``source`` (torch_geometric's ``x_j``), optionally times a per-entry
+        weight ``w.view(-1, 1)`` (``edge_weight * x_j``): GatherSegmentReduce then reads
+        the rows in place instead of reducing a gathered [E, F] copy. None otherwise
+        (then SegmentReduce reduces ``src`` as it is)."""
+        entries = index.shape[0] if index.shape is not None and len(index.shape) == 1 else None
+        if entries is None:
+            return None
+        node = src.producer()
+        if node is not None and node.op_type == "Mul" and node.domain == "":
+            for gathered, column in (node.inputs, node.inputs[::-1]):
+                rows_of = _row_gather(gathered, entries)
+                weight = _entry_weight(column, entries)
+                if rows_of is not None and weight is not None and src.shape == gathered.shape:
+                    return rows_of.inputs[0], rows_of.inputs[1], weight
+            return None
+        rows_of = _row_gather(src, entries)
+        return None if rows_of is None else (rows_of.inputs[0], rows_of.inputs[1], None)
+
+    def _row_gather(value, entries):  # type: ignore[no-untyped-def]
+        """The node when ``value`` is ONNX ``Gather(values, indices, axis=0)`` with 1-D
+        indices giving ``entries`` rows (its rank equals the values' rank), else None."""
+        node = value.producer() if value is not None else None
+        if node is not None and node.op_type == "Reshape" and node.inputs[0] is not None:
+            unchanged = value.shape is not None and node.inputs[0].shape == value.shape
+            node = node.inputs[0].producer() if unchanged else None  # e2e_gnn.nn.gather's
+        if node is None or node.op_type != "Gather" or node.domain != "":
+            return None
+        values = node.inputs[0]
+        if values is None or values.shape is None or value.shape is None:
+            return None
+        rank = len(values.shape)
+        axis = node.attributes["axis"].value if "axis" in node.attributes else 0
+        one_row_per_entry = len(value.shape) == rank and value.shape[0] == entries
+        return node if rank > 0 and axis % rank == 0 and one_row_per_entry else None
+
+    def _entry_weight(column, entries):  # type: ignore[no-untyped-def]
+        """``w`` [E] when ``column`` is ``w.view(-1, 1)`` (Reshape or Unsqueeze of a 1-D
+        float tensor of ``entries`` values), else None."""
+        view = column.producer() if column is not None else None
+        if view is None or view.op_type not in ("Reshape", "Unsqueeze") or not view.inputs:
+            return None
+        weight = view.inputs[0]
+        one_per_entry = (
+            weight is not None
+            and weight.shape is not None
+            and list(weight.shape) == [entries]
+            and column.shape is not None
+            and list(column.shape) == [entries, 1]
+            and weight.dtype == ir.DataType.FLOAT
+        )
+        return weight if one_per_entry else None
 
 
 _register_onnx_translations()
