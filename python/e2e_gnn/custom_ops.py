@@ -1,9 +1,10 @@
 """e2e_gnn's custom ONNX Runtime operators (domain ``ai.e2e_gnn``) for Python onnxruntime.
 
 Models exported with fused operators hold ``ai.e2e_gnn`` nodes (SegmentReduce,
-EdgeAggregate) whose kernels are in ``libe2e_gnn_ops.so`` (``cpp/ops``), installed next to
-``e2e_gnn._native``. Every onnxruntime session e2e_gnn creates registers it through
-:func:`register`; any other ONNX Runtime user loads :func:`library_path` with
+GatherSegmentReduce, EdgeAggregate) whose kernels are in ``libe2e_gnn_ops.so``
+(``cpp/ops``), installed next to ``e2e_gnn._native``. Every onnxruntime session e2e_gnn
+creates registers it through :func:`register`; any other ONNX Runtime user loads
+:func:`library_path` with
 ``SessionOptions.register_custom_ops_library`` (Python) or ``RegisterCustomOps`` (C API).
 The native C++ sessions register the operators themselves.
 

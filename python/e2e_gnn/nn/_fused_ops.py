@@ -9,12 +9,16 @@ ONNX Runtime user can load it with ``SessionOptions.register_custom_ops_library`
 
 - ``ai.e2e_gnn.SegmentReduce(src, index, rows)`` is ``scatter(src, index, dim_size=rows,
   reduce=...)``: one pass over the entries, no sort.
+- ``ai.e2e_gnn.GatherSegmentReduce(values, source, index, rows[, weight])`` is the same
+  reduction of the rows ``values[source]`` (times ``weight``): torch_geometric's
+  ``scatter(x_j [* edge_weight], target)`` without the gathered [E, F] copy. The
+  translation of ``scatter`` emits it when its entries are such a row Gather.
 - ``ai.e2e_gnn.EdgeAggregate(node_i, node_j, source, target) -> (out, degree)`` is
   EdgeConv's per-edge chain after the split of its first Linear: the messages
   ``act(node_i[target] + node_j[source])`` reduced per target in the same pass, never
   written out as an [E, F] tensor.
 
-Both reduce each row's entries in increasing edge order, so their results do not depend on
+All reduce each row's entries in increasing edge order, so their results do not depend on
 ONNX Runtime's thread count. Eager runs never call these ops: the layers keep torch's
 kernels and autograd; the ops' own eager implementations serve ``torch.export``'s trace
 and the tests.
