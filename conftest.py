@@ -17,28 +17,45 @@ SHARED_DATA = Path(__file__).resolve().parent / ".." / "shared" / "data"
 pytest_plugins = ("tests.study_models",)
 
 
-@pytest.fixture(scope="session")
-def tagger_export(tmp_path_factory: pytest.TempPathFactory):
-    """A randomly initialised EdgeConvTagger exported to ONNX: (model, spec, path)."""
-    torch = pytest.importorskip("torch")
+def _export_toy_tagger(path: Path, name: str, seed: int, fused_ops: bool = False):  # type: ignore[no-untyped-def]
+    """A randomly initialised EdgeConvTagger on the toy graph spec exported to ``path``:
+    (model, spec as written into the file)."""
+    import torch
+
     from e2e_gnn.export import export_onnx
     from e2e_gnn.export.parity import default_example
     from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC
     from e2e_gnn.nn.models import EdgeConvTagger
     from e2e_gnn.spec import ModelSpec
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=16, num_layers=2).eval()
     spec = ModelSpec(
-        name="test_tagger",
+        name=name,
         model_class="EdgeConvTagger",
         hyperparameters=model.hyperparameters,
         graph=TOY_GRAPH_SPEC,
     )
-    path = tmp_path_factory.mktemp("model") / "tagger.onnx"
-    export_onnx(model, spec, path, default_example(spec))
+    export_onnx(model, spec, path, default_example(spec), fused_ops=fused_ops)
     # the spec as written into the file: the exporter sets thread_safe from the graph
-    return model, dataclasses.replace(spec, thread_safe=True), path
+    return model, dataclasses.replace(spec, thread_safe=True)
+
+
+@pytest.fixture(scope="session")
+def tagger_export(tmp_path_factory: pytest.TempPathFactory):
+    """A randomly initialised EdgeConvTagger exported to ONNX: (model, spec, path)."""
+    pytest.importorskip("torch")
+    path = tmp_path_factory.mktemp("model") / "tagger.onnx"
+    return (*_export_toy_tagger(path, "test_tagger", seed=0), path)
+
+
+@pytest.fixture(scope="session")
+def fused_tagger_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another EdgeConvTagger (seed 1) exported with fused operators: its path."""
+    pytest.importorskip("torch")
+    path = tmp_path_factory.mktemp("fused_model") / "tiny_fused.onnx"
+    _export_toy_tagger(path, "tiny_fused", seed=1, fused_ops=True)
+    return path
 
 
 @pytest.fixture(scope="session")

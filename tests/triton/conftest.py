@@ -61,31 +61,8 @@ class TritonPythonModel:
 
 
 @pytest.fixture(scope="session")
-def fused_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small EdgeConvTagger (toy graph spec) exported with fused operators."""
-    torch = pytest.importorskip("torch")
-    from e2e_gnn.export import export_onnx
-    from e2e_gnn.export.parity import default_example
-    from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC
-    from e2e_gnn.nn.models import EdgeConvTagger
-    from e2e_gnn.spec import ModelSpec
-
-    torch.manual_seed(1)
-    model = EdgeConvTagger(len(TOY_GRAPH_SPEC.feature_names), hidden=16, num_layers=2).eval()
-    spec = ModelSpec(
-        name="tiny_fused",
-        model_class="EdgeConvTagger",
-        hyperparameters=model.hyperparameters,
-        graph=TOY_GRAPH_SPEC,
-    )
-    path = tmp_path_factory.mktemp("fused_model") / "tiny_fused.onnx"
-    export_onnx(model, spec, path, default_example(spec), fused_ops=True)
-    return path
-
-
-@pytest.fixture(scope="session")
 def served_repository(
-    tmp_path_factory: pytest.TempPathFactory, repository: Path, fused_model_path: Path
+    tmp_path_factory: pytest.TempPathFactory, repository: Path, fused_tagger_export: Path
 ) -> Path:
     """The written repository plus what the session's server must be caught at:
     ``tiny_python`` hand-edited to 2 intra-op threads (its template keeps the model, which
@@ -94,7 +71,7 @@ def served_repository(
     ``tiny_fused_python``, a model exported with fused operators."""
     root = tmp_path_factory.mktemp("served_repo")
     shutil.copytree(repository, root, dirs_exist_ok=True)
-    write_repository(fused_model_path, root, name="tiny_fused", variants=("python",))
+    write_repository(fused_tagger_export, root, name="tiny_fused", variants=("python",))
     config = read_config(root / "tiny_python" / "config.pbtxt")
     config.parameters["intra_op_threads"].string_value = "2"
     (root / "tiny_python" / "config.pbtxt").write_text(to_pbtxt(config))

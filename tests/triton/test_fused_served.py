@@ -18,12 +18,12 @@ pytestmark = pytest.mark.triton
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_fused_model_served_equals_native(
-    server, fused_model_path: Path, make_graphs, protocol: str
+    server, fused_tagger_export: Path, make_graphs, protocol: str
 ) -> None:
     url = server.http_url if protocol == "http" else server.grpc_url
     batch = make_graphs([1, 7, 40, 3], len(TOY_GRAPH_SPEC.feature_names), seed=11)
-    native = NativeBackend(fused_model_path).run(batch.inputs())
-    with TritonBackend(fused_model_path, url=url, protocol=protocol) as client:
+    native = NativeBackend(fused_tagger_export).run(batch.inputs())
+    with TritonBackend(fused_tagger_export, url=url, protocol=protocol) as client:
         served = client.run(batch.inputs())
         assert client.model_name == "tiny_fused_python"
     np.testing.assert_allclose(served["scores"], native["scores"], atol=1e-6, rtol=0)
