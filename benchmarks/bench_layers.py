@@ -333,6 +333,12 @@ def bench_general(
         "edge_index": torch.randint(0, n, (2, e), generator=gen),
     }
     dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}}
+    # inputs beyond (x, edge_index) that some layers take, with their dynamic axes
+    extra_inputs = {
+        "edge_attr": (torch.randn(e, 8, generator=gen), {0: "E"}),
+        "pos": (torch.randn(n, 3, generator=gen), {0: "N"}),
+    }
+    takes = {"GINEConv": ("edge_attr",), "PointNetConv": ("pos",)}
     rows = []
     layers: list[tuple[str, torch.nn.Module, torch.nn.Module]] = []
     for name, (cls, kwargs) in GENERAL_LAYERS.items():
@@ -341,6 +347,16 @@ def bench_general(
         mine = getattr(ours, cls)(f, f, **kwargs).eval()
         mine.load_state_dict(theirs.state_dict())
         layers.append((name, theirs, mine))
+    for cls, make_nns in (
+        ("GINEConv", lambda: [torch.nn.Sequential(torch.nn.Linear(f, f), torch.nn.ReLU())]),
+        ("PointNetConv", lambda: [torch.nn.Sequential(torch.nn.Linear(f + 3, f), torch.nn.ReLU())]),
+    ):
+        torch.manual_seed(0)
+        kwargs = {"edge_dim": 8} if cls == "GINEConv" else {}
+        theirs = getattr(pyg, cls)(*make_nns(), **kwargs).eval()
+        mine = getattr(ours, cls)(*make_nns(), **kwargs).eval()
+        mine.load_state_dict(theirs.state_dict())
+        layers.append((cls, theirs, mine))
     for aggr in ("max", "mean"):
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(2 * f, f), torch.nn.ReLU())
@@ -355,9 +371,13 @@ def bench_general(
     mine = ours.GINConv(torch.nn.Sequential(torch.nn.Linear(f, f), torch.nn.ReLU()))
     mine.load_state_dict(theirs.state_dict())
     layers.append(("GINConv", theirs, mine.eval()))
+    base_args, base_dynamic = args, dynamic
     for name, theirs, mine in layers:
         if name not in names:
             continue
+        args, dynamic = dict(base_args), dict(base_dynamic)
+        for extra in takes.get(name, ()):
+            args[extra], dynamic[extra] = extra_inputs[extra]
         model = export_bytes(mine, args, dynamic)
         with ours.fused_operators():
             fused = export_bytes(mine, args, dynamic)
@@ -406,7 +426,7 @@ def bench_general(
     return rows
 
 
-GENERAL = [*GENERAL_LAYERS, "EdgeConv max", "EdgeConv mean", "GINConv"]
+GENERAL = [*GENERAL_LAYERS, "EdgeConv max", "EdgeConv mean", "GINConv", "GINEConv", "PointNetConv"]
 
 
 def measure(args: Any, peaks: dict[str, Any]) -> dict[str, Any]:
