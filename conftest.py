@@ -98,19 +98,13 @@ def node_export(tmp_path_factory: pytest.TempPathFactory):
     import torch
 
     from e2e_gnn.export import export_onnx
-    from e2e_gnn.export.node_example import NODE_EXAMPLE_GRAPH_SPEC, NodeExampleModel
+    from e2e_gnn.export.node_example import NodeExampleModel, node_example_spec
     from e2e_gnn.export.parity import default_example
     from e2e_gnn.model_file import ModelFile
-    from e2e_gnn.spec import ModelSpec
 
     torch.manual_seed(0)
     model = NodeExampleModel().eval()
-    spec = ModelSpec(
-        name="test_node_model",
-        model_class="NodeExampleModel",
-        hyperparameters=model.hyperparameters,
-        graph=NODE_EXAMPLE_GRAPH_SPEC,
-    )
+    spec = node_example_spec(model, "test_node_model")
     path = tmp_path_factory.mktemp("node_model") / "node_model.onnx"
     export_onnx(model, spec, path, default_example(spec))
     return model, ModelFile.read(path).spec, path

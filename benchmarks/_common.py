@@ -182,6 +182,16 @@ def run_cli(*args: str) -> None:
     subprocess.run([str(executable), *args], check=True, capture_output=True, text=True)
 
 
+def generate_events(out: Path, task: str, events: int, seed: int, mpi: bool = False) -> None:
+    """``e2e-gnn generate`` of ``events`` events of ``task`` into ``out`` on 2 workers
+    (without multiparton interactions unless ``mpi``: the benchmarks' samples)."""
+    flags = [] if mpi else ["--no-mpi"]
+    run_cli(
+        "generate", "--task", task, "--events", str(events), "--seed", str(seed),
+        "--workers", "2", *flags, "--out", str(out),
+    )  # fmt: skip
+
+
 def triton_missing() -> str | None:
     """Why no tritonserver can run here (one line), or None when one can."""
     try:

@@ -32,19 +32,7 @@ from e2e_gnn.train.settings import VALIDATION_FRACTION, TrainSettings
 def make_sample(workdir: Path, events: int, seed: int) -> Path:
     """The constituent graphs of ``events`` generated QCD events."""
     generated, graphs = workdir / "qcd.root", workdir / "constituents.root"
-    _common.run_cli(
-        "generate",
-        "--task",
-        "quark_gluon",
-        "--events",
-        str(events),
-        "--seed",
-        str(seed),
-        "--workers",
-        "2",
-        "--out",
-        str(generated),
-    )
+    _common.generate_events(generated, "quark_gluon", events, seed, mpi=True)
     _common.run_cli(
         "frames",
         str(generated),

@@ -60,20 +60,7 @@ CHUNK = 128
 def make_sample(workdir: Path, task: str, events: int, seed: int) -> Path:
     """The frames file of ``events`` generated events of ``task``."""
     generated, frames = workdir / f"{task}.root", workdir / f"{task}_frames.root"
-    _common.run_cli(
-        "generate",
-        "--task",
-        task,
-        "--events",
-        str(events),
-        "--seed",
-        str(seed),
-        "--workers",
-        "2",
-        "--no-mpi",
-        "--out",
-        str(generated),
-    )
+    _common.generate_events(generated, task, events, seed)
     _common.run_cli("frames", str(generated), "--kind", PAIRS[task][0], "--out", str(frames))
     generated.unlink()
     return frames

@@ -50,20 +50,7 @@ LARGE_BATCH = 512
 def make_sample(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
     """(generator file, layered frames file) of ``events`` displaced-photon events."""
     generated, frames = workdir / "displaced.root", workdir / "layered.root"
-    _common.run_cli(
-        "generate",
-        "--task",
-        "displaced_photon",
-        "--events",
-        str(events),
-        "--seed",
-        str(seed),
-        "--workers",
-        "2",
-        "--no-mpi",
-        "--out",
-        str(generated),
-    )
+    _common.generate_events(generated, "displaced_photon", events, seed)
     _common.run_cli("frames", str(generated), "--kind", "layered", "--out", str(frames))
     return generated, frames
 

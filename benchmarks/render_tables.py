@@ -81,9 +81,6 @@ TAGGER_PEERS = (
 )
 
 
-NAN = float("nan")  # a missing ratio (rows measured before it existed)
-
-
 def _layers(result: dict[str, Any]) -> Iterator[Row]:
     runs = [result["allocators"][s] for s in ("default", "tuned") if s in result["allocators"]]
 
@@ -108,7 +105,8 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
 
     def spread(key: str) -> Callable[[dict[str, Any]], str]:
         def value(run: dict[str, Any]) -> str:
-            ratios = [r[key] for r in run["general_layers"] if r.get(key, NAN) == r.get(key)]
+            # rows measured before a ratio existed lack it; NaN: a peer that did not run
+            ratios = [r[key] for r in run["general_layers"] if key in r and r[key] == r[key]]
             return f"{_x(min(ratios))}-{_x(max(ratios))}" if ratios else "-"
 
         return value

@@ -11,13 +11,12 @@ from click.testing import CliRunner
 from e2e_gnn import Tagger, custom_ops
 from e2e_gnn.cli import main
 from e2e_gnn.export import export_onnx
-from e2e_gnn.export.node_example import NODE_EXAMPLE_GRAPH_SPEC, NodeExampleModel
+from e2e_gnn.export.node_example import NodeExampleModel, node_example_spec
 from e2e_gnn.export.parity import default_example
 from e2e_gnn.export.recipe import Recipe
 from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC
 from e2e_gnn.model_file import ModelFile
 from e2e_gnn.nn.models import EdgeConvTagger
-from e2e_gnn.spec import ModelSpec
 from e2e_gnn.train.checkpoint import save_checkpoint
 from e2e_gnn.triton.config import read_config
 from e2e_gnn.triton.repository import write_repository
@@ -79,12 +78,7 @@ def test_triton_onnx_entry_names_the_operator_library(fused_tagger, tmp_path) ->
 def test_node_model_with_fused_operators_keeps_its_node_outputs(tmp_path, make_graphs) -> None:
     torch.manual_seed(0)
     model = NodeExampleModel().eval()
-    spec = ModelSpec(
-        name="fused_node_model",
-        model_class="NodeExampleModel",
-        hyperparameters=model.hyperparameters,
-        graph=NODE_EXAMPLE_GRAPH_SPEC,
-    )
+    spec = node_example_spec(model, "fused_node_model")
     path = tmp_path / "node.onnx"
     report = export_onnx(model, spec, path, default_example(spec), fused_ops=True)
     assert report.passed and report.max_abs_diff < 1e-5

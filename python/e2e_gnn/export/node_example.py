@@ -15,9 +15,9 @@ from torch import Tensor
 
 from e2e_gnn.nn.conv import EdgeConv
 from e2e_gnn.nn.pool import global_mean_pool
-from e2e_gnn.spec import GraphSpec, TensorSpec, node_output
+from e2e_gnn.spec import GraphSpec, ModelSpec, TensorSpec, node_output
 
-__all__ = ["NODE_EXAMPLE_GRAPH_SPEC", "NodeExampleModel"]
+__all__ = ["NODE_EXAMPLE_GRAPH_SPEC", "NodeExampleModel", "node_example_spec"]
 
 NODE_EXAMPLE_GRAPH_SPEC = GraphSpec(
     feature_names=("deta", "dphi", "log_energy", "energy_fraction"),
@@ -77,3 +77,13 @@ class NodeExampleModel(torch.nn.Module):
         node = self.node_head(torch.cat([h, u.index_select(0, batch)], dim=-1))
         pooled = global_mean_pool(h, batch, u.size(0))
         return node, self.graph_head(torch.cat([pooled, u], dim=-1))
+
+
+def node_example_spec(model: NodeExampleModel, name: str) -> ModelSpec:
+    """The ModelSpec ``model`` is exported with, named ``name``."""
+    return ModelSpec(
+        name=name,
+        model_class="NodeExampleModel",
+        hyperparameters=model.hyperparameters,
+        graph=NODE_EXAMPLE_GRAPH_SPEC,
+    )
