@@ -10,7 +10,9 @@ before (issue 12), on 1 and 2 intra-op threads.
 
 For every variant: median ms (interleaved rounds), the largest difference from torch over
 5 runs, and whether the 5 runs agreed bit for bit. "scatternd" is the opt-in racy form
-(``e2e_gnn.nn.scatternd_aggregation``), "exact" the default.
+(``e2e_gnn.nn.scatternd_aggregation``), "exact" the default. On one thread, each export is
+also measured against its own floor (benchmarks/floors.py on the exported model: FLOPs at the
+machine's single-thread matmul peak, bytes at its memory bandwidth; ``x_floor``).
 
 Usage: PYTHONPATH=python python benchmarks/bench_aggregation.py [--repeat 20] [--quick]
 Writes benchmarks/results/aggregation.json and prints a markdown table.
@@ -29,6 +31,7 @@ import torch
 
 import _common
 import e2e_gnn.nn as ours
+import floors
 from bench_layers import Tagger, export_bytes, knn_event, op_inputs, time_interleaved
 from e2e_gnn.export import racy_reductions
 from e2e_gnn.nn.models import EdgeConvTagger
@@ -78,16 +81,20 @@ def _measure(
     args: dict[str, torch.Tensor],
     dynamic: dict[str, dict[int, str]],
     repeat: int,
+    peaks: dict[str, Any],
 ) -> list[dict[str, Any]]:
     with torch.no_grad():
         reference = module.eval()(**args).numpy()
     models = _exports(module, args, dynamic)
-    runners, rows = {}, []
+    runners, rows, floor = {}, [], {}
     for form, model in models.items():
         for threads in THREADS:
             session = _session(model, threads)
             wanted = {i.name for i in session.get_inputs()}
             feeds = {k: v.numpy() for k, v in args.items() if k in wanted}
+            if form not in floor:
+                work = floors.model_floor(model, feeds, peaks)
+                floor[form] = {k: v for k, v in work.items() if k != "by_op"}
             runs = [session.run(None, feeds)[0] for _ in range(RUNS)]
             runners[(form, threads)] = lambda s=session, f=feeds: s.run(None, f)[0]
             rows.append(
@@ -103,17 +110,22 @@ def _measure(
     times = time_interleaved(runners, repeat)  # type: ignore[arg-type]
     for row in rows:
         row["ms"] = times[(row["export"], row["threads"])]  # type: ignore[index]
+        if row["threads"] == 1:  # the floor is a single-thread one
+            row |= {
+                "floor": floor[row["export"]],
+                **floors.against(row["ms"], floor[row["export"]]),
+            }
     return rows
 
 
-def cases(repeat: int) -> dict[str, Callable[[], list[dict[str, Any]]]]:
-    """What is measured, by name: each returns its rows."""
+def cases(repeat: int, peaks: dict[str, Any]) -> dict[str, Callable[[], list[dict[str, Any]]]]:
+    """What is measured, by name: each returns its rows (``peaks``: :func:`floors.peaks`)."""
     gen = torch.Generator().manual_seed(2)
     n, e, f = 1000, 16000, 64
     op_args, op_dynamic = op_inputs(gen, n, e, f)
     found: dict[str, Callable[[], list[dict[str, Any]]]] = {
         f"scatter {kind}": lambda kind=kind: _measure(
-            f"scatter {kind}", _Op(kind), op_args, op_dynamic, repeat
+            f"scatter {kind}", _Op(kind), op_args, op_dynamic, repeat, peaks
         )
         for kind in ("sum", "mean", "max", "softmax")
     }
@@ -123,7 +135,12 @@ def cases(repeat: int) -> dict[str, Callable[[], list[dict[str, Any]]]]:
         "batch": event["batch"],
     }
     found["global mean+max pool"] = lambda: _measure(
-        "global mean+max pool", _Readout(), readout_args, {"x": {0: "N"}, "batch": {0: "N"}}, repeat
+        "global mean+max pool",
+        _Readout(),
+        readout_args,
+        {"x": {0: "N"}, "batch": {0: "N"}},
+        repeat,
+        peaks,
     )
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(2 * f, f), torch.nn.ReLU())
@@ -138,16 +155,17 @@ def cases(repeat: int) -> dict[str, Callable[[], list[dict[str, Any]]]]:
         random_graph,
         {"x": {0: "N"}, "edge_index": {1: "E"}},
         repeat,
+        peaks,
     )
     dynamic = {"x": {0: "N"}, "edge_index": {1: "E"}, "batch": {0: "N"}}
     torch.manual_seed(0)
     tagger = EdgeConvTagger(4, hidden=64, num_layers=3).eval()
     found["EdgeConvTagger (default)"] = lambda: _measure(
-        "EdgeConvTagger (default)", tagger, event, dynamic, repeat
+        "EdgeConvTagger (default)", tagger, event, dynamic, repeat, peaks
     )
     fixed = Tagger(ours.EdgeConv, ours, fixed_degree=16).eval()
     found["EdgeConv tagger, fixed_degree=16"] = lambda: _measure(
-        "EdgeConv tagger, fixed_degree=16", fixed, event, dynamic, repeat
+        "EdgeConv tagger, fixed_degree=16", fixed, event, dynamic, repeat, peaks
     )
     return found
 
@@ -168,7 +186,7 @@ def main() -> None:
     args = _common.parse(parser, {"repeat": 2, "cases": ["scatter sum"]})
     bench = _common.Bench("aggregation", args)
     torch.set_num_threads(1)
-    measured = cases(args.repeat)
+    measured = cases(args.repeat, bench.peaks())
     rows = [row for name in args.cases for row in measured[name]()]
     event = knn_event(10, 16, 4, seed=0)
     result = {
@@ -179,13 +197,14 @@ def main() -> None:
     }
     bench.write(result)
     print(
-        "| aggregation | export | threads | ms | scatter reductions | max abs diff vs torch "
-        "| 5 runs identical |\n|---|---|---|---|---|---|---|"
+        "| aggregation | export | threads | ms | x floor | scatter reductions "
+        "| max abs diff vs torch | 5 runs identical |\n|---|---|---|---|---|---|---|---|"
     )
     for row in rows:
+        x_floor = f"{row['x_floor']:.2f}x" if "x_floor" in row else "-"
         print(
             f"| {row['what']} | {row['export']} | {row['threads']} | {row['ms']:.2f} "
-            f"| {row['scatter_reductions']} | {row['max_abs_diff_vs_torch']:.1e} "
+            f"| {x_floor} | {row['scatter_reductions']} | {row['max_abs_diff_vs_torch']:.1e} "
             f"| {row['runs_identical']} |"
         )
 

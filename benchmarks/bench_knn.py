@@ -4,6 +4,10 @@ k = 16 neighbours (self excluded) in 2-D, one core, uniform random points. The n
 takes --chunk graphs per call; the alternatives need one call per graph, as
 they would in a data loader. Every number is the best of --repeat runs, per graph, in the same
 process, once with glibc's default and once with the tuned allocator (benchmarks/_common.py).
+The native builder is also measured against the floor of its task (benchmarks/floors.py
+``knn_floor``: the positions read and edges written at the machine's memory bandwidth, the
+distances of the kept edges at its matmul peak; ``x_floor`` = time / floor), next to what a
+brute-force search of every pair would take at the matmul peak.
 Writes benchmarks/results/knn.json and prints a markdown table.
 
     python benchmarks/bench_knn.py [--graphs 10000] [--sample 300] [--repeat 3] [--quick]
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import _common
+import floors
 from e2e_gnn.graphs.builders import knn_graph
 
 K = 16
@@ -82,7 +87,7 @@ def measure(
     return row
 
 
-def measure_all(args: Any) -> dict[str, Any]:
+def measure_all(args: Any, peaks: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     classes = {
         "50": np.full(args.graphs, 50),
@@ -90,9 +95,11 @@ def measure_all(args: Any) -> dict[str, Any]:
         "1000": np.full(args.graphs, 1000),
         "50-1000 mixed": rng.integers(50, 1001, args.graphs),
     }
-    rows = {}
+    rows, floor = {}, {}
     for label, sizes in classes.items():
         rows[label] = measure(sizes, args.sample, args.repeat, args.chunk, rng)
+        task = floors.knn_floor(sizes, K, 2, peaks)
+        floor[label] = {**task, **floors.against(rows[label]["native"] / 1e3, task)}
     return {
         "k": K,
         "dimensions": 2,
@@ -105,6 +112,7 @@ def measure_all(args: Any) -> dict[str, Any]:
             label: min(v for k, v in row.items() if k != "native") / row["native"]
             for label, row in rows.items()
         },
+        "native_vs_floor": floor,
     }
 
 
@@ -116,19 +124,22 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000, help="graphs per native call")
     args = _common.parse(parser, {"graphs": 40, "sample": 5, "repeat": 1})
     bench = _common.Bench("knn", args)
-    results = bench.by_allocator(lambda: measure_all(args), knn=1, torch=1)
+    results = bench.by_allocator(lambda: measure_all(args, bench.peaks()), knn=1, torch=1)
     for setting, result in results.items():
         rows = result["us_per_graph"]
         names = list(next(iter(rows.values())))
         lines = [
             f"\nallocator: {setting}\n",
-            "| nodes per graph | " + " | ".join(f"{n} (us/graph)" for n in names) + " | speed-up |",
-            "|---" * (len(names) + 2) + "|",
+            "| nodes per graph | "
+            + " | ".join(f"{n} (us/graph)" for n in names)
+            + " | speed-up | x floor |",
+            "|---" * (len(names) + 3) + "|",
         ]
         for label, row in rows.items():
             speedup = result["speed_up_vs_fastest_alternative"][label]
             cells = " | ".join(f"{row[n]:.1f}" for n in names)
-            lines.append(f"| {label} | {cells} | {speedup:.1f}x |")
+            x_floor = result["native_vs_floor"][label]["x_floor"]
+            lines.append(f"| {label} | {cells} | {speedup:.1f}x | {x_floor:.1f}x |")
         print("\n".join(lines))
     bench.write({"allocators": results}, knn=1, torch=1)
 

@@ -32,6 +32,13 @@ two calls also slows the next call down by a few us (caches), and the round-to-r
 is as large as the layers' cost. ``--model`` measures only the given exported file,
 ``--quick`` only the tiny GNN.
 
+Floors (``x_floor`` of the result, per overhead): no call can cost less than ONNX Runtime's
+fixed cost, so it is the floor of every layer stacked on a call, ``x_floor = (fixed +
+layer) / fixed`` (1 for the fixed cost itself); the model's compute above it is measured
+against the model's own floor per jet (benchmarks/floors.py on the 200 jets in one batch,
+per jet); the native Tagger minus raw onnxruntime is a difference of two paths that both
+run the model, not a layer: no floor.
+
 Usage: python benchmarks/bench_per_call.py [--repeats 20] [--quick]
 Writes benchmarks/results/per_call.json and prints a markdown table.
 """
@@ -42,6 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -49,6 +57,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 import _common
+import floors
 from bench_scaling import ROOT, TINY, export_default
 from e2e_gnn._native_loader import load_native
 from e2e_gnn.graphs.from_frames import graphs_from_spec
@@ -58,6 +67,9 @@ from e2e_gnn.runtime.backends import NativeBackend, OnnxRuntimeBackend
 
 JETS = 200
 DEFAULT_MODEL = "EdgeConvTagger default (hidden 64, 3 EdgeConv), exported here"
+FIXED = "ONNX Runtime fixed cost (floor)"
+COMPUTE = "model compute above the floor"
+NATIVE_VS_RAW = "native Tagger.run (bindings, C++ checks) minus raw Python onnxruntime"
 
 
 def floor_model(features: int) -> bytes:
@@ -83,8 +95,9 @@ def session(model: bytes | str) -> ort.InferenceSession:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def measure(model: Path, repeats: int) -> dict[str, float]:
-    """Microseconds per call of every path."""
+def measure(model: Path, repeats: int, peaks: dict[str, Any]) -> tuple[dict[str, float], float]:
+    """Microseconds per call of every path, and the model's floor in microseconds per jet
+    (of all jets in one batch; ``peaks``: :func:`floors.peaks`)."""
     spec = ModelFile.read(model).spec
     graph = spec.graph
     assert graph is not None, f"{model} is not a graph model"
@@ -142,18 +155,19 @@ def measure(model: Path, repeats: int) -> dict[str, float]:
         "Tagger(native).tag_nodes": loop(lambda j: taggers["native"].tag_nodes(hits[j], ptrs[j])),
     }
     samples = _common.interleaved(paths, repeats)
-    return {name: round(1e6 * min(values), 2) for name, values in samples.items()}
+    ptr = np.concatenate([[0], np.cumsum([len(x) for x in hits])]).astype(np.int64)
+    every = graphs_from_spec(np.concatenate(hits), ptr, graph).inputs()
+    floor = floors.model_floor(model.read_bytes(), every, peaks)
+    us = {name: round(1e6 * min(values), 2) for name, values in samples.items()}
+    return us, float(f"{floor['floor_ms'] * 1e3 / JETS:.4g}")
 
 
 def overheads(us: dict[str, float]) -> dict[str, float]:
     """What each layer adds per call (microseconds), as differences of measured paths."""
     return {
-        "ONNX Runtime fixed cost (floor)": us["onnxruntime floor"],
-        "model compute above the floor": us["onnxruntime session.run"] - us["onnxruntime floor"],
-        "native Tagger.run (bindings, C++ checks) minus raw Python onnxruntime": us[
-            "native Tagger.run"
-        ]
-        - us["onnxruntime session.run"],
+        FIXED: us["onnxruntime floor"],
+        COMPUTE: us["onnxruntime session.run"] - us["onnxruntime floor"],
+        NATIVE_VS_RAW: us["native Tagger.run"] - us["onnxruntime session.run"],
         "Python Tagger above native Tagger.run": us["Tagger(native)"] - us["native Tagger.run"],
         "Python Tagger above raw onnxruntime": us["Tagger(onnxruntime)"]
         - us["onnxruntime session.run"],
@@ -169,6 +183,21 @@ def overheads(us: dict[str, float]) -> dict[str, float]:
     }
 
 
+def x_floor(us: dict[str, float], model_floor_us: float) -> dict[str, float]:
+    """Each overhead as a multiple of its floor (see the module docstring); the overheads
+    without one are left out."""
+    fixed = us["onnxruntime floor"]
+    found = {}
+    for name, layer in overheads(us).items():
+        if name == FIXED:
+            found[name] = 1.0
+        elif name == COMPUTE:
+            found[name] = round(layer / model_floor_us, 2)
+        elif name != NATIVE_VS_RAW:
+            found[name] = round((fixed + layer) / fixed, 2)
+    return found
+
+
 def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--model", type=Path, help="exported model (default: see above)")
@@ -176,27 +205,33 @@ def main() -> None:
     args = _common.parse(parser, {"repeats": 2})
     bench = _common.Bench("per_call", args)
     name = str(args.model or TINY.relative_to(ROOT))
-    measured = {name: measure(args.model or TINY, args.repeats)}
+    measured = {name: measure(args.model or TINY, args.repeats, bench.peaks())}
     if args.model is None and not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             default = export_default(Path(tmp) / "per_call.onnx")
-            measured[DEFAULT_MODEL] = measure(default, args.repeats)
+            measured[DEFAULT_MODEL] = measure(default, args.repeats, bench.peaks())
+    us, floor_us = measured[name]
     result: dict[str, object] = {
         "model": name,
         "jets": JETS,
         "nodes_per_jet": "6-12",
         "clock": "CPU time (process_time), best of interleaved rounds",
-        "us_per_call": measured[name],
-        "overheads_us": {k: round(v, 2) for k, v in overheads(measured[name]).items()},
+        "us_per_call": us,
+        "overheads_us": {k: round(v, 2) for k, v in overheads(us).items()},
+        "model_floor_us_per_jet": floor_us,
+        "x_floor": x_floor(us, floor_us),
     }
     if DEFAULT_MODEL in measured:
+        default_us, default_floor_us = measured[DEFAULT_MODEL]
         result["edgeconv_default"] = {
             "model": DEFAULT_MODEL,
-            "us_per_call": measured[DEFAULT_MODEL],
-            "overheads_us": {k: round(v, 2) for k, v in overheads(measured[DEFAULT_MODEL]).items()},
+            "us_per_call": default_us,
+            "overheads_us": {k: round(v, 2) for k, v in overheads(default_us).items()},
+            "model_floor_us_per_jet": default_floor_us,
+            "x_floor": x_floor(default_us, default_floor_us),
         }
     bench.write(result, onnxruntime_intra_op=1)
-    for model, us in measured.items():
+    for model, (us, _) in measured.items():
         print(f"\n{model}\n\n| path (one jet of 6-12 nodes per call) | us per call |\n|---|---:|")
         for path, value in us.items():
             print(f"| {path} | {value:.1f} |")

@@ -21,7 +21,13 @@ export-onnx does not offer are measured next to it to show why it does not:
    (:func:`e2e_gnn.export.precision.physics_check`, the check export-onnx runs).
 
 Times: medians of interleaved runs on one ONNX Runtime thread (intra- and inter-op), CPU
-time of this process. Usage: ``PYTHONPATH=python python benchmarks/bench_precision.py
+time of this process. Every model's time is also given against the float32 model's floor on
+the same input (``float32_floor``, benchmarks/floors.py: FLOPs at the machine's float32
+matmul peak, bytes at its memory bandwidth; ``x_floor``): the work the reduced models stand
+in for. Their int8 or float16 kernels may have a higher peak than float32's, so a reduced
+model can in principle go below that floor.
+
+Usage: ``PYTHONPATH=python python benchmarks/bench_precision.py
 [--checkpoint C --validation V] [--repeat 20] [--quick]``; writes
 benchmarks/results/precision.json. ``--quick`` uses a small random tagger and synthetic
 labelled graphs when the demo's files are absent.
@@ -43,6 +49,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+import floors
 from _common import Bench, interleaved, parse, parser, timer
 from bench_layers import knn_event
 from e2e_gnn.export import default_example, export_onnx
@@ -141,7 +148,16 @@ def operators(model: Path) -> dict[str, int]:
     return {op: counts[op] for op in wanted if op in counts}
 
 
-def bench_readme_event(work: Path, repeat: int) -> dict[str, Any]:
+def float32_floor(
+    float32: Path, feed: dict[str, np.ndarray], peaks: dict[str, Any]
+) -> dict[str, Any]:
+    """The floor of the float32 model on ``feed`` (benchmarks/floors.py), without the
+    per-operator detail."""
+    floor = floors.model_floor(float32.read_bytes(), feed, peaks)
+    return {k: v for k, v in floor.items() if k != "by_op"}
+
+
+def bench_readme_event(work: Path, repeat: int, peaks: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     model = EdgeConvTagger(4, hidden=64, num_layers=3).eval()
     graph = dataclasses.replace(TOY_GRAPH_SPEC, k=16)
@@ -155,6 +171,7 @@ def bench_readme_event(work: Path, repeat: int) -> dict[str, Any]:
     feed = {name: tensor.numpy() for name, tensor in knn_event(10, 16, 4, seed=0).items()}
     times = median_ms(models, feed, repeat)
     reference = session(float32).run(None, feed)[0]
+    floor = float32_floor(float32, feed, peaks)
     rows = []
     for name, path in models.items():
         got = session(path).run(None, feed)[0]
@@ -166,9 +183,15 @@ def bench_readme_event(work: Path, repeat: int) -> dict[str, Any]:
                 "file_kB": round(path.stat().st_size / 1e3, 1),
                 "max_abs_diff_float32": float(np.abs(got - reference).max()),
                 "operators": operators(path),
+                **floors.against(times[name], floor),
             }
         )
-    return {"nodes": len(feed["x"]), "edges": feed["edge_index"].shape[1], "rows": rows}
+    return {
+        "nodes": len(feed["x"]),
+        "edges": feed["edge_index"].shape[1],
+        "float32_floor": floor,
+        "rows": rows,
+    }
 
 
 def quick_tagger(work: Path) -> tuple[Path, Path]:
@@ -186,7 +209,9 @@ def quick_tagger(work: Path) -> tuple[Path, Path]:
     return work / "quick.pt", path
 
 
-def bench_trained(checkpoint: Path, validation: Path, work: Path, repeat: int) -> dict[str, Any]:
+def bench_trained(
+    checkpoint: Path, validation: Path, work: Path, repeat: int, peaks: dict[str, Any]
+) -> dict[str, Any]:
     model, spec = load_checkpoint(checkpoint, "tagger")
     float32 = work / "tagger.onnx"
     export_onnx(model, spec, float32, default_example(spec, scale=training_scale(model)))
@@ -195,6 +220,7 @@ def bench_trained(checkpoint: Path, validation: Path, work: Path, repeat: int) -
     assert isinstance(sample.inputs, GraphBatch), "a graph tagger"
     feed = sample.inputs.inputs()
     times = median_ms(models, feed, repeat)
+    floor = float32_floor(float32, feed, peaks)
     rows = []
     for name, path in models.items():
         check = physics_check(float32, path, name, sample, 1.0, 1.0)
@@ -208,6 +234,7 @@ def bench_trained(checkpoint: Path, validation: Path, work: Path, repeat: int) -
                 "auc": round(check.auc_reduced, 5),
                 "auc_change": round(check.auc_change, 5),
                 "operators": operators(path),
+                **floors.against(times[name], floor),
             }
         )
         print(rows[-1], flush=True)
@@ -221,6 +248,7 @@ def bench_trained(checkpoint: Path, validation: Path, work: Path, repeat: int) -
         "edges": int(feed["edge_index"].shape[1]),
         "signal": int((sample.labels == 1).sum()),
         "background": int((sample.labels == 0).sum()),
+        "float32_floor": floor,
         "rows": rows,
     }
 
@@ -236,14 +264,16 @@ def main() -> None:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        result["readme_event"] = bench_readme_event(work, args.repeat)
+        result["readme_event"] = bench_readme_event(work, args.repeat, bench.peaks())
         for row in result["readme_event"]["rows"]:
             print(row, flush=True)
         checkpoint, validation = args.checkpoint, args.validation
         if args.quick and not (checkpoint.is_file() and validation.is_file()):
             checkpoint, validation = quick_tagger(work)
         if checkpoint.is_file() and validation.is_file():
-            result["trained"] = bench_trained(checkpoint, validation, work, args.repeat)
+            result["trained"] = bench_trained(
+                checkpoint, validation, work, args.repeat, bench.peaks()
+            )
         else:
             result["trained"] = {
                 "skipped": f"{checkpoint} or {validation} missing: run `make demo` or give "

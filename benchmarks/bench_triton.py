@@ -17,6 +17,10 @@ recorded: the CPU time per request (``cpu_ms``: this process, plus the server's 
 for Triton; a loaded machine inflates wall latency, not this), the peak RSS of the server
 and its python-backend stubs, and the ratio of Triton's p50 latency to the native runtime's
 at 100 graphs per request (issue 16's goal: <= 3).
+Every row is also measured against the model's floor per request (benchmarks/floors.py on
+the model, the mean over the first 10 requests of that size: FLOPs at the machine's
+single-thread matmul peak, bytes at its memory bandwidth): ``x_floor`` of the p50 latency,
+``x_floor_cpu`` of the CPU time.
 Writes benchmarks/results/triton.json. Usage::
 
     python benchmarks/bench_triton.py [--requests 300] [--nodes 50] [--instances 1] [--quick]
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 
 import _common
+import floors
 from e2e_gnn.graphs.synthetic import TOY_GRAPH_SPEC, graphs_from_features, random_features
 from e2e_gnn.runtime.backends import NativeBackend, OnnxRuntimeBackend
 
@@ -42,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GRAPHS_PER_REQUEST = (1, 10, 100, 1000)
 IN_FLIGHT = (1, 8)
 GOAL_GRAPHS = 100  # issue 16: Triton within 3x of the native latency at 100 graphs per request
+FLOOR_REQUESTS = 10  # requests of each size whose floors are averaged
 
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -82,6 +88,15 @@ def measure(
         "cpu_ms": round(cpu_s / len(requests) * 1e3, 4),
         "requests_per_s": round(len(requests) / wall, 1),
     }
+
+
+def request_floor(
+    model: bytes, requests: list[dict[str, np.ndarray]], peaks: dict[str, Any]
+) -> dict[str, float]:
+    """The model's floor and op-by-op time (benchmarks/floors.py) in ms per request, the
+    mean over the first :data:`FLOOR_REQUESTS` ``requests`` (``peaks``: :func:`floors.peaks`)."""
+    found = [floors.model_floor(model, r, peaks) for r in requests[:FLOOR_REQUESTS]]
+    return {key: float(np.mean([f[key] for f in found])) for key in ("floor_ms", "unfused_ms")}
 
 
 def local_backends(model: Path) -> dict[str, Run]:
@@ -125,6 +140,12 @@ def goal(results: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "target": 3.0,
         "met": ratio <= 3.0,
+        "floor_ms": rows[local]["floor_ms"],
+        **{
+            f"{who}_{clock}_x_floor": rows[backend][key]
+            for who, backend in (("triton", "triton-grpc"), ("local", local))
+            for clock, key in (("p50", "x_floor"), ("cpu", "x_floor_cpu"))
+        },
     }
 
 
@@ -173,6 +194,7 @@ def main() -> None:
                 fewer = 1 if graphs < 100 else 4 if graphs < 1000 else 15
                 count = max(min(20, args.requests), args.requests // fewer)
                 requests = make_requests(count, graphs, args.nodes, rng)
+                floor = request_floor(args.model.read_bytes(), requests, bench.peaks())
                 for in_flight in args.in_flight:
                     for name, run in backends.items():
                         row = {
@@ -183,6 +205,8 @@ def main() -> None:
                             **measure(run, requests, in_flight, cpu[name]),
                         }
                         row["graphs_per_s"] = round(row["requests_per_s"] * graphs, 1)
+                        row |= floors.against(row["p50_ms"], floor)
+                        row["x_floor_cpu"] = floors.against(row["cpu_ms"], floor)["x_floor"]
                         results.append(row)
                         print(json.dumps(row))
             server_rss = _common.tree_peak_rss_mb(server.pid)

@@ -330,10 +330,43 @@ def model_floor(
 
 def against(ms: float, floor: Mapping[str, Any], per: int = 1) -> dict[str, float]:
     """A measured time next to its floor, both per one of ``per`` items the model ran on
-    at once: ``floor_ms``, ``x_floor`` (time / floor) and ``x_unfused`` (time / the
-    op-by-op time with nothing cached)."""
-    return {
+    at once: ``floor_ms``, ``x_floor`` (time / floor) and, for a floor that has an
+    ``unfused_ms`` (:func:`model_floor`), ``x_unfused`` (time / the op-by-op time with
+    nothing cached)."""
+    found = {
         "floor_ms": _sig(floor["floor_ms"] / per),
         "x_floor": round(ms * per / floor["floor_ms"], 2),
-        "x_unfused": round(ms * per / floor["unfused_ms"], 2),
+    }
+    if "unfused_ms" in floor:
+        found["x_unfused"] = round(ms * per / floor["unfused_ms"], 2)
+    return found
+
+
+def knn_floor(sizes: Any, k: int, dims: int, machine: Mapping[str, Any]) -> dict[str, Any]:
+    """The floor of building the exact kNN edges of graphs of ``sizes`` nodes (float32
+    ``dims``-D positions, ``min(k, n - 1)`` neighbours each, no self loop, int64 ``[2, E]``
+    edges out), per graph on one thread of the ``machine`` measured by :func:`peaks`.
+
+    Whatever the search (brute force, grid, tree), it reads every position, writes every
+    edge and computes at least the squared distance of every edge it keeps (``dims``
+    differences and squares, ``dims - 1`` sums): ``floor_ms = max(FLOPs / matmul peak,
+    bytes / bandwidth)``. ``brute_force_ms`` is the time of the ``n (n - 1) / 2``
+    distances of every pair at the matmul peak: the floor of a brute-force search only
+    (a grid search computes fewer, so it is not a floor of e2e_gnn's native builder)."""
+    nodes = np.asarray(sizes, dtype=np.int64)
+    edges = nodes * np.minimum(k, nodes - 1).clip(min=0)
+    per_distance = 3 * dims - 1
+    count = len(nodes)
+    flops = int(edges.sum()) * per_distance / count
+    moved = (int(nodes.sum()) * dims * 4 + int(edges.sum()) * 2 * 8) / count
+    pairs = int((nodes * (nodes - 1) // 2).sum()) / count
+    compute_ms = flops / (machine["matmul_gflops_1_thread"] * 1e6)
+    memory_ms = moved / (machine["bandwidth_gbs"] * 1e6)
+    return {
+        "flops": round(flops),
+        "bytes": round(moved),
+        "compute_ms": _sig(compute_ms),
+        "memory_ms": _sig(memory_ms),
+        "floor_ms": _sig(max(compute_ms, memory_ms)),
+        "brute_force_ms": _sig(pairs * per_distance / (machine["matmul_gflops_1_thread"] * 1e6)),
     }

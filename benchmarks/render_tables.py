@@ -111,14 +111,27 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
 
         return value
 
+    floor_note = "x floor: range over the layers, each against its own floor"
     for key, peer in (("eager", "PyG eager"), ("compile", "PyG torch.compile")):
         ratios = _both(result, spread(f"speedup_vs_pyg_{key}"))
         if ratios.strip(" -/"):
-            yield Row(f"each general layer in ONNX Runtime vs {peer}", "", "", ratios)
+            floor = _both(result, spread("x_floor"))
+            yield Row(
+                f"each general layer in ONNX Runtime vs {peer}",
+                "",
+                floor_note if floor.strip(" -/") else "",
+                ratios,
+                floor,
+            )
         fused = _both(result, spread(f"fused_speedup_vs_pyg_{key}"))
         if fused.strip(" -/"):
+            floor = _both(result, spread("fused_x_floor"))
             yield Row(
-                f"each general layer with fused operators (`--fused-ops`) vs {peer}", "", "", fused
+                f"each general layer with fused operators (`--fused-ops`) vs {peer}",
+                "",
+                floor_note if floor.strip(" -/") else "",
+                fused,
+                floor,
             )
     for index, layer in enumerate(runs[0]["general_layers"]):
         rows = [run["general_layers"][index] for run in runs]
@@ -156,21 +169,39 @@ def _aggregation(result: dict[str, Any]) -> Iterator[Row]:
         exact_runs = [r for (w, e, _), r in by.items() if w == what and e == "exact"]
         same = all(r["runs_identical"] for r in exact_runs)
         threads_tried = sorted(r["threads"] for r in exact_runs)
-        yield (
+        note = f"exact runs identical on {threads_tried} threads: {same}"
+        if "x_floor" in row and "x_floor" in racy:  # each export against its own floor
+            note += f"; exact {_floor_note(row['floor'])}; racy floor {racy['floor_ms']:.3g} ms"
+        yield Row(
             f"{what}: exact vs racy ScatterND (1 thread)",
             f"{row['ms']:.2f} vs {racy['ms']:.2f} ms (exact / racy = {row['ms'] / racy['ms']:.2f})",
-            f"exact runs identical on {threads_tried} threads: {same}",
+            note,
+            x_floor=f"{_x(row['x_floor'])} vs {_x(racy['x_floor'])}" if "x_floor" in row else "",
         )
 
 
 def _knn(result: dict[str, Any]) -> Iterator[Row]:
     first = next(iter(result["allocators"].values()))
     for label in first["speed_up_vs_fastest_alternative"]:
+        floor = first.get("native_vs_floor", {}).get(label)
         yield Row(
             f"native kNN vs the fastest alternative, {label} nodes",
-            "",
-            ratio=_both(
+            _both(
+                result, lambda run, label=label: f"{run['us_per_graph'][label]['native']:.0f} us"
+            ),
+            f"floor {floor['floor_ms'] * 1e3:.3g} us per graph (positions in, int64 edges out "
+            f"at the memory bandwidth); brute force, every pair at peak: "
+            f"{floor['brute_force_ms'] * 1e3:.3g} us"
+            if floor
+            else "",
+            _both(
                 result, lambda run, label=label: _x(run["speed_up_vs_fastest_alternative"][label])
+            ),
+            _both(
+                result,
+                lambda run, label=label: (
+                    _x(run["native_vs_floor"][label]["x_floor"]) if "native_vs_floor" in run else ""
+                ),
             ),
         )
 
@@ -195,10 +226,25 @@ def _runtime(result: dict[str, Any]) -> Iterator[Row]:
         if model == "meta":
             continue
         for speedup in measured["speedups"]:
+            # the native batched event is "ours" in these: its floor (bench_runtime.py)
+            ours_batched = speedup.startswith("native batched") or (
+                speedup.startswith("native vs") and "batched event" in speedup
+            )
+            floors = [
+                run[model]["native_batched_vs_floor"]
+                for run in runs
+                if ours_batched and "native_batched_vs_floor" in run[model]
+            ]
             yield Row(
                 f"{speedup} [{model}]",
                 "",
-                ratio=" / ".join(_x(run[model]["speedups"][speedup]) for run in runs),
+                f"x floor: native batched against the model's floor, "
+                f"{floors[0]['floor_ms'] * 1e3:.3g} us per event "
+                f"({floors[0]['floor_ms'] * 1e3 / measured['jets_per_event']:.3g} us per jet)"
+                if floors
+                else "",
+                " / ".join(_x(run[model]["speedups"][speedup]) for run in runs),
+                " / ".join(_x(f["x_floor"]) for f in floors),
             )
         if "native_batched_vs_floor" in measured:
             floors = [run[model]["native_batched_vs_floor"] for run in runs]
@@ -214,9 +260,35 @@ def _runtime(result: dict[str, Any]) -> Iterator[Row]:
             )
 
 
+FIXED_COST = "ONNX Runtime fixed cost (floor)"  # bench_per_call.py's overheads
+
+
 def _per_call(result: dict[str, Any]) -> Iterator[Row]:
+    x_floor = result.get("x_floor")  # absent from results measured before the floors
+    fixed = result["overheads_us"][FIXED_COST]
     for name, us in result["overheads_us"].items():
-        yield f"small jet, one per call: {name}", f"{us:.1f} us", ""
+        if x_floor is None:
+            note = ""
+        elif name == FIXED_COST:
+            note = "the floor of every call"
+        elif name == "model compute above the floor":
+            note = (
+                f"against the model's floor per jet ({result['model_floor_us_per_jet']:.3g} us, "
+                "benchmarks/floors.py)"
+            )
+        elif name in x_floor:
+            note = (
+                f"floor: ONNX Runtime's fixed cost ({fixed:.1f} us); "
+                "x floor = (fixed + this) / fixed"
+            )
+        else:
+            note = "no floor: a difference of two paths that both run the model, not a layer"
+        yield Row(
+            f"small jet, one per call: {name}",
+            f"{us:.1f} us",
+            note,
+            x_floor=_x(x_floor[name]) if x_floor and name in x_floor else "",
+        )
 
 
 def _triton(result: dict[str, Any]) -> Iterator[Row]:
@@ -225,27 +297,39 @@ def _triton(result: dict[str, Any]) -> Iterator[Row]:
         local = rows.get(("native", graphs, 1)) or rows.get(("onnxruntime", graphs, 1))
         grpc = rows.get(("triton-grpc", graphs, 1))
         if local and grpc:
-            yield (
+            floored = "x_floor" in grpc and "x_floor" in local
+            yield Row(
                 f"Triton gRPC vs {local['backend']}, {graphs} graphs/request (1 in flight)",
                 f"p50 {grpc['p50_ms']:.2f} vs {local['p50_ms']:.2f} ms, "
                 f"CPU {grpc.get('cpu_ms', float('nan')):.2f} vs "
                 f"{local.get('cpu_ms', float('nan')):.2f} ms, "
                 f"{grpc['requests_per_s']:.0f} vs {local['requests_per_s']:.0f} req/s",
-                "",
+                f"x floor of the p50; the model's floor {local['floor_ms']:.3g} ms per request"
+                if floored
+                else "",
+                x_floor=f"{_x(grpc['x_floor'])} vs {_x(local['x_floor'])}" if floored else "",
             )
     goal = result["goal"]
+    floored = "floor_ms" in goal  # absent from results measured before the floors
+    floor_note = f"; the model's floor {goal['floor_ms']:.3g} ms per request" if floored else ""
     if goal.get("triton_p50_over_local_p50") is not None:
-        yield (
+        yield Row(
             f"Triton p50 / {goal['versus']} p50 at {goal['graphs_per_request']} graphs/request",
             _x(goal["triton_p50_over_local_p50"]),
-            f"target <= {goal['target']}x: {'met' if goal['met'] else 'not met'}",
+            f"target <= {goal['target']}x: {'met' if goal['met'] else 'not met'}{floor_note}",
+            x_floor=f"{_x(goal['triton_p50_x_floor'])} vs {_x(goal['local_p50_x_floor'])}"
+            if floored
+            else "",
         )
     if goal.get("triton_cpu_over_local_cpu") is not None:
-        yield (
+        yield Row(
             f"Triton CPU (client + server) / {goal['versus']} CPU at "
             f"{goal['graphs_per_request']} graphs/request",
             _x(goal["triton_cpu_over_local_cpu"]),
-            "CPU time: not inflated by the machine's load",
+            f"CPU time: not inflated by the machine's load{floor_note}",
+            x_floor=f"{_x(goal['triton_cpu_x_floor'])} vs {_x(goal['local_cpu_x_floor'])}"
+            if floored
+            else "",
         )
     batching = result["dynamic_batching"]
     if not batching["allowed"]:
@@ -282,7 +366,14 @@ def _scaling(result: dict[str, Any]) -> Iterator[Row]:
 def _generate(result: dict[str, Any]) -> Iterator[Row]:
     for key, label in (("mpi_on", "with MPI"), ("mpi_off", "without MPI")):
         overhead = result[key]["overhead_percent"]
-        yield f"our cost on top of Pythia, {label}", f"{overhead:+.0f} %", "target <= 25 %"
+        x_floor = result[key].get("x_floor")  # absent from results measured before the floors
+        yield Row(
+            f"our cost on top of Pythia, {label}",
+            f"{overhead:+.0f} %",
+            "target <= 25 %"
+            + ("; floor: Pythia alone (x floor = ours / Pythia's)" if x_floor else ""),
+            x_floor=_x(x_floor) if x_floor else "",
+        )
 
 
 def _physics(result: dict[str, Any]) -> Iterator[Row]:
@@ -322,12 +413,17 @@ def _precision(result: dict[str, Any]) -> Iterator[Row]:
             if "auc_change" in row
             else f"largest diff {row['max_abs_diff_float32']:.2g}"
         )
+        if "x_floor" in row:
+            physics += (
+                f"; x floor: {row['model']} vs float32 against the float32 model's floor "
+                f"({row['floor_ms']:.3g} ms; reduced kernels may have a higher peak)"
+            )
         yield Row(
             f"`export-onnx --precision {row['model']}` vs float32 in ONNX Runtime ({where})",
             f"{row['ms']:.1f} vs {rows[0]['ms']:.1f} ms",
             physics,
             _x(row["speedup"]),
-            "",
+            f"{_x(row['x_floor'])} vs {_x(rows[0]['x_floor'])}" if "x_floor" in row else "",
         )
 
 
@@ -388,7 +484,9 @@ def render(results: Path, only: tuple[tuple[str, str], ...] | None = None) -> st
             ):
                 continue
             cells = (row.compared, row.measured, row.ratio, row.x_floor, row.note)
-            lines.append(f"| `{name}` | " + " | ".join(c or "-" for c in cells) + f" | {load} |")
+            # "-": nothing measured (" / ": in neither allocator run)
+            cells = tuple(c if c.strip(" -/") else "-" for c in cells)
+            lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {load} |")
     machines = {
         json.dumps(json.loads(p.read_text())["meta"]["machine"], sort_keys=True)
         for p in results.glob("*.json")

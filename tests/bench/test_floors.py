@@ -158,3 +158,46 @@ def test_peaks_are_measured() -> None:
     assert set(peaks["matmul_gflops_by_shape"]["1_thread"]) == {
         f"{m}x{k}x{n}" for m, k, n in floors.MATMUL_SHAPES
     }
+
+
+def test_the_knn_floor_is_its_edges_moved_or_their_distances() -> None:
+    # 1 GFLOP/s and 1 GB/s: 1 flop = 1e-6 ms, 1 byte = 1e-6 ms
+    machine = {"matmul_gflops_1_thread": 1.0, "bandwidth_gbs": 1.0}
+    floor = floors.knn_floor([100, 100], 16, 2, machine)
+    edges = 100 * 16  # per graph
+    assert floor["flops"] == edges * (2 + 2 + 1)  # two differences, two squares, one sum
+    assert floor["bytes"] == 100 * 2 * F32 + edges * 2 * 8  # positions in, int64 edges out
+    assert floor["floor_ms"] == pytest.approx(26_400e-6, rel=1e-3)  # memory-bound
+    assert floor["brute_force_ms"] == pytest.approx(100 * 99 / 2 * 5e-6, rel=1e-3)
+    # the native time: ten times the floor, and no op-by-op time for a kNN
+    assert floors.against(0.264, floor) == {"floor_ms": 0.0264, "x_floor": 10.0}
+    # a graph smaller than k: n - 1 edges per node; a fast bus leaves the distances
+    tiny = floors.knn_floor([5], 16, 3, {"matmul_gflops_1_thread": 1.0, "bandwidth_gbs": 1e6})
+    assert tiny["flops"] == 5 * 4 * (3 * 3 - 1)
+    assert tiny["floor_ms"] == pytest.approx(5 * 4 * 8e-6, rel=1e-3)
+    assert min(floor["floor_ms"], floor["brute_force_ms"], tiny["floor_ms"]) > 0
+
+
+def test_a_python_layer_is_a_multiple_of_the_fixed_cost_of_a_call() -> None:
+    import bench_per_call
+
+    us = {
+        "onnxruntime floor": 8.0,
+        "onnxruntime session.run": 28.0,
+        "native Tagger.run": 26.0,
+        "Tagger(native)": 30.0,
+        "Tagger(onnxruntime)": 34.0,
+        "kNN binding": 2.0,
+        "graphs_from_spec binding": 3.0,
+        "graphs_from_spec binding (JSON spec)": 7.0,
+        "graphs_from_spec": 5.0,
+        "native Tagger.tag_nodes": 30.0,
+        "Tagger(native).tag_nodes": 42.0,
+    }
+    x_floor = bench_per_call.x_floor(us, model_floor_us=0.5)
+    assert x_floor[bench_per_call.FIXED] == 1.0
+    assert x_floor["Python Tagger above native Tagger.run"] == (8 + 4) / 8
+    assert x_floor["Python hits->scores above C++ hits->scores"] == (8 + 12) / 8
+    assert x_floor[bench_per_call.COMPUTE] == (28 - 8) / 0.5  # against the model's floor
+    assert bench_per_call.NATIVE_VS_RAW not in x_floor  # two paths' difference: no floor
+    assert all(x > 0 for x in x_floor.values())
