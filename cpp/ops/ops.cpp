@@ -5,12 +5,15 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstddef>
 #include <exception>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace e2e_gnn::ops {
@@ -106,11 +109,13 @@ float* output(const OrtApi& api, OrtKernelContext* context, std::size_t index,
   return static_cast<float*>(data);
 }
 
+// The string attribute `name`; `fallback` when the node has none and a fallback is given.
 std::string string_attribute(const OrtApi& api, const OrtKernelInfo* info, const char* name,
-                             const char* allowed) {
+                             const char* allowed, const char* fallback = nullptr) {
   std::size_t size = 0;
   if (OrtStatus* status = api.KernelInfoGetAttribute_string(info, name, nullptr, &size)) {
     api.ReleaseStatus(status);
+    if (fallback != nullptr) return fallback;
     throw ArgumentError(std::string("the string attribute '") + name + "' (one of " + allowed +
                         ") is missing");
   }
@@ -197,34 +202,47 @@ Rows group_by_row(const std::int64_t* index, std::int64_t entries, std::int64_t 
 #define E2E_GNN_OPS_INLINE inline
 #endif
 
+// Whether a message type adds its values to a sum itself (accumulate), saving the copy of its
+// values that `values` returns.
+template <typename Message, typename = void>
+constexpr bool kAccumulates = false;
+template <typename Message>
+constexpr bool kAccumulates<Message, std::void_t<decltype(&Message::accumulate)>> = true;
+
 // Features per pass of reduce_row: its buffers stay on the stack.
 constexpr std::int64_t kChunk = 256;
 
 // Reduces one output row: out[f] = reduce over the entries e of the row of the messages
 // message.values(e, f0, width, scratch)[f - f0]; 0 for a row without entries. Sums accumulate
-// in double (in entry order), so mean and sum are within float rounding of the exact value.
-// NaN propagates through max and min, as in torch's amax/amin.
+// in float in entry order, as torch's scatter and the plain export's ReduceSum do (in double
+// they were 1.6x slower: a conversion per term). NaN propagates through max and min, as in
+// torch's amax/amin.
 template <typename Message>
-E2E_GNN_OPS_INLINE void reduce_row(Reduce reduce, const std::int64_t* first, const std::int64_t* last,
-                std::int64_t features, const Message& message, float* out) {
+E2E_GNN_OPS_INLINE void reduce_row(Reduce reduce, const std::int64_t* first,
+                                   const std::int64_t* last, std::int64_t features,
+                                   const Message& message, float* out) {
   const std::int64_t count = last - first;
   if (count == 0) {
     std::fill(out, out + features, 0.0f);
     return;
   }
   float scratch[kChunk];
-  double sum[kChunk];
+  float sum[kChunk];
   for (std::int64_t f0 = 0; f0 < features; f0 += kChunk) {
     const std::int64_t width = std::min(kChunk, features - f0);
     float* __restrict result = out + f0;
     if (reduce == Reduce::sum || reduce == Reduce::mean) {
-      std::fill(sum, sum + width, 0.0);
+      std::fill(sum, sum + width, 0.0f);
       for (const std::int64_t* e = first; e != last; ++e) {
-        const float* __restrict v = message.values(*e, f0, width, scratch);
-        for (std::int64_t f = 0; f < width; ++f) sum[f] += v[f];
+        if constexpr (kAccumulates<Message>) {
+          message.accumulate(*e, f0, width, sum);
+        } else {
+          const float* __restrict v = message.values(*e, f0, width, scratch);
+          for (std::int64_t f = 0; f < width; ++f) sum[f] += v[f];
+        }
       }
-      const double divisor = reduce == Reduce::mean ? static_cast<double>(count) : 1.0;
-      for (std::int64_t f = 0; f < width; ++f) result[f] = static_cast<float>(sum[f] / divisor);
+      const float divisor = reduce == Reduce::mean ? static_cast<float>(count) : 1.0f;
+      for (std::int64_t f = 0; f < width; ++f) result[f] = sum[f] / divisor;
       continue;
     }
     std::copy_n(message.values(*first, f0, width, scratch), width, result);
@@ -255,13 +273,16 @@ struct SourceRows {
 };
 
 // GatherSegmentReduce's entries: rows values[source[e]], times weight[e] when kWeighted (the
-// product in float, as ONNX's Mul computes it).
+// product in float, as ONNX's Mul computes it). weight[e] holds weight_width factors; each
+// multiplies `group` consecutive features (one factor per row, or one per attention head).
 template <bool kWeighted>
 struct GatheredRows {
   const float* rows;
   const std::int64_t* source;
   const float* weight;
   std::int64_t features;
+  std::int64_t weight_width = 1;
+  std::int64_t group = 1;
   E2E_GNN_OPS_INLINE const float* row(std::int64_t e, std::int64_t f0) const {
     return rows + source[e] * features + f0;
   }
@@ -270,12 +291,59 @@ struct GatheredRows {
     if constexpr (!kWeighted) {
       return row(e, f0);
     } else {
-      const float* __restrict v = row(e, f0);
-      const float w = weight[e];
-      float* __restrict m = scratch;
-      for (std::int64_t f = 0; f < width; ++f) m[f] = v[f] * w;
+      scaled(e, f0, width, [scratch](std::int64_t f, float value) { scratch[f] = value; });
       return scratch;
     }
+  }
+  // sum[f] += the value of feature f0 + f (for sum and mean: no copy of the values)
+  E2E_GNN_OPS_INLINE void accumulate(std::int64_t e, std::int64_t f0, std::int64_t width,
+                                     float* __restrict sum) const {
+    if constexpr (!kWeighted) {
+      const float* __restrict v = row(e, f0);
+      for (std::int64_t f = 0; f < width; ++f) sum[f] += v[f];
+    } else {
+      scaled(e, f0, width, [sum](std::int64_t f, float value) { sum[f] += value; });
+    }
+  }
+  // use(f, values[source[e]][f0 + f] * its weight) for f in [0, width), group by group
+  template <typename Use>
+  E2E_GNN_OPS_INLINE void scaled(std::int64_t e, std::int64_t f0, std::int64_t width,
+                                 const Use& use) const {
+    const float* __restrict v = row(e, f0);
+    const float* w = weight + e * weight_width;
+    std::int64_t g = f0 / group;
+    std::int64_t f = 0;
+    std::int64_t stop = std::min(width, (g + 1) * group - f0);
+    while (f < width) {
+      const float factor = w[g++];
+      for (; f < stop; ++f) use(f, v[f] * factor);
+      stop = std::min(width, stop + group);
+    }
+  }
+};
+
+// GatherSegmentReduce's entries with an addend: act(values[source[e]] + addend[e]) (GINEConv's
+// (x_j + edge_attr).relu()).
+template <bool kRelu>
+struct GatheredPlusEdge {
+  const float* rows;
+  const std::int64_t* source;
+  const float* addend;
+  std::int64_t features;
+  E2E_GNN_OPS_INLINE const float* values(std::int64_t e, std::int64_t f0, std::int64_t width,
+                                         float* scratch) const {
+    const float* __restrict v = rows + source[e] * features + f0;
+    const float* __restrict a = addend + e * features + f0;
+    float* __restrict m = scratch;
+    for (std::int64_t f = 0; f < width; ++f) {
+      const float sum = v[f] + a[f];
+      if constexpr (kRelu) {
+        m[f] = sum < 0.0f ? 0.0f : sum;  // keeps NaN, like torch.relu
+      } else {
+        m[f] = sum;
+      }
+    }
+    return scratch;
   }
 };
 
@@ -304,7 +372,15 @@ struct EdgeMessages {
   }
 };
 
-enum class Messages { src_rows, gathered, gathered_weighted, relu, identity };
+enum class Messages {
+  src_rows,
+  gathered,
+  gathered_weighted,
+  gathered_plus_edge,
+  gathered_plus_edge_relu,
+  relu,
+  identity
+};
 
 // One reduction, row by row: out[r] = reduce of the messages of grouped's entries of row r.
 struct RowTask {
@@ -316,7 +392,9 @@ struct RowTask {
   const float* node_i;         // EdgeAggregate only
   const std::int64_t* source;  // GatherSegmentReduce and EdgeAggregate
   float* out;
-  const float* weight = nullptr;  // GatherSegmentReduce's optional weight
+  const float* weight = nullptr;  // GatherSegmentReduce's optional weight [E, weight_width]
+  std::int64_t weight_width = 1;
+  const float* addend = nullptr;  // GatherSegmentReduce's optional addend [E, features]
 };
 
 E2E_GNN_OPS_CLONES void reduce_rows(const RowTask& task, std::int64_t first, std::int64_t last) {
@@ -335,7 +413,17 @@ E2E_GNN_OPS_CLONES void reduce_rows(const RowTask& task, std::int64_t first, std
         break;
       case Messages::gathered_weighted:
         reduce_row(task.reduce, edges, end, features,
-                   GatheredRows<true>{task.rows, task.source, task.weight, features}, out);
+                   GatheredRows<true>{task.rows, task.source, task.weight, features,
+                                      task.weight_width, features / task.weight_width},
+                   out);
+        break;
+      case Messages::gathered_plus_edge:
+        reduce_row(task.reduce, edges, end, features,
+                   GatheredPlusEdge<false>{task.rows, task.source, task.addend, features}, out);
+        break;
+      case Messages::gathered_plus_edge_relu:
+        reduce_row(task.reduce, edges, end, features,
+                   GatheredPlusEdge<true>{task.rows, task.source, task.addend, features}, out);
         break;
       case Messages::relu:
         reduce_row(task.reduce, edges, end, features,
@@ -351,32 +439,43 @@ E2E_GNN_OPS_CLONES void reduce_rows(const RowTask& task, std::int64_t first, std
   }
 }
 
-// Runs `task` over blocks of its `rows` rows, in ONNX Runtime's intra-op thread pool when there
-// is more than one block. Each row is computed by one call, whatever the blocks.
-void run_rows(const OrtApi& api, OrtKernelContext* context, const RowTask& task,
-              std::int64_t rows) {
-  constexpr std::int64_t kWorkPerBlock = 1 << 16;  // messages' elements: amortises the dispatch
-  const auto entries = static_cast<std::int64_t>(task.grouped->edges.size());
-  const std::int64_t per_row = std::max<std::int64_t>(1, entries * task.features / rows);
-  const std::int64_t block = std::max<std::int64_t>(1, kWorkPerBlock / per_row);
-  const std::int64_t blocks = (rows + block - 1) / block;
+// Runs body(first, last) over blocks of [0, items), in ONNX Runtime's intra-op thread pool when
+// there is more than one block; `work` is the number of elements the items touch in all. Each
+// item is computed by one call, whatever the blocks, so results do not depend on the threads.
+template <typename Body>
+void parallel_blocks(const OrtApi& api, OrtKernelContext* context, std::int64_t items,
+                     std::int64_t work, const Body& body) {
+  constexpr std::int64_t kWorkPerBlock = 1 << 16;  // amortises the dispatch
+  if (items <= 0) return;
+  const std::int64_t per_item = std::max<std::int64_t>(1, work / items);
+  const std::int64_t block = std::max<std::int64_t>(1, kWorkPerBlock / per_item);
+  const std::int64_t blocks = (items + block - 1) / block;
   if (blocks <= 1) {
-    reduce_rows(task, 0, rows);
+    body(0, items);
     return;
   }
   struct Job {
-    const RowTask* task;
+    const Body* body;
     std::int64_t block;
-    std::int64_t rows;
-  } job{&task, block, rows};
+    std::int64_t items;
+  } job{&body, block, items};
   check(api.KernelContext_ParallelFor(
       context,
       [](void* data, std::size_t b) {
         const Job& job = *static_cast<const Job*>(data);
         const std::int64_t first = static_cast<std::int64_t>(b) * job.block;
-        reduce_rows(*job.task, first, std::min(first + job.block, job.rows));
+        (*job.body)(first, std::min(first + job.block, job.items));
       },
       static_cast<std::size_t>(blocks), 0, &job));
+}
+
+void run_rows(const OrtApi& api, OrtKernelContext* context, const RowTask& task,
+              std::int64_t rows) {
+  const auto entries = static_cast<std::int64_t>(task.grouped->edges.size());
+  parallel_blocks(api, context, rows, entries * task.features,
+                  [&task](std::int64_t first, std::int64_t last) {
+                    reduce_rows(task, first, last);
+                  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -441,14 +540,24 @@ struct SegmentReduceOp : Ort::CustomOpBase<SegmentReduceOp, SegmentReduceKernel,
   }
 };
 
+bool activation_attribute(const OrtApi& api, const OrtKernelInfo* info,
+                          const char* fallback = nullptr) {
+  const std::string value = string_attribute(api, info, "activation", "relu, identity", fallback);
+  if (value == "relu") return true;
+  if (value == "identity") return false;
+  throw ArgumentError("attribute activation = '" + value + "' is not one of relu, identity");
+}
+
 // ---------------------------------------------------------------------------------------
-// GatherSegmentReduce(values [M, *F], source [E], index [E], rows, weight [E] optional)
-//     -> out [rows, *F]: SegmentReduce(Gather(values, source) [* weight], index, rows) without
-// the gathered [E, *F] tensor.
+// GatherSegmentReduce(values [M, *F], source [E], index [E], rows, weight [E, *W] optional,
+//                     addend [E, *F] optional) -> out [rows, *F]:
+// SegmentReduce(act(Gather(values, source) [* weight] [+ addend]), index, rows) without the
+// gathered [E, *F] tensor.
 
 struct GatherSegmentReduceKernel {
   const OrtApi& api;
   Reduce reduce;
+  bool relu;
 
   OrtStatus* ComputeV2(OrtKernelContext* context) const {
     return guarded(api, "GatherSegmentReduce", [&] { compute(context); });
@@ -460,6 +569,7 @@ struct GatherSegmentReduceKernel {
     const Input index = input(api, context, 2);
     const Input rows_input = input(api, context, 3);
     const std::optional<Input> weight = optional_input(api, context, 4);
+    const std::optional<Input> addend = optional_input(api, context, 5);
     if (values.rank() < 1) {
       throw ArgumentError("input 'values' has shape " + shape_string(values.shape) +
                           ", expected [M, *F] (rank >= 1)");
@@ -477,7 +587,38 @@ struct GatherSegmentReduceKernel {
       }
     };
     check_entries("index", index);
-    if (weight) check_entries("weight", *weight);
+    // weight [E] or [E, *W], W the leading feature dimensions of values ([M, *W, *C])
+    std::int64_t weight_width = 1;
+    if (weight) {
+      bool fits = weight->rank() >= 1 && weight->dim(0) == entries &&
+                  weight->rank() <= values.rank();
+      for (std::size_t d = 1; fits && d < weight->rank(); ++d) {
+        fits = weight->dim(d) == values.dim(d);
+        weight_width *= weight->dim(d);
+      }
+      if (!fits) {
+        throw ArgumentError("input 'weight' has shape " + shape_string(weight->shape) +
+                            ", expected [E] or [E, *W] with E = " + std::to_string(entries) +
+                            " (from input 'source') and W leading dimensions of the features "
+                            "of input 'values' of shape " + shape_string(values.shape));
+      }
+    }
+    if (relu && !addend) {
+      throw ArgumentError("attribute activation = 'relu' needs input 'addend' (the per-entry "
+                          "term the rows are added to)");
+    }
+    if (addend) {
+      std::vector<std::int64_t> expected = values.shape;
+      expected[0] = entries;
+      if (weight) {
+        throw ArgumentError("inputs 'weight' and 'addend' cannot be given together");
+      }
+      if (addend->shape != expected) {
+        throw ArgumentError("input 'addend' has shape " + shape_string(addend->shape) +
+                            ", expected [E, *F] = " + shape_string(expected) +
+                            " (E from input 'source', F from input 'values')");
+      }
+    }
     const std::int64_t rows = rows_value(rows_input);
     check_range(source.int64s(), entries, values.dim(0), "source",
                 [&] { return "values has " + std::to_string(values.dim(0)) + " rows"; });
@@ -493,10 +634,15 @@ struct GatherSegmentReduceKernel {
 
     const Rows grouped = group_by_row(index.int64s(), entries, rows);
     run_rows(api, context,
-             {reduce, weight ? Messages::gathered_weighted : Messages::gathered, &grouped,
-              features, values.floats(), nullptr, source.int64s(), out,
-              weight ? weight->floats() : nullptr},
+             {reduce, messages(weight.has_value(), addend.has_value()), &grouped, features,
+              values.floats(), nullptr, source.int64s(), out, weight ? weight->floats() : nullptr,
+              weight_width, addend ? addend->floats() : nullptr},
              rows);
+  }
+
+  Messages messages(bool weighted, bool added) const {
+    if (added) return relu ? Messages::gathered_plus_edge_relu : Messages::gathered_plus_edge;
+    return weighted ? Messages::gathered_weighted : Messages::gathered;
   }
 };
 
@@ -506,17 +652,19 @@ struct GatherSegmentReduceOp
 
   OrtStatus* CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
     return guarded(api, "GatherSegmentReduce", [&] {
-      *kernel = new GatherSegmentReduceKernel{api, reduce_attribute(api, info, true)};
+      const Reduce reduce = reduce_attribute(api, info, true);
+      *kernel = new GatherSegmentReduceKernel{api, reduce,
+                                              activation_attribute(api, info, "identity")};
     });
   }
   const char* GetName() const { return "GatherSegmentReduce"; }
-  std::size_t GetInputTypeCount() const { return 5; }
+  std::size_t GetInputTypeCount() const { return 6; }
   ONNXTensorElementDataType GetInputType(std::size_t index) const {
-    return index == 0 || index == 4 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+    return index == 0 || index >= 4 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
                                     : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
   }
   OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(std::size_t index) const {
-    return index == 4 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+    return index >= 4 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
   }
   std::size_t GetOutputTypeCount() const { return 1; }
   ONNXTensorElementDataType GetOutputType(std::size_t) const {
@@ -581,12 +729,6 @@ struct EdgeAggregateKernel {
   }
 };
 
-bool activation_attribute(const OrtApi& api, const OrtKernelInfo* info) {
-  const std::string value = string_attribute(api, info, "activation", "relu, identity");
-  if (value == "relu") return true;
-  if (value == "identity") return false;
-  throw ArgumentError("attribute activation = '" + value + "' is not one of relu, identity");
-}
 
 struct EdgeAggregateOp : Ort::CustomOpBase<EdgeAggregateOp, EdgeAggregateKernel, true> {
   EdgeAggregateOp() { OrtCustomOp::version = kOrtApiVersion; }
@@ -608,15 +750,326 @@ struct EdgeAggregateOp : Ort::CustomOpBase<EdgeAggregateOp, EdgeAggregateKernel,
   }
 };
 
+// ---------------------------------------------------------------------------------------
+// SegmentSoftmax(src [E, *F], index [E], rows) -> out [E, *F]: torch_geometric's softmax,
+// exp(src - max) / (sum exp(src - max) + 1e-16) over the entries of each row, per feature.
+
+// exp(x) for x <= 0 (softmax's src - max) within 2 ulp of std::exp (Cephes' expf: Cody-Waite
+// reduction by ln 2, degree-6 polynomial); exactly 1 at 0, 0 below -87.5 (where std::exp
+// gives subnormals, below 1e-38) and for -inf, NaN for NaN. Written without calls or branches
+// so that the loops vectorise: std::exp, a libm call per element, made SegmentSoftmax 7x slower.
+E2E_GNN_OPS_INLINE float exp_nonpositive(float x) {
+  const bool underflow = (x < -87.5f) | (x != x);
+  const float clamped = underflow ? -87.5f : x;
+  const float n = (clamped * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x/ln 2)
+  const float r = (clamped - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n, n >= -126
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const float result = p * scale;
+  return underflow ? (x != x ? x : 0.0f) : result;
+}
+
+// The softmax of one row's entries: max, then the sum of the exponentials in entry order, then
+// each entry.
+E2E_GNN_OPS_CLONES void softmax_rows(const Rows& grouped, const float* src, std::int64_t features,
+                                     float* out, std::int64_t first, std::int64_t last) {
+  float max[kChunk];
+  float sum[kChunk];
+  for (std::int64_t r = first; r < last; ++r) {
+    const std::int64_t* begin = grouped.edges.data() + grouped.offsets[r];
+    const std::int64_t* end = begin + grouped.count(r);
+    if (begin == end) continue;
+    for (std::int64_t f0 = 0; f0 < features; f0 += kChunk) {
+      const std::int64_t width = std::min(kChunk, features - f0);
+      std::copy_n(src + *begin * features + f0, width, max);
+      for (const std::int64_t* e = begin + 1; e != end; ++e) {
+        const float* __restrict v = src + *e * features + f0;
+        for (std::int64_t f = 0; f < width; ++f) {
+          max[f] = ((v[f] > max[f]) | (v[f] != v[f])) ? v[f] : max[f];
+        }
+      }
+      std::fill(sum, sum + width, 0.0f);
+      for (const std::int64_t* e = begin; e != end; ++e) {
+        const float* __restrict v = src + *e * features + f0;
+        float* __restrict o = out + *e * features + f0;
+        for (std::int64_t f = 0; f < width; ++f) {
+          o[f] = exp_nonpositive(v[f] - max[f]);
+          sum[f] += o[f];
+        }
+      }
+      for (std::int64_t f = 0; f < width; ++f) {
+        max[f] = sum[f] + 1e-16f;  // now the divisor
+      }
+      for (const std::int64_t* e = begin; e != end; ++e) {
+        float* __restrict o = out + *e * features + f0;
+        for (std::int64_t f = 0; f < width; ++f) o[f] /= max[f];
+      }
+    }
+  }
+}
+
+struct SegmentSoftmaxKernel {
+  const OrtApi& api;
+
+  OrtStatus* ComputeV2(OrtKernelContext* context) const {
+    return guarded(api, "SegmentSoftmax", [&] { compute(context); });
+  }
+
+  void compute(OrtKernelContext* context) const {
+    const Input src = input(api, context, 0);
+    const Input index = input(api, context, 1);
+    const Input rows_input = input(api, context, 2);
+    if (src.rank() < 1) {
+      throw ArgumentError("input 'src' has shape " + shape_string(src.shape) +
+                          ", expected [E, *F] (rank >= 1)");
+    }
+    const std::int64_t entries = src.dim(0);
+    if (index.rank() != 1 || index.dim(0) != entries) {
+      throw ArgumentError("input 'index' has shape " + shape_string(index.shape) +
+                          ", expected [E] = [" + std::to_string(entries) +
+                          "] (E from input 'src' of shape " + shape_string(src.shape) + ")");
+    }
+    const std::int64_t rows = rows_value(rows_input);
+    check_range(index.int64s(), entries, rows, "index",
+                [&] { return "rows = " + std::to_string(rows); });
+    std::int64_t features = 1;
+    for (std::size_t d = 1; d < src.rank(); ++d) features *= src.dim(d);
+    float* out = output(api, context, 0, src.shape);
+    if (entries == 0 || features == 0) return;
+
+    const Rows grouped = group_by_row(index.int64s(), entries, rows);
+    parallel_blocks(api, context, rows, 3 * entries * features,
+                    [&](std::int64_t first, std::int64_t last) {
+                      softmax_rows(grouped, src.floats(), features, out, first, last);
+                    });
+  }
+};
+
+struct SegmentSoftmaxOp : Ort::CustomOpBase<SegmentSoftmaxOp, SegmentSoftmaxKernel, true> {
+  SegmentSoftmaxOp() { OrtCustomOp::version = kOrtApiVersion; }
+
+  OrtStatus* CreateKernelV2(const OrtApi& api, const OrtKernelInfo*, void** kernel) const {
+    return guarded(api, "SegmentSoftmax", [&] { *kernel = new SegmentSoftmaxKernel{api}; });
+  }
+  const char* GetName() const { return "SegmentSoftmax"; }
+  std::size_t GetInputTypeCount() const { return 3; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    return index == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// EdgeScore(node_i [N, H, C], node_j [M, H, C], source [E], target [E], weight [H, C] optional)
+//     -> score [E, H], per head h:
+//   score = dot:         sum_c node_i[target[e], h, c] * node_j[source[e], h, c]
+//   score = leaky_relu:  sum_c weight[h, c] * leaky_relu(node_i[target[e], h, c] +
+//                                                         node_j[source[e], h, c])
+// (TransformerConv's and GATv2Conv's attention scores) without the gathered [E, H, C] tensors.
+
+enum class Score { dot, leaky_relu };
+
+struct ScoreTask {
+  Score score;
+  float negative_slope;
+  const float* node_i;
+  const float* node_j;
+  const float* weight;  // leaky_relu only
+  const std::int64_t* source;
+  const Rows* by_target;
+  std::int64_t heads;
+  std::int64_t channels;
+  float* out;
+};
+
+// The terms of one head summed in 16 float lanes (c modulo 16), added in order at the end (as
+// ONNX Runtime's ReduceSum, in float): the inner loop vectorises, and the result does not
+// depend on the instruction set.
+template <Score kScore>
+E2E_GNN_OPS_INLINE float head_score(const float* __restrict a, const float* __restrict b,
+                                    const float* __restrict w, std::int64_t channels,
+                                    float slope) {
+  constexpr std::int64_t kLanes = 16;
+  float lanes[kLanes] = {};
+  const auto term = [&](std::int64_t c) {
+    if constexpr (kScore == Score::dot) {
+      return a[c] * b[c];
+    } else {
+      const float x = a[c] + b[c];
+      return w[c] * (x < 0.0f ? x * slope : x);  // keeps NaN, like torch's leaky_relu
+    }
+  };
+  std::int64_t c = 0;
+  for (; c + kLanes <= channels; c += kLanes) {
+    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += term(c + l);
+  }
+  for (std::int64_t l = 0; c + l < channels; ++l) lanes[l] += term(c + l);
+  float total = 0.0f;
+  for (float lane : lanes) total += lane;
+  return total;
+}
+
+// The edges of targets [first, last), target by target: node_i's row stays in cache while the
+// target's edges read their node_j rows.
+template <Score kScore>
+E2E_GNN_OPS_INLINE void score_edges(const ScoreTask& t, std::int64_t first, std::int64_t last) {
+  const std::int64_t width = t.heads * t.channels;
+  for (std::int64_t i = first; i < last; ++i) {
+    const float* a = t.node_i + i * width;
+    const std::int64_t* begin = t.by_target->edges.data() + t.by_target->offsets[i];
+    for (const std::int64_t* e = begin; e != begin + t.by_target->count(i); ++e) {
+      const float* b = t.node_j + t.source[*e] * width;
+      for (std::int64_t h = 0; h < t.heads; ++h) {
+        const std::int64_t at = h * t.channels;
+        t.out[*e * t.heads + h] = head_score<kScore>(
+            a + at, b + at, t.weight ? t.weight + at : nullptr, t.channels, t.negative_slope);
+      }
+    }
+  }
+}
+
+E2E_GNN_OPS_CLONES void score_edges(const ScoreTask& task, std::int64_t first, std::int64_t last) {
+  if (task.score == Score::dot) {
+    score_edges<Score::dot>(task, first, last);
+  } else {
+    score_edges<Score::leaky_relu>(task, first, last);
+  }
+}
+
+struct EdgeScoreKernel {
+  const OrtApi& api;
+  Score score;
+  float negative_slope;
+
+  OrtStatus* ComputeV2(OrtKernelContext* context) const {
+    return guarded(api, "EdgeScore", [&] { compute(context); });
+  }
+
+  void compute(OrtKernelContext* context) const {
+    const Input node_i = input(api, context, 0);
+    const Input node_j = input(api, context, 1);
+    const Input source = input(api, context, 2);
+    const Input target = input(api, context, 3);
+    const std::optional<Input> weight = optional_input(api, context, 4);
+    if (node_i.rank() != 3) {
+      throw ArgumentError("input 'node_i' has shape " + shape_string(node_i.shape) +
+                          ", expected [N, H, C]");
+    }
+    const std::int64_t heads = node_i.dim(1);
+    const std::int64_t channels = node_i.dim(2);
+    const std::string heads_channels =
+        "[" + std::to_string(heads) + ", " + std::to_string(channels) + "]";
+    if (node_j.rank() != 3 || node_j.dim(1) != heads || node_j.dim(2) != channels) {
+      throw ArgumentError("input 'node_j' has shape " + shape_string(node_j.shape) +
+                          ", expected [M, H, C] with [H, C] = " + heads_channels +
+                          " (from input 'node_i')");
+    }
+    if (score == Score::leaky_relu &&
+        (!weight || weight->rank() != 2 || weight->dim(0) != heads || weight->dim(1) != channels)) {
+      throw ArgumentError("score = 'leaky_relu' needs input 'weight' of shape [H, C] = " +
+                          heads_channels + (weight ? ", got " + shape_string(weight->shape)
+                                                   : std::string(", got none")));
+    }
+    if (score == Score::dot && weight) {
+      throw ArgumentError("score = 'dot' takes no input 'weight' (got one of shape " +
+                          shape_string(weight->shape) + ")");
+    }
+    if (source.rank() != 1) {
+      throw ArgumentError("input 'source' has shape " + shape_string(source.shape) +
+                          ", expected [E]");
+    }
+    const std::int64_t edges = source.dim(0);
+    if (target.rank() != 1 || target.dim(0) != edges) {
+      throw ArgumentError("input 'target' has shape " + shape_string(target.shape) +
+                          ", expected [E] = [" + std::to_string(edges) +
+                          "] (E from input 'source')");
+    }
+    check_range(source.int64s(), edges, node_j.dim(0), "source",
+                [&] { return "node_j has " + std::to_string(node_j.dim(0)) + " rows"; });
+    check_range(target.int64s(), edges, node_i.dim(0), "target",
+                [&] { return "node_i has " + std::to_string(node_i.dim(0)) + " rows"; });
+
+    float* out = output(api, context, 0, {edges, heads});
+    if (edges == 0 || heads == 0) return;
+    const std::int64_t nodes = node_i.dim(0);
+    const Rows by_target = group_by_row(target.int64s(), edges, nodes);
+    const ScoreTask task{score,         negative_slope, node_i.floats(),
+                         node_j.floats(), weight ? weight->floats() : nullptr,
+                         source.int64s(), &by_target, heads, channels, out};
+    parallel_blocks(api, context, nodes, 2 * edges * heads * channels,
+                    [&task](std::int64_t first, std::int64_t last) {
+                      score_edges(task, first, last);
+                    });
+  }
+};
+
+Score score_attribute(const OrtApi& api, const OrtKernelInfo* info) {
+  const std::string value = string_attribute(api, info, "score", "dot, leaky_relu");
+  if (value == "dot") return Score::dot;
+  if (value == "leaky_relu") return Score::leaky_relu;
+  throw ArgumentError("attribute score = '" + value + "' is not one of dot, leaky_relu");
+}
+
+// The float attribute `name`, or `fallback` when the node has none.
+float float_attribute(const OrtApi& api, const OrtKernelInfo* info, const char* name,
+                      float fallback) {
+  float value = fallback;
+  if (OrtStatus* status = api.KernelInfoGetAttribute_float(info, name, &value)) {
+    api.ReleaseStatus(status);
+    return fallback;
+  }
+  return value;
+}
+
+struct EdgeScoreOp : Ort::CustomOpBase<EdgeScoreOp, EdgeScoreKernel, true> {
+  EdgeScoreOp() { OrtCustomOp::version = kOrtApiVersion; }
+
+  OrtStatus* CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
+    return guarded(api, "EdgeScore", [&] {
+      const Score score = score_attribute(api, info);
+      *kernel = new EdgeScoreKernel{api, score, float_attribute(api, info, "negative_slope", 0.2f)};
+    });
+  }
+  const char* GetName() const { return "EdgeScore"; }
+  std::size_t GetInputTypeCount() const { return 5; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    return index == 2 || index == 3 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64
+                                    : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(std::size_t index) const {
+    return index == 4 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+};
+
 }  // namespace
 
 OrtStatus* add_ops(const OrtApi& api, OrtCustomOpDomain* domain) {
   static SegmentReduceOp segment_reduce;
   static EdgeAggregateOp edge_aggregate;
   static GatherSegmentReduceOp gather_segment_reduce;
-  if (OrtStatus* status = api.CustomOpDomain_Add(domain, &segment_reduce)) return status;
-  if (OrtStatus* status = api.CustomOpDomain_Add(domain, &edge_aggregate)) return status;
-  return api.CustomOpDomain_Add(domain, &gather_segment_reduce);
+  static SegmentSoftmaxOp segment_softmax;
+  static EdgeScoreOp edge_score;
+  for (OrtCustomOp* op : std::initializer_list<OrtCustomOp*>{
+           &segment_reduce, &edge_aggregate, &gather_segment_reduce, &segment_softmax,
+           &edge_score}) {
+    if (OrtStatus* status = api.CustomOpDomain_Add(domain, op)) return status;
+  }
+  return nullptr;
 }
 
 }  // namespace e2e_gnn::ops

@@ -1,16 +1,20 @@
 // e2e_gnn's custom operators (domain ai.e2e_gnn, cpp/ops) through e2e_gnn::Session, which
-// registers them itself: against a reference computed here with loops in double, on one and
-// four intra-op threads (bitwise equal), and their errors. Models: custom_op_models.py.
+// registers them itself: against a reference computed here with loops in double, within the
+// bound of the error float32 arithmetic may add (exact for max and min; (n + 1) 2^-24 sum |terms|
+// for a sum of n terms), on one and four intra-op threads (bitwise equal), and their errors.
+// Models: custom_op_models.py.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "e2e_gnn/session.hpp"
@@ -41,7 +45,8 @@ Graph random_graph(std::int64_t nodes, std::int64_t sources, std::int64_t edges,
   Graph graph{nodes, sources, features, {}, {}, {}, {}};
   for (std::int64_t k = 0; k < nodes * features; ++k) graph.node_i.push_back(normal(rng));
   for (std::int64_t k = 0; k < sources * features; ++k) graph.node_j.push_back(normal(rng));
-  std::uniform_int_distribution<std::int64_t> source(0, sources - 1), target(0, nodes - isolated - 1);
+  std::uniform_int_distribution<std::int64_t> source(0, sources - 1),
+      target(0, nodes - isolated - 1);
   for (std::int64_t e = 0; e < edges; ++e) {
     graph.source.push_back(source(rng));
     graph.target.push_back(target(rng));
@@ -49,51 +54,70 @@ Graph random_graph(std::int64_t nodes, std::int64_t sources, std::int64_t edges,
   return graph;
 }
 
+// Reference values in double and the bound of the error float32 arithmetic may add to each.
+struct Expected {
+  std::vector<double> values, bound;
+};
+
+// Values that float32 computes within its rounding (hand-made cases): 1e-6 relative.
+Expected within_rounding(std::vector<double> values) {
+  std::vector<double> bound;
+  for (double value : values) bound.push_back(1e-6 * std::abs(value));
+  return {std::move(values), std::move(bound)};
+}
+
+// The bound for a sum of `count` float terms of sum |terms| = magnitude, in any order, then
+// rounded; for a mean, divided by count, plus the division's rounding.
+double sum_bound(double count, double magnitude, bool mean) {
+  const double bound = (count + 1) * std::ldexp(magnitude, -24);
+  return mean ? (bound + std::ldexp(magnitude, -24)) / std::max(count, 1.0) : bound;
+}
+
 struct Reference {
-  std::vector<double> out;
+  Expected out;
   std::vector<double> degree;
 };
 
 Reference reference(const Graph& g, bool relu, const std::string& reduce) {
   const std::int64_t f_count = g.features;
-  Reference ref{std::vector<double>(g.nodes * f_count, 0.0), std::vector<double>(g.nodes, 0.0)};
-  std::vector<bool> seen(g.nodes, false);
+  std::vector<double> out(g.nodes * f_count, 0.0), magnitude(g.nodes * f_count, 0.0);
+  std::vector<double> degree(g.nodes, 0.0);
   for (std::size_t e = 0; e < g.source.size(); ++e) {
     const std::int64_t i = g.target[e];
     for (std::int64_t f = 0; f < f_count; ++f) {
       // the message in float, as ONNX's Add and Relu compute it
       float message = g.node_i[i * f_count + f] + g.node_j[g.source[e] * f_count + f];
       if (relu && message < 0.0f) message = 0.0f;
-      double& slot = ref.out[i * f_count + f];
+      double& slot = out[i * f_count + f];
       if (reduce == "max") {
-        slot = seen[i] ? std::max(slot, double{message}) : message;
+        slot = degree[i] > 0 ? std::max(slot, double{message}) : message;
       } else {
         slot += message;
+        magnitude[i * f_count + f] += std::abs(message);
       }
     }
-    seen[i] = true;
-    ref.degree[i] += 1.0;
+    degree[i] += 1.0;
   }
-  if (reduce == "mean") {
-    for (std::int64_t i = 0; i < g.nodes; ++i) {
-      for (std::int64_t f = 0; f < f_count; ++f) {
-        if (ref.degree[i] > 0) ref.out[i * f_count + f] /= ref.degree[i];
-      }
-    }
+  std::vector<double> bound(out.size());
+  for (std::int64_t k = 0; k < g.nodes * f_count; ++k) {
+    const double count = degree[k / f_count];
+    if (reduce == "mean" && count > 0) out[k] /= count;
+    bound[k] = sum_bound(count, magnitude[k], reduce == "mean");
   }
-  return ref;
+  return {{out, bound}, degree};
 }
 
-void check_close(const Tensor& actual, const std::vector<double>& expected) {
+void check_close(const Tensor& actual, const Expected& expected) {
   REQUIRE(actual.dtype == DType::float32);
-  REQUIRE(actual.size() == static_cast<std::int64_t>(expected.size()));
+  REQUIRE(actual.size() == static_cast<std::int64_t>(expected.values.size()));
   std::size_t k = 0;
-  while (k < expected.size() &&
-         std::abs(actual.as<float>()[k] - expected[k]) <= 1e-6 * std::abs(expected[k])) {
+  while (k < expected.values.size() &&
+         std::abs(actual.as<float>()[k] - expected.values[k]) <= expected.bound[k]) {
     ++k;
   }
-  if (k < expected.size()) {
-    FAIL_CHECK("element " << k << ": " << actual.as<float>()[k] << " vs " << expected[k]);
+  if (k < expected.values.size()) {
+    FAIL_CHECK("element " << k << ": " << actual.as<float>()[k] << " vs " << expected.values[k]
+                          << " (bound " << expected.bound[k] << ")");
   }
 }
 
@@ -145,7 +169,7 @@ TEST_CASE("EdgeAggregate matches the reference and does not depend on the thread
         REQUIRE(one.size() == 2);
         CHECK(one[0].shape == std::vector<std::int64_t>{graph->nodes, graph->features});
         check_close(one[0], ref.out);
-        check_close(one[1], ref.degree);
+        check_close(one[1], within_rounding(ref.degree));
         CHECK(bitwise_equal(one[0], four[0]));
         CHECK(bitwise_equal(one[1], four[1]));
         // isolated nodes: exactly 0
@@ -186,7 +210,7 @@ TEST_CASE("SegmentReduce matches the reference, rows without entries are 0") {
     CAPTURE(reduce);
     const auto outputs = open("segment_reduce_" + reduce + ".onnx").run(inputs);
     CHECK(outputs[0].shape == std::vector<std::int64_t>{4, 2});
-    check_close(outputs[0], expected);
+    check_close(outputs[0], within_rounding(expected));
   }
   const std::int64_t none = 0;
   const auto empty = open("segment_reduce_max.onnx")
@@ -229,64 +253,79 @@ TEST_CASE("the custom operators refuse bad inputs and attributes with a message"
 
 namespace {
 
-// GatherSegmentReduce's inputs: values [M, F], source, index [E] into rows [isolated, rows).
+// GatherSegmentReduce's inputs: values [M, F], source, index [E] into rows [isolated, rows),
+// weight [E]; with heads > 0, values [M, heads, F / heads] and weight [E, heads].
 struct Gather {
   std::int64_t sources, features, rows;
   std::vector<float> values, weight;
   std::vector<std::int64_t> source, index;
+  std::int64_t heads = 0;
 
   NamedInputs inputs(bool with_weight) const {
     const std::int64_t edges = std::int64_t(source.size());
-    NamedInputs named = {{"values", TensorView::of(values.data(), {sources, features})},
+    const std::vector<std::int64_t> values_shape =
+        heads > 0 ? std::vector<std::int64_t>{sources, heads, features / heads}
+                  : std::vector<std::int64_t>{sources, features};
+    NamedInputs named = {{"values", TensorView::of(values.data(), values_shape)},
                          {"source", TensorView::of(source.data(), {edges})},
                          {"index", TensorView::of(index.data(), {std::int64_t(index.size())})},
                          {"rows", TensorView::of(&rows, {})}};
     if (with_weight) {
-      named.push_back({"weight", TensorView::of(weight.data(), {std::int64_t(weight.size())})});
+      const std::vector<std::int64_t> weight_shape =
+          heads > 0 ? std::vector<std::int64_t>{edges, heads}
+                    : std::vector<std::int64_t>{std::int64_t(weight.size())};
+      named.push_back({"weight", TensorView::of(weight.data(), weight_shape)});
     }
     return named;
   }
 };
 
 Gather random_gather(std::int64_t sources, std::int64_t edges, std::int64_t rows,
-                     std::int64_t features, std::int64_t isolated, unsigned seed) {
+                     std::int64_t features, std::int64_t isolated, unsigned seed,
+                     std::int64_t heads = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(-0.2f, 1.0f);
-  Gather gather{sources, features, rows, {}, {}, {}, {}};
+  Gather gather{sources, features, rows, {}, {}, {}, {}, heads};
   for (std::int64_t k = 0; k < sources * features; ++k) gather.values.push_back(normal(rng));
   std::uniform_int_distribution<std::int64_t> source(0, sources - 1), index(isolated, rows - 1);
   for (std::int64_t e = 0; e < edges; ++e) {
     gather.source.push_back(source(rng));
     gather.index.push_back(index(rng));
-    gather.weight.push_back(normal(rng));
+    for (std::int64_t h = 0; h < std::max<std::int64_t>(heads, 1); ++h) {
+      gather.weight.push_back(normal(rng));
+    }
   }
   return gather;
 }
 
-std::vector<double> gather_reference(const Gather& g, bool with_weight, const std::string& reduce) {
-  std::vector<double> out(g.rows * g.features, 0.0);
+Expected gather_reference(const Gather& g, bool with_weight, const std::string& reduce) {
+  std::vector<double> out(g.rows * g.features, 0.0), magnitude(g.rows * g.features, 0.0);
   std::vector<double> count(g.rows, 0.0);
   for (std::size_t e = 0; e < g.source.size(); ++e) {
     const std::int64_t r = g.index[e];
     for (std::int64_t f = 0; f < g.features; ++f) {
       float message = g.values[g.source[e] * g.features + f];  // in float, as ONNX's Mul
-      if (with_weight) message *= g.weight[e];
+      if (with_weight) {
+        message *= g.heads > 0 ? g.weight[e * g.heads + f / (g.features / g.heads)] : g.weight[e];
+      }
       double& slot = out[r * g.features + f];
       if (reduce == "max" || reduce == "min") {
         const double m = message;
         slot = count[r] == 0 ? m : reduce == "max" ? std::max(slot, m) : std::min(slot, m);
       } else {
         slot += message;
+        magnitude[r * g.features + f] += std::abs(message);
       }
     }
     count[r] += 1.0;
   }
-  for (std::int64_t r = 0; r < g.rows; ++r) {
-    for (std::int64_t f = 0; f < g.features; ++f) {
-      if (reduce == "mean" && count[r] > 0) out[r * g.features + f] /= count[r];
-    }
+  std::vector<double> bound(out.size());
+  for (std::int64_t k = 0; k < g.rows * g.features; ++k) {
+    const double n = count[k / g.features];
+    if (reduce == "mean" && n > 0) out[k] /= n;
+    bound[k] = sum_bound(n, magnitude[k], reduce == "mean");
   }
-  return out;
+  return {out, bound};
 }
 
 }  // namespace
@@ -346,7 +385,7 @@ TEST_CASE("GatherSegmentReduce refuses bad inputs with a message") {
       {[](Gather& g) { g.index.pop_back(); },
        "input 'index' has shape [5], expected [E] = [6] (E from input 'source')"},
       {[](Gather& g) { g.weight.push_back(1.0f); },
-       "input 'weight' has shape [7], expected [E] = [6] (E from input 'source')"},
+       "input 'weight' has shape [7], expected [E] or [E, *W] with E = 6 (from input 'source')"},
       {[](Gather& g) { g.rows = -2; }, "input 'rows' is -2, expected >= 0"}};
   for (const auto& [change, message] : cases) {
     CAPTURE(message);
@@ -354,4 +393,188 @@ TEST_CASE("GatherSegmentReduce refuses bad inputs with a message") {
     change(g);
     CHECK(error_of([&] { session.run(g.inputs(true)); }).find(op + message) != std::string::npos);
   }
+}
+
+TEST_CASE("GatherSegmentReduce with a weight per head [E, H] on 1 and 4 threads") {
+  // 5 x 7 features; 5,000 rows and 40,000 edges: enough for the kernel to split the rows
+  const Gather small = random_gather(30, 300, 40, 5 * 7, 5, 7, 5);
+  const Gather large = random_gather(5000, 40000, 5000, 4 * 16, 11, 8, 4);
+  for (const std::string reduce : {"sum", "mean", "max", "min"}) {
+    CAPTURE(reduce);
+    auto one = open("gather_segment_reduce_" + reduce + "_heads.onnx", 1);
+    auto four = open("gather_segment_reduce_" + reduce + "_heads.onnx", 4);
+    for (const Gather* g : std::vector<const Gather*>{&small, &large}) {
+      const auto out1 = one.run(g->inputs(true));
+      const auto out4 = four.run(g->inputs(true));
+      CHECK(out1[0].shape == std::vector<std::int64_t>{g->rows, g->heads, g->features / g->heads});
+      check_close(out1[0], gather_reference(*g, true, reduce));
+      CHECK(bitwise_equal(out1[0], out4[0]));
+      CHECK(out1[0].as<float>()[0] == 0.0f);  // row 0 receives nothing
+    }
+  }
+  NamedInputs wrong = small.inputs(true);  // weight [E, 3]: 3 is not the head count 5
+  wrong.back().second.shape = {300, 3};
+  CHECK(error_of([&] { open("gather_segment_reduce_sum_heads.onnx").run(wrong); })
+            .find("ai.e2e_gnn.GatherSegmentReduce: input 'weight' has shape [300, 3], expected "
+                  "[E] or [E, *W] with E = 300") != std::string::npos);
+}
+
+namespace {
+
+// torch_geometric's softmax of src [E, F] over the entries of each row, per feature: the
+// difference to the row's max in float (as ONNX's Sub), the rest in double. Bound: the float
+// sum of the row's n positive terms, its exp and division, (n + 16) 2^-24 relative, and 2^-126
+// absolute (exponentials below float's smallest normal may be 0).
+Expected softmax_reference(const std::vector<float>& src, const std::vector<std::int64_t>& index,
+                           std::int64_t rows, std::int64_t features) {
+  const auto entries = std::int64_t(index.size());
+  std::vector<float> max(rows * features, -std::numeric_limits<float>::infinity());
+  std::vector<double> count(rows, 0.0);
+  for (std::int64_t e = 0; e < entries; ++e) {
+    for (std::int64_t f = 0; f < features; ++f) {
+      float& slot = max[index[e] * features + f];
+      slot = std::max(slot, src[e * features + f]);
+    }
+    count[index[e]] += 1.0;
+  }
+  std::vector<double> out(entries * features), sum(rows * features, 0.0);
+  for (std::int64_t e = 0; e < entries; ++e) {
+    for (std::int64_t f = 0; f < features; ++f) {
+      const float shifted = src[e * features + f] - max[index[e] * features + f];
+      out[e * features + f] = std::exp(double{shifted});
+      sum[index[e] * features + f] += out[e * features + f];
+    }
+  }
+  std::vector<double> bound(out.size());
+  for (std::int64_t k = 0; k < entries * features; ++k) {
+    const std::int64_t r = index[k / features];
+    out[k] /= sum[r * features + k % features] + 1e-16;
+    bound[k] = (count[r] + 16) * std::ldexp(out[k], -24) + std::ldexp(1.0, -126);
+  }
+  return {out, bound};
+}
+
+}  // namespace
+
+TEST_CASE("SegmentSoftmax matches the reference on 1 and 4 threads") {
+  // 4 entries x 2 features; rows 0, 2 and 4 have none (and no output); row 1: an -inf entry
+  // and values of 1e4 (no overflow); row 3: one entry (1)
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> small_src = {1e4f, 2.0f, -inf, -1.0f, 1e4f - 1.0f, 0.5f, 3.0f, -3.0f};
+  const std::vector<std::int64_t> small_index = {1, 1, 1, 3};
+  // 5,000 rows and 40,000 entries: enough for the kernel to split the rows among threads
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::uniform_int_distribution<std::int64_t> row(0, 4999);
+  std::vector<float> large_src;
+  std::vector<std::int64_t> large_index;
+  for (std::int64_t k = 0; k < 40000 * 8; ++k) large_src.push_back(normal(rng));
+  for (std::int64_t e = 0; e < 40000; ++e) large_index.push_back(row(rng));
+  struct Case {
+    const std::vector<float>& src;
+    const std::vector<std::int64_t>& index;
+    std::int64_t rows, features;
+
+    NamedInputs inputs() const {
+      const auto entries = std::int64_t(index.size());
+      return {{"src", TensorView::of(src.data(), {entries, features})},
+              {"index", TensorView::of(index.data(), {entries})},
+              {"rows", TensorView::of(&rows, {})}};
+    }
+  };
+  const Case small{small_src, small_index, 5, 2}, large{large_src, large_index, 5000, 8};
+  auto one = open("segment_softmax.onnx", 1);
+  auto four = open("segment_softmax.onnx", 4);
+  for (const Case* c : {&small, &large}) {
+    const auto out1 = one.run(c->inputs());
+    const auto out4 = four.run(c->inputs());
+    CHECK(out1[0].shape == std::vector<std::int64_t>{std::int64_t(c->index.size()), c->features});
+    check_close(out1[0], softmax_reference(c->src, c->index, c->rows, c->features));
+    CHECK(bitwise_equal(out1[0], out4[0]));
+  }
+  const auto out = one.run(small.inputs());
+  CHECK(out[0].as<float>()[2] == 0.0f);  // the -inf entry
+  CHECK(out[0].as<float>()[6] == 1.0f);  // the only entry of its row
+  CHECK(out[0].as<float>()[7] == 1.0f);
+}
+
+namespace {
+
+// EdgeScore's inputs: node_i [N, H, C], node_j [N, H, C], source, target [E], weight [H, C].
+struct Scores {
+  std::int64_t nodes, heads, channels;
+  std::vector<float> node_i, node_j, weight;
+  std::vector<std::int64_t> source, target;
+
+  NamedInputs inputs(bool with_weight) const {
+    const std::int64_t edges = std::int64_t(source.size());
+    NamedInputs named = {{"node_i", TensorView::of(node_i.data(), {nodes, heads, channels})},
+                         {"node_j", TensorView::of(node_j.data(), {nodes, heads, channels})},
+                         {"source", TensorView::of(source.data(), {edges})},
+                         {"target", TensorView::of(target.data(), {edges})}};
+    if (with_weight) named.push_back({"weight", TensorView::of(weight.data(), {heads, channels})});
+    return named;
+  }
+};
+
+Scores random_scores(std::int64_t nodes, std::int64_t edges, std::int64_t heads,
+                     std::int64_t channels, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Scores scores{nodes, heads, channels, {}, {}, {}, {}, {}};
+  for (std::int64_t k = 0; k < nodes * heads * channels; ++k) {
+    scores.node_i.push_back(normal(rng));
+    scores.node_j.push_back(normal(rng));
+  }
+  for (std::int64_t k = 0; k < heads * channels; ++k) scores.weight.push_back(normal(rng));
+  std::uniform_int_distribution<std::int64_t> node(0, nodes - 1);
+  for (std::int64_t e = 0; e < edges; ++e) {
+    scores.source.push_back(node(rng));
+    scores.target.push_back(node(rng));
+  }
+  return scores;
+}
+
+// The scores [E, H]: sums in double over the channels of the terms in float (as ONNX's Mul,
+// Add and LeakyRelu compute them).
+Expected score_reference(const Scores& s, bool leaky_relu, float slope) {
+  Expected expected;
+  for (std::size_t e = 0; e < s.source.size(); ++e) {
+    for (std::int64_t h = 0; h < s.heads; ++h) {
+      double sum = 0.0, magnitude = 0.0;
+      for (std::int64_t c = 0; c < s.channels; ++c) {
+        const std::int64_t at = h * s.channels + c;
+        const float a = s.node_i[s.target[e] * s.heads * s.channels + at];
+        const float b = s.node_j[s.source[e] * s.heads * s.channels + at];
+        const float x = a + b;
+        const float term = leaky_relu ? s.weight[at] * (x < 0.0f ? x * slope : x) : a * b;
+        sum += term;
+        magnitude += std::abs(term);
+      }
+      expected.values.push_back(sum);
+      expected.bound.push_back(sum_bound(double(s.channels), magnitude, false));
+    }
+  }
+  return expected;
+}
+
+}  // namespace
+
+TEST_CASE("EdgeScore matches the reference on 1 and 4 threads") {
+  // 13 channels: not a multiple of the kernel's lanes; 40,000 edges: split among threads
+  const Scores scores = random_scores(5000, 40000, 4, 13, 10);
+  for (const bool leaky_relu : {false, true}) {
+    CAPTURE(leaky_relu);
+    const std::string model = leaky_relu ? "edge_score_leaky_relu.onnx" : "edge_score_dot.onnx";
+    const auto out1 = open(model, 1).run(scores.inputs(leaky_relu));
+    const auto out4 = open(model, 4).run(scores.inputs(leaky_relu));
+    CHECK(out1[0].shape == std::vector<std::int64_t>{40000, 4});
+    check_close(out1[0], score_reference(scores, leaky_relu, 0.1f));  // the model's slope
+    CHECK(bitwise_equal(out1[0], out4[0]));
+  }
+  Scores bad = random_scores(5, 6, 2, 3, 11);
+  bad.target[3] = 5;
+  CHECK(error_of([&] { open("edge_score_dot.onnx").run(bad.inputs(false)); })
+            .find("ai.e2e_gnn.EdgeScore: target[3] = 5 is out of range [0, 5) (node_i has 5 "
+                  "rows)") != std::string::npos);
 }

@@ -14,11 +14,16 @@ from _nn_graphs import Graph, corner_cases, knn_batch, random_batch
 from _nn_onnx import export_model, open_session
 
 from e2e_gnn.nn import (
+    ARMAConv,
     EdgeConv,
+    GATConv,
+    GATv2Conv,
     GCNConv,
     GINConv,
+    GINEConv,
     GraphConv,
     SAGEConv,
+    TransformerConv,
     global_max_pool,
     global_mean_pool,
 )
@@ -246,4 +251,75 @@ def test_gathered_messages_are_reduced_in_place(layer, weighted: bool) -> None:
         numpy_feeds = {k: v.numpy() for k, v in feeds.items()}
         outs = [run(model, numpy_feeds, threads)[0] for threads in THREADS]
         np.testing.assert_allclose(outs[0], ref, atol=1e-5, rtol=1e-6, err_msg=graph.name)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=graph.name)
+
+
+class WithEdgeAttr(torch.nn.Module):
+    def __init__(self, conv: torch.nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor):
+        return self.conv(x, edge_index, edge_attr)
+
+
+def relu_mlp(width: int) -> torch.nn.Sequential:
+    return mlp(torch.nn.Linear(width, width), torch.nn.ReLU())
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        # alpha_j + alpha_i from per-node terms; softmax; alpha.unsqueeze(-1) * x_j
+        (
+            lambda: GATConv(4, 5, heads=3),
+            {"SegmentSoftmax": 1, "GatherSegmentReduce": 1, "SegmentReduce": 0},
+        ),
+        (lambda: GATConv(4, 5, heads=2, concat=False), {"SegmentSoftmax": 1}),
+        (
+            lambda: GATv2Conv(4, 5, heads=3),
+            {"EdgeScore": 1, "SegmentSoftmax": 1, "GatherSegmentReduce": 1, "SegmentReduce": 0},
+        ),
+        (lambda: TransformerConv(4, 5, heads=3, concat=False), {"EdgeScore": 1}),
+        # the degrees of the normalisation are the one SegmentReduce
+        (
+            lambda: ARMAConv(4, 5, num_stacks=3, num_layers=2),
+            {"GatherSegmentReduce": 2, "SegmentReduce": 1},
+        ),
+        (
+            lambda: WithEdgeAttr(GINEConv(relu_mlp(4), edge_dim=3)),
+            {"GatherSegmentReduce": 1, "SegmentReduce": 0},
+        ),
+        # edge features in the attention: the scores stay plain ONNX, the rest is fused
+        (lambda: WithEdgeAttr(GATv2Conv(4, 5, heads=2, edge_dim=3)), {"EdgeScore": 0}),
+    ],
+    ids=["gat", "gat_mean", "gatv2", "transformer", "arma", "gine", "gatv2_edge_attr"],
+)
+def test_fused_attention_and_edge_terms(layer, expected: dict[str, int]) -> None:
+    """The attention layers' scores (EdgeScore), softmax (SegmentSoftmax) and weighted
+    aggregation (GatherSegmentReduce with one weight per head), ARMA's weighted propagation
+    and GINEConv's relu(x_j + edge_attr) as fused operators, with the layer's numbers on
+    any thread count, existing self loops and isolated nodes included."""
+    torch.manual_seed(0)
+    module = layer().eval()
+    example = random_batch([6, 9, 5], 3.0, 4, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    args = {"x": example.x, "edge_index": example.edge_index}
+    axes = dict(GRAPH_AXES)
+    if isinstance(module, WithEdgeAttr):
+        args["edge_attr"] = torch.randn(example.edge_index.size(1), 3, generator=gen)
+        axes["edge_attr"] = {0: "E"}
+    model = fused_export(module, args, axes)
+    counts = op_counts(model)
+    for op, count in expected.items():
+        assert counts[(DOMAIN, op)] == count, counts
+    for graph in [random_batch([5, 12], 2.5, 4, seed=4), *corner_cases(4)]:
+        feeds = {"x": graph.x, "edge_index": graph.edge_index}
+        if "edge_attr" in args:
+            feeds["edge_attr"] = torch.randn(graph.edge_index.size(1), 3, generator=gen)
+        with torch.no_grad():
+            ref = module(**feeds).numpy()
+        numpy_feeds = {k: v.numpy() for k, v in feeds.items()}
+        outs = [run(model, numpy_feeds, threads)[0] for threads in THREADS]
+        np.testing.assert_allclose(outs[0], ref, atol=1e-5, rtol=1e-5, err_msg=graph.name)
         np.testing.assert_array_equal(outs[0], outs[1], err_msg=graph.name)

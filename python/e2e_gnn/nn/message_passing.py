@@ -279,6 +279,19 @@ class MessagePassing(torch.nn.Module):
         out = self.edge_update(**self._select(self._edge_update_params, data, "edge_update"))
         return _run_hooks(self, self._edge_update_forward_hooks, (edge_index, size, kwargs), out)
 
+    def _plain_edge_update(self, owner: type) -> bool:
+        """Whether :meth:`edge_update` is ``owner``'s own and no edge-update hook is
+        registered: the layer may then compute the same edge updates another way (a fused
+        operator in an export)."""
+        hooked = self._edge_update_forward_pre_hooks or self._edge_update_forward_hooks
+        return type(self).edge_update is owner.edge_update and not hooked  # type: ignore[attr-defined]
+
+    def _source_target(self, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        """``(j, i)``: the index of each edge's source (``x_j``) and target (``x_i``) under
+        :attr:`flow`."""
+        j, i = (0, 1) if self.flow == "source_to_target" else (1, 0)
+        return edge_index[j], edge_index[i]
+
     def register_propagate_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Registers ``hook(module, (edge_index, size, kwargs))``, called before
         :meth:`propagate`; it may return the modified ``(edge_index, size, kwargs)``."""

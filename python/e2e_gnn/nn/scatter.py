@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from e2e_gnn.nn._fused_ops import exporting_fused, fused_segment_reduce
+from e2e_gnn.nn._fused_ops import exporting_fused, fused_segment_reduce, fused_segment_softmax
 from e2e_gnn.nn._onnx_ops import (
     ONNX_OPS_AVAILABLE,
     edge_chunks,
@@ -240,6 +240,11 @@ def softmax(
             raise ValueError(msg)
         index = torch.arange(ptr.numel() - 1, device=ptr.device).repeat_interleave(ptr.diff())
         num_nodes = ptr.numel() - 1 if num_nodes is None else num_nodes
+    if exporting_fused():  # one ai.e2e_gnn.SegmentSoftmax node
+        dim = _check(src, index, dim, "max")
+        size = _rows(index, num_nodes)
+        out = fused_segment_softmax(src.movedim(dim, 0), index, size)  # type: ignore[arg-type]
+        return out.movedim(0, dim)
     src_max = scatter(src.detach(), index, dim, num_nodes, "max")
     size = src_max.size(dim)
     out = (src - src_max.index_select(dim, index)).exp()

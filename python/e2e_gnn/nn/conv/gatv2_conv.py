@@ -6,9 +6,16 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_2d
+from e2e_gnn.nn._fused_ops import edge_score, exporting_fused
 from e2e_gnn.nn.conv._linear import linear, pair
 from e2e_gnn.nn.conv.arma_conv import _glorot
-from e2e_gnn.nn.conv.gat_conv import FILL_VALUES, attention_weights, self_loop_attr
+from e2e_gnn.nn.conv.gat_conv import (
+    FILL_VALUES,
+    attention_weights,
+    mean_over_heads,
+    self_loop_attr,
+    without_existing_loops,
+)
 from e2e_gnn.nn.message_passing import MessagePassing, dense_edges
 from e2e_gnn.nn.scatter import softmax
 
@@ -157,11 +164,18 @@ class GATv2Conv(MessagePassing):
                 edge_attr = torch.cat([edge_attr, loop_attr])
             edge_index = torch.cat([edge_index, loops.repeat(2, 1)], dim=1)
             existing_loop = torch.cat([is_loop, torch.zeros_like(loops, dtype=torch.bool)])
-        alpha = self.edge_updater(
-            edge_index, x=(x_l, x_r), edge_attr=edge_attr, existing_loop=existing_loop
-        )
+        if exporting_fused() and edge_attr is None and self._plain_edge_update(GATv2Conv):
+            # edge_update's scores as one ai.e2e_gnn.EdgeScore node: no [E, H, C] tensors
+            source, target = self._source_target(edge_index)
+            att = self.att.view(heads, channels)
+            alpha = edge_score(x_r, x_l, source, target, att, "leaky_relu", self.negative_slope)
+            alpha = self._normalize(alpha, existing_loop, target, x_r.size(0))
+        else:
+            alpha = self.edge_updater(
+                edge_index, x=(x_l, x_r), edge_attr=edge_attr, existing_loop=existing_loop
+            )
         out = self.propagate(edge_index, x=(x_l, x_r), alpha=alpha)
-        out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
+        out = out.reshape(-1, heads * channels) if self.concat else mean_over_heads(out)
         if res is not None:
             out = out + res
         if self.bias is not None:
@@ -187,8 +201,19 @@ class GATv2Conv(MessagePassing):
             x = x + self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
         x = torch.nn.functional.leaky_relu(x, self.negative_slope)
         alpha = (x * self.att).sum(dim=-1)
+        return self._normalize(alpha, existing_loop, index, size_i)
+
+    def _normalize(
+        self,
+        alpha: Tensor,
+        existing_loop: Tensor | None,
+        index: Tensor,
+        size_i: int | torch.SymInt | None,
+    ) -> Tensor:
+        """The attention weights [E, H] from the scores: the self loops the input had get 0,
+        softmax over each target's edges, dropout."""
         if existing_loop is not None:
-            alpha = torch.where(existing_loop.view(-1, 1), float("-inf"), alpha)
+            alpha = without_existing_loops(alpha, existing_loop)
         alpha = softmax(alpha, index, num_nodes=size_i)
         return torch.nn.functional.dropout(alpha, p=self.dropout, training=self.training)
 

@@ -7,7 +7,9 @@ import torch
 from torch import Tensor
 
 from e2e_gnn.nn._checks import check_2d
+from e2e_gnn.nn._fused_ops import edge_score, exporting_fused
 from e2e_gnn.nn.conv._linear import linear, pair
+from e2e_gnn.nn.conv.gat_conv import mean_over_heads
 from e2e_gnn.nn.message_passing import MessagePassing
 from e2e_gnn.nn.scatter import softmax
 
@@ -114,12 +116,27 @@ class TransformerConv(MessagePassing):
         query = self.lin_query(x[1]).view(-1, heads, channels)
         key = self.lin_key(x[0]).view(-1, heads, channels)
         value = self.lin_value(x[0]).view(-1, heads, channels)
-        value, alpha = self.edge_updater(
-            edge_index, query=query, key=key, value=value, edge_attr=edge_attr
-        )
+        if exporting_fused() and self.lin_edge is None and self._plain_edge_update(TransformerConv):
+            # edge_update's scores as one ai.e2e_gnn.EdgeScore node: no [E, H, C] products
+            source, target = self._source_target(edge_index)
+            alpha = edge_score(
+                query,
+                key,
+                target=target,
+                source=source,
+                weight=None,
+                score="dot",
+                negative_slope=0.0,
+            )
+            alpha = softmax(alpha / math.sqrt(channels), target, num_nodes=x[1].size(0))
+            value = value.index_select(0, source)
+        else:
+            value, alpha = self.edge_updater(
+                edge_index, query=query, key=key, value=value, edge_attr=edge_attr
+            )
         size = (x[0].size(0), x[1].size(0))
         out = self.propagate(edge_index, value=value, alpha=alpha, size=size)
-        out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
+        out = out.reshape(-1, heads * channels) if self.concat else mean_over_heads(out)
         if self.root_weight:
             x_r = self.lin_skip(x[1])
             if self.lin_beta is not None:
