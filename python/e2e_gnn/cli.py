@@ -496,6 +496,9 @@ def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any
 # Quick forms that mostly wait for servers and worker processes to start (tritonserver, dask
 # clusters): measured, many_files takes 88 s of wall time for 35 s of CPU.
 QUICK_WAITING = ("many_files", "triton")
+# The physics studies among the benchmarks: they train taggers for their numbers (over an
+# hour together on two cores) and are left out by `bench --performance`.
+TRAINING_STUDIES = ("calibration", "learning_curve", "physics")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -516,6 +519,13 @@ QUICK_WAITING = ("many_files", "triton")
     "(benchmarks/render_tables.py).",
 )
 @click.option(
+    "--performance",
+    is_flag=True,
+    help="As --all, without the physics studies that train taggers (calibration, "
+    "learning_curve, physics): every number of the README's performance table and its "
+    "plots.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Results directory (default: benchmarks/results).",
@@ -530,6 +540,7 @@ def bench(
     args: tuple[str, ...],
     quick: bool,
     run_all: bool,
+    performance: bool,
     out: Path | None,
     jobs: int | None,
 ) -> None:
@@ -549,16 +560,23 @@ def bench(
     if not found:
         msg = f"no benchmarks in {scripts}: run from an e2e_gnn checkout"
         raise click.ClickException(msg)
-    if run_all and (quick or name or jobs):
-        msg = "--all runs every benchmark in full, one at a time: no NAME, --quick or --jobs"
+    if run_all and performance:
+        msg = "--performance is --all without the training studies: give one of them"
+        raise click.UsageError(msg)
+    if (run_all or performance) and (quick or name or jobs):
+        option = "--all" if run_all else "--performance"
+        msg = f"{option} runs every benchmark in full, one at a time: no NAME, --quick or --jobs"
         raise click.UsageError(msg)
     if name is not None and name not in found:
         msg = f"no benchmark {name!r} in {scripts}; have {found}"
         raise click.ClickException(msg)
-    if not (name or quick or run_all):
-        msg = f"give a benchmark NAME, --quick or --all; have {found}"
+    if not (name or quick or run_all or performance):
+        msg = f"give a benchmark NAME, --quick, --performance or --all; have {found}"
         raise click.UsageError(msg)
     names = [name] if name else found
+    if performance:
+        names = [each for each in names if each not in TRAINING_STUDIES]
+        run_all = True
     if quick:  # those that mostly wait first, so that the others fill the cores meanwhile
         names.sort(key=lambda each: each not in QUICK_WAITING)
     jobs = jobs or ((os.cpu_count() or 1) + 1 if quick else 1)

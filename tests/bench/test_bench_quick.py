@@ -151,8 +151,14 @@ def test_bench_command_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert "no benchmark 'nope'" in missing.output and "'knn'" in missing.output
     both = runner.invoke(main, ["bench", "--all", "--quick"])
     assert both.exit_code == 2 and "--all runs every benchmark in full" in both.output
+    performance = runner.invoke(main, ["bench", "--performance", "layers"])
+    assert performance.exit_code == 2 and "--performance runs every benchmark" in performance.output
+    twice = runner.invoke(main, ["bench", "--performance", "--all"])
+    assert twice.exit_code == 2 and "--performance is --all without" in twice.output
     neither = runner.invoke(main, ["bench"])
-    assert neither.exit_code == 2 and "give a benchmark NAME, --quick or --all" in neither.output
+    assert neither.exit_code == 2 and "give a benchmark NAME, --quick, --performance or --all" in (
+        neither.output
+    )
     monkeypatch.chdir(ROOT / "docs")
     elsewhere = runner.invoke(main, ["bench", "--quick"])
     assert elsewhere.exit_code == 1 and "run from an e2e_gnn checkout" in elsewhere.output
