@@ -481,6 +481,39 @@ void run_rows(const OrtApi& api, OrtKernelContext* context, const RowTask& task,
 // ---------------------------------------------------------------------------------------
 // SegmentReduce(src [E, *F], index [E], rows) -> out [rows, *F]
 
+// The inputs of SegmentReduce and SegmentSoftmax, checked: src [E, *F], index [E] with values
+// in [0, rows), rows.
+struct SegmentInputs {
+  Input src;
+  Input index;
+  std::int64_t rows;
+
+  std::int64_t entries() const { return src.dim(0); }
+  std::int64_t features() const {
+    std::int64_t features = 1;
+    for (std::size_t d = 1; d < src.rank(); ++d) features *= src.dim(d);
+    return features;
+  }
+};
+
+SegmentInputs segment_inputs(const OrtApi& api, OrtKernelContext* context) {
+  SegmentInputs in{input(api, context, 0), input(api, context, 1), 0};
+  if (in.src.rank() < 1) {
+    throw ArgumentError("input 'src' has shape " + shape_string(in.src.shape) +
+                        ", expected [E, *F] (rank >= 1)");
+  }
+  const std::int64_t entries = in.entries();
+  if (in.index.rank() != 1 || in.index.dim(0) != entries) {
+    throw ArgumentError("input 'index' has shape " + shape_string(in.index.shape) +
+                        ", expected [E] = [" + std::to_string(entries) +
+                        "] (E from input 'src' of shape " + shape_string(in.src.shape) + ")");
+  }
+  in.rows = rows_value(input(api, context, 2));
+  check_range(in.index.int64s(), entries, in.rows, "index",
+              [&] { return "rows = " + std::to_string(in.rows); });
+  return in;
+}
+
 struct SegmentReduceKernel {
   const OrtApi& api;
   Reduce reduce;
@@ -490,34 +523,17 @@ struct SegmentReduceKernel {
   }
 
   void compute(OrtKernelContext* context) const {
-    const Input src = input(api, context, 0);
-    const Input index = input(api, context, 1);
-    const Input rows_input = input(api, context, 2);
-    if (src.rank() < 1) {
-      throw ArgumentError("input 'src' has shape " + shape_string(src.shape) +
-                          ", expected [E, *F] (rank >= 1)");
-    }
-    const std::int64_t entries = src.dim(0);
-    if (index.rank() != 1 || index.dim(0) != entries) {
-      throw ArgumentError("input 'index' has shape " + shape_string(index.shape) +
-                          ", expected [E] = [" + std::to_string(entries) +
-                          "] (E from input 'src' of shape " + shape_string(src.shape) + ")");
-    }
-    const std::int64_t rows = rows_value(rows_input);
-    check_range(index.int64s(), entries, rows, "index",
-                [&] { return "rows = " + std::to_string(rows); });
-
-    std::vector<std::int64_t> out_shape = src.shape;
-    out_shape[0] = rows;
-    std::int64_t features = 1;
-    for (std::size_t d = 1; d < src.rank(); ++d) features *= src.dim(d);
+    const SegmentInputs in = segment_inputs(api, context);
+    std::vector<std::int64_t> out_shape = in.src.shape;
+    out_shape[0] = in.rows;
     float* out = output(api, context, 0, out_shape);
-    if (rows == 0 || features == 0) return;
+    if (in.rows == 0 || in.features() == 0) return;
 
-    const Rows grouped = group_by_row(index.int64s(), entries, rows);
+    const Rows grouped = group_by_row(in.index.int64s(), in.entries(), in.rows);
     run_rows(api, context,
-             {reduce, Messages::src_rows, &grouped, features, src.floats(), nullptr, nullptr, out},
-             rows);
+             {reduce, Messages::src_rows, &grouped, in.features(), in.src.floats(), nullptr,
+              nullptr, out},
+             in.rows);
   }
 };
 
@@ -824,31 +840,15 @@ struct SegmentSoftmaxKernel {
   }
 
   void compute(OrtKernelContext* context) const {
-    const Input src = input(api, context, 0);
-    const Input index = input(api, context, 1);
-    const Input rows_input = input(api, context, 2);
-    if (src.rank() < 1) {
-      throw ArgumentError("input 'src' has shape " + shape_string(src.shape) +
-                          ", expected [E, *F] (rank >= 1)");
-    }
-    const std::int64_t entries = src.dim(0);
-    if (index.rank() != 1 || index.dim(0) != entries) {
-      throw ArgumentError("input 'index' has shape " + shape_string(index.shape) +
-                          ", expected [E] = [" + std::to_string(entries) +
-                          "] (E from input 'src' of shape " + shape_string(src.shape) + ")");
-    }
-    const std::int64_t rows = rows_value(rows_input);
-    check_range(index.int64s(), entries, rows, "index",
-                [&] { return "rows = " + std::to_string(rows); });
-    std::int64_t features = 1;
-    for (std::size_t d = 1; d < src.rank(); ++d) features *= src.dim(d);
-    float* out = output(api, context, 0, src.shape);
+    const SegmentInputs in = segment_inputs(api, context);
+    float* out = output(api, context, 0, in.src.shape);
+    const std::int64_t entries = in.entries(), features = in.features();
     if (entries == 0 || features == 0) return;
 
-    const Rows grouped = group_by_row(index.int64s(), entries, rows);
-    parallel_blocks(api, context, rows, 3 * entries * features,
+    const Rows grouped = group_by_row(in.index.int64s(), entries, in.rows);
+    parallel_blocks(api, context, in.rows, 3 * entries * features,
                     [&](std::int64_t first, std::int64_t last) {
-                      softmax_rows(grouped, src.floats(), features, out, first, last);
+                      softmax_rows(grouped, in.src.floats(), features, out, first, last);
                     });
   }
 };

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from _bench_samples import PER_CALL_US
 from onnx import TensorProto, helper, numpy_helper
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -181,20 +182,7 @@ def test_the_knn_floor_is_its_edges_moved_or_their_distances() -> None:
 def test_a_python_layer_is_a_multiple_of_the_fixed_cost_of_a_call() -> None:
     import bench_per_call
 
-    us = {
-        "onnxruntime floor": 8.0,
-        "onnxruntime session.run": 28.0,
-        "native Tagger.run": 26.0,
-        "Tagger(native)": 30.0,
-        "Tagger(onnxruntime)": 34.0,
-        "kNN binding": 2.0,
-        "graphs_from_spec binding": 3.0,
-        "graphs_from_spec binding (JSON spec)": 7.0,
-        "graphs_from_spec": 5.0,
-        "native Tagger.tag_nodes": 30.0,
-        "Tagger(native).tag_nodes": 42.0,
-    }
-    x_floor = bench_per_call.x_floor(us, model_floor_us=0.5)
+    x_floor = bench_per_call.x_floor(PER_CALL_US, model_floor_us=0.5)
     assert x_floor[bench_per_call.FIXED] == 1.0
     assert x_floor["Python Tagger above native Tagger.run"] == (8 + 4) / 8
     assert x_floor["Python hits->scores above C++ hits->scores"] == (8 + 12) / 8

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _bench_samples import PER_CALL_US
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 import render_tables  # noqa: E402
@@ -87,19 +89,6 @@ import bench_triton  # noqa: E402
 import floors  # noqa: E402
 
 MACHINE = {"matmul_gflops_1_thread": 1.0, "bandwidth_gbs": 1.0}  # 1 flop, 1 byte = 1e-6 ms
-PER_CALL_US = {  # a fixed cost of 8 us; the Python Tagger adds 4 us above the native one
-    "onnxruntime floor": 8.0,
-    "onnxruntime session.run": 28.0,
-    "native Tagger.run": 26.0,
-    "Tagger(native)": 30.0,
-    "Tagger(onnxruntime)": 34.0,
-    "kNN binding": 2.0,
-    "graphs_from_spec binding": 3.0,
-    "graphs_from_spec binding (JSON spec)": 7.0,
-    "graphs_from_spec": 5.0,
-    "native Tagger.tag_nodes": 30.0,
-    "Tagger(native).tag_nodes": 42.0,
-}
 SPEEDUP = "native batched vs native per jet (target >= 4)"
 OLD_TRITON_GOAL = {
     "graphs_per_request": 100,
