@@ -171,7 +171,7 @@ def _write(path: Path, scores: np.ndarray) -> None:
         writer.write(score_columns(scores, row=np.arange(len(scores))))
 
 
-def many_files(work: Path, files: int, graphs: int) -> dict[str, Any]:
+def many_files(work: Path, files: int, graphs: int, clusters: tuple[int, ...]) -> dict[str, Any]:
     from distributed import LocalCluster
 
     from e2e_gnn import infer_files
@@ -207,7 +207,7 @@ def many_files(work: Path, files: int, graphs: int) -> dict[str, Any]:
     run("local, 1 worker (in process)", workers=1)
     run("local, 2 processes (spawned per run)", workers=2)
     startup = {}
-    for workers in (1, 2):
+    for workers in clusters:
         start = time.perf_counter()
         with LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -226,7 +226,7 @@ def many_files(work: Path, files: int, graphs: int) -> dict[str, Any]:
     }
 
 
-def column(work: Path, copies: int) -> dict[str, Any]:
+def column(work: Path, copies: int, clusters: tuple[int, ...]) -> dict[str, Any]:
     import awkward as ak
     import dask_awkward as dak
     import uproot
@@ -242,7 +242,7 @@ def column(work: Path, copies: int) -> dict[str, Any]:
         link.symlink_to(NANOAOD.resolve())
         files[str(link)] = "Events"
     rates = {}
-    for workers in (1, 2):
+    for workers in clusters:
         with (
             LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -282,10 +282,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=6)
     args = _common.parse(parser, {"files": 2, "graphs": 50, "copies": 1})
     bench = _common.Bench("many_files", args)
+    # dask clusters of these worker counts (--quick: the 2-worker ones, the same code)
+    clusters = (2,) if args.quick else (1, 2)
     with tempfile.TemporaryDirectory() as work:
         results: dict[str, Any] = {
-            "infer_files": many_files(Path(work), args.files, args.graphs),
-            "column": column(Path(work), args.copies) if NANOAOD.is_file() else None,
+            "infer_files": many_files(Path(work), args.files, args.graphs, clusters),
+            "column": column(Path(work), args.copies, clusters) if NANOAOD.is_file() else None,
         }
     bench.write(results, onnxruntime=1)
     print("\n| run | rate |\n|---|---:|")
