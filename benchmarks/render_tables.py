@@ -112,27 +112,19 @@ def _layers(result: dict[str, Any]) -> Iterator[Row]:
         return value
 
     floor_note = "x floor: range over the layers, each against its own floor"
+    exports = (("", "in ONNX Runtime"), ("fused_", "with fused operators (`--fused-ops`)"))
     for key, peer in (("eager", "PyG eager"), ("compile", "PyG torch.compile")):
-        ratios = _both(result, spread(f"speedup_vs_pyg_{key}"))
-        if ratios.strip(" -/"):
-            floor = _both(result, spread("x_floor"))
-            yield Row(
-                f"each general layer in ONNX Runtime vs {peer}",
-                "",
-                floor_note if floor.strip(" -/") else "",
-                ratios,
-                floor,
-            )
-        fused = _both(result, spread(f"fused_speedup_vs_pyg_{key}"))
-        if fused.strip(" -/"):
-            floor = _both(result, spread("fused_x_floor"))
-            yield Row(
-                f"each general layer with fused operators (`--fused-ops`) vs {peer}",
-                "",
-                floor_note if floor.strip(" -/") else "",
-                fused,
-                floor,
-            )
+        for prefix, export in exports:
+            ratios = _both(result, spread(f"{prefix}speedup_vs_pyg_{key}"))
+            if ratios.strip(" -/"):
+                floor = _both(result, spread(f"{prefix}x_floor"))
+                yield Row(
+                    f"each general layer {export} vs {peer}",
+                    "",
+                    floor_note if floor.strip(" -/") else "",
+                    ratios,
+                    floor,
+                )
     for index, layer in enumerate(runs[0]["general_layers"]):
         rows = [run["general_layers"][index] for run in runs]
         # the peer a user would pick: PyG under torch.compile where it compiles
