@@ -162,3 +162,31 @@ def test_bench_command_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(ROOT / "docs")
     elsewhere = runner.invoke(main, ["bench", "--quick"])
     assert elsewhere.exit_code == 1 and "run from an e2e_gnn checkout" in elsewhere.output
+
+
+@pytest.mark.parametrize("mode", ["--all", "--performance"])
+def test_full_runs_time_first_and_train_last(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--all runs the timing benchmarks before the physics studies that train taggers (their
+    numbers do not depend on a quiet machine); --performance leaves those out. Each stand-in
+    script only records that it ran, then the tables render."""
+    from click.testing import CliRunner
+
+    from e2e_gnn.cli import TRAINING_STUDIES, main
+
+    scripts = tmp_path / "benchmarks"
+    scripts.mkdir()
+    ran = tmp_path / "ran.txt"
+    names = ["aggregation", *TRAINING_STUDIES, "layers", "triton"]
+    for name in [*names, "render_tables"]:
+        prefix = "" if name == "render_tables" else "bench_"
+        (scripts / f"{prefix}{name}.py").write_text(
+            f"with open({str(ran)!r}, 'a') as f:\n    print({name!r}, file=f)\n"
+        )
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["bench", mode, "--out", str(tmp_path / "results")])
+    assert done.exit_code == 0, done.output
+    timing = ["aggregation", "layers", "triton"]
+    expected = timing + sorted(TRAINING_STUDIES) * (mode == "--all") + ["render_tables"]
+    assert ran.read_text().split() == expected
