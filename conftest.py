@@ -49,6 +49,12 @@ def tagger_export(tmp_path_factory: pytest.TempPathFactory):
     return (*_export_toy_tagger(path, "test_tagger", seed=0), path)
 
 
+@pytest.fixture
+def export_toy_tagger():  # type: ignore[no-untyped-def]
+    """The exporter of ``tagger_export`` (path, name, seed[, fused_ops]): export again."""
+    return _export_toy_tagger
+
+
 @pytest.fixture(scope="session")
 def fused_tagger_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another EdgeConvTagger (seed 1) exported with fused operators: its path."""

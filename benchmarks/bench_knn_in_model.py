@@ -14,10 +14,7 @@ Writes benchmarks/results/knn_in_model.json and prints a markdown table.
 
 from __future__ import annotations
 
-import tempfile
-import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
@@ -25,6 +22,7 @@ import torch
 from torch import Tensor
 
 import _common
+import bench_layers
 from e2e_gnn.nn.knn import knn_table
 
 K = 16
@@ -59,18 +57,9 @@ class _Table(torch.nn.Module):
 
 
 def onnx_session() -> ort.InferenceSession:
-    dim = torch.export.Dim("N", min=0)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        path = str(Path(tmp) / "knn.onnx")
-        example = (torch.randn(11, 3), torch.tensor([0] * 6 + [1] * 5))
-        torch.onnx.export(
-            _Table(), example, path, dynamo=True, opset_version=18, verbose=False,
-            dynamic_shapes=({0: dim}, {0: dim}),
-        )  # fmt: skip
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    example = {"pos": torch.randn(11, 3), "batch": torch.tensor([0] * 6 + [1] * 5)}
+    dynamic = {"pos": {0: "N"}, "batch": {0: "N"}}
+    return bench_layers.session(bench_layers.export_bytes(_Table(), example, dynamic))
 
 
 def best_ms(run: Callable[[], object], repeat: int) -> float:

@@ -27,6 +27,7 @@ from e2e_gnn import __version__, custom_ops
 from e2e_gnn.batch import Batch
 from e2e_gnn.checksum import model_checksum
 from e2e_gnn.export.lint import UnsupportedOperationError, find_unsupported_operations
+from e2e_gnn.export.optimize import optimize
 from e2e_gnn.export.parity import ParityReport, check_parity, parity_cases, training_scale
 from e2e_gnn.graphs.batch import GraphBatch
 from e2e_gnn.nn._fused_ops import fused_operators
@@ -162,8 +163,10 @@ def _to_onnx(module: torch.nn.Module, spec: ModelSpec, example: Batch) -> onnx.M
                 ),
                 external_data=False,
                 verbose=False,
+                optimize=False,
             )
         assert program is not None
+        optimize(program)
         return program.model_proto
     except (torch.onnx.errors.OnnxExporterError, RuntimeError) as err:
         warnings.warn(
