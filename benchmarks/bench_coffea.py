@@ -22,7 +22,7 @@ Measured in one process, one thread each (torch and ONNX Runtime), on the same j
    computed on the synchronous scheduler: reading included, as in an analysis.
 Both columns are compared event by event (max |difference| of the scores).
 
-    python benchmarks/bench_coffea.py [--repeat 5] [--copies 6] [--quick]
+    python benchmarks/bench_coffea.py [--repeat 5] [--copies 6] [--steps 40] [--layers 3] [--quick]
 
 Writes benchmarks/results/coffea.json and prints a markdown table.
 """
@@ -197,7 +197,7 @@ def measure(args: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         start = time.perf_counter()
-        model, spec = train(jets, label, args.steps)
+        model, spec = train(jets, label, args.steps, layers=args.layers)
         train_s = time.perf_counter() - start
         onnx_path, script_path = export(model, spec, work)
         wrapper = jet_tagger_class()(str(script_path), expected_output_shape=(None, 1))
@@ -243,7 +243,8 @@ def measure(args: Any) -> dict[str, Any]:
         "events_with_jets": int(has.sum()),
         "max_jets_per_event": int(ak.max(ak.num(jets, axis=1))),
         "torch_wrapper_padding": MAX_JETS,
-        "model": "EdgeConvTagger hidden 64, 3 layers, mean aggr., kNN k=8 in (eta, phi)",
+        "model": f"EdgeConvTagger hidden 64, {args.layers} EdgeConv layer(s), mean aggr., kNN "
+        "k=8 in (eta, phi)",
         "training": {
             "steps": args.steps,
             "seconds": round(train_s, 1),
@@ -278,7 +279,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--copies", type=int, default=6, help="partitions of the lazy run")
     parser.add_argument("--steps", type=int, default=40, help="training steps")
-    args = _common.parse(parser, {"repeat": 1, "copies": 1, "steps": 5})
+    parser.add_argument("--layers", type=int, default=3, help="EdgeConv layers of the tagger")
+    args = _common.parse(parser, {"repeat": 1, "copies": 1, "steps": 5, "layers": 1})
     if not NANOAOD.is_file():
         msg = f"the NanoAOD file is not at {NANOAOD} (see ../shared/data/README.md)"
         raise SystemExit(msg)

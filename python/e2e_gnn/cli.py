@@ -493,9 +493,11 @@ def _infer_many(model: Path, inputs: tuple[str, ...], out: Path, **settings: Any
         raise SystemExit(1)
 
 
-# Quick forms that mostly wait for servers and worker processes to start (tritonserver, dask
-# clusters): measured, many_files takes 88 s of wall time for 35 s of CPU.
-QUICK_WAITING = ("many_files", "triton")
+# The quick forms in the order they start: first those that mostly wait for servers and
+# worker processes (tritonserver, dask clusters: many_files takes 51 s of wall time for 36 s
+# of CPU), so that the others fill the cores meanwhile; then the longest (20-26 s of CPU
+# each, measured), so that no long one runs alone at the end; the others after them.
+QUICK_FIRST = ("many_files", "triton", "algebra", "precision", "layers", "coffea")
 # The physics studies among the benchmarks: they train taggers for their numbers (over an
 # hour together on two cores) and are left out by `bench --performance`.
 TRAINING_STUDIES = ("calibration", "learning_curve", "physics")
@@ -579,8 +581,8 @@ def bench(
         run_all = True
     if run_all:  # the timings first, on the machine as quiet as the user left it
         names.sort(key=lambda each: each in TRAINING_STUDIES)
-    if quick:  # those that mostly wait first, so that the others fill the cores meanwhile
-        names.sort(key=lambda each: each not in QUICK_WAITING)
+    if quick:
+        names.sort(key=lambda each: QUICK_FIRST.index(each) if each in QUICK_FIRST else 99)
     jobs = jobs or ((os.cpu_count() or 1) + 1 if quick else 1)
     with tempfile.TemporaryDirectory() as tmp:
         results = out or (Path(tmp) if quick else scripts / "results")
