@@ -228,7 +228,7 @@ def print_tables(tasks: dict[str, dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = _common.parser(__doc__)
-    # The defaults are the run the README cites (34 min on 2 shared cores); docs/learning_curve.md
+    # The defaults are the run the README cites (11 min on 2 cores); docs/learning_curve.md
     # gives the larger two-seed command.
     parser.add_argument("--tasks", nargs="+", choices=sorted(PAIRS), default=list(PAIRS))
     parser.add_argument("--events", type=int, default=1500)
