@@ -1,6 +1,9 @@
-"""Argument checks shared by the layers (shapes and dtypes only: they cost nothing at export)."""
+"""Argument checks shared by the layers and models (sizes, shapes and dtypes only: they cost
+nothing at export)."""
 
 from __future__ import annotations
+
+import operator
 
 import torch
 from torch import Tensor
@@ -79,4 +82,17 @@ def check_2d(layer: str, name: str, *tensors: Tensor | None) -> None:
                 f"{layer}: `{name}` must be [N, F] (as in torch_geometric; GCNConv, GraphConv, "
                 f"SAGEConv, GINConv, ARMAConv take [*, N, F]), got shape {tuple(value.shape)!r}"
             )
+            raise ValueError(msg)
+
+
+def check_sizes(model: str, **sizes: int) -> None:
+    """Every size ``model`` is built with is an integer >= 1: torch builds empty layers from a
+    0, whose model then runs and gives constant scores."""
+    for name, size in sizes.items():
+        try:
+            valid = operator.index(size) >= 1
+        except TypeError:
+            valid = False
+        if not valid:
+            msg = f"{model}: `{name}` must be an integer >= 1, got {size!r}"
             raise ValueError(msg)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_sizes
 from e2e_gnn.nn.conv import EdgeConv
 from e2e_gnn.nn.pool import global_max_pool, global_mean_pool
 from e2e_gnn.spec import TensorSpec, node_output
@@ -84,6 +85,7 @@ class CalibrationGNN(torch.nn.Module):
         max_factor: float = 3.0,
     ) -> None:
         super().__init__()
+        check_sizes("CalibrationGNN", in_features=in_features, hidden=hidden, num_layers=num_layers)
         if not (0 < min_factor < 1 < max_factor < math.inf):
             msg = (
                 f"CalibrationGNN needs 0 < min_factor < 1 < max_factor, got min_factor="

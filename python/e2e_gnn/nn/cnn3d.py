@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_sizes
 from e2e_gnn.nn.frame_scaling import channel_rms
 
 
@@ -46,6 +47,16 @@ class LayeredCNNTagger(torch.nn.Module):
         num_classes: int = 1,
     ) -> None:
         super().__init__()
+        check_sizes(
+            "LayeredCNNTagger",
+            in_channels=in_channels,
+            layers=layers,
+            height=height,
+            width=width,
+            width_channels=width_channels,
+            dense=dense,
+            num_classes=num_classes,
+        )
         self.hyperparameters: dict[str, Any] = {
             "in_channels": in_channels,
             "layers": layers,

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_sizes
 from e2e_gnn.nn.pool import global_max_pool
 from e2e_gnn.spec import TensorSpec, node_output
 
@@ -146,6 +147,7 @@ class JetPointNet(torch.nn.Module):
         feature_transform: bool = True,
     ) -> None:
         super().__init__()
+        check_sizes("JetPointNet", in_features=in_features, width=width, global_width=global_width)
         if not 0 <= energy_index < in_features:
             msg = (
                 f"JetPointNet: energy_index must be a column of x, in [0, {in_features}), "

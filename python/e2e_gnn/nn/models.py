@@ -15,6 +15,7 @@ from e2e_gnn.nn import (
     global_mean_max_add_pool,
     global_mean_pool,
 )
+from e2e_gnn.nn._checks import check_sizes
 from e2e_gnn.nn.cnn3d import LayeredCNNTagger
 from e2e_gnn.nn.frame_scaling import channel_rms
 from e2e_gnn.nn.resnet import ResNet15Tagger
@@ -65,6 +66,13 @@ class EdgeConvTagger(torch.nn.Module):
         plain_last: bool = True,
     ) -> None:
         super().__init__()
+        check_sizes(
+            "EdgeConvTagger",
+            in_features=in_features,
+            hidden=hidden,
+            num_layers=num_layers,
+            num_classes=num_classes,
+        )
         self.hyperparameters: dict[str, Any] = {
             "in_features": in_features,
             "hidden": hidden,
@@ -122,6 +130,13 @@ class FrameCNNTagger(torch.nn.Module):
         self, in_channels: int, width: int = 16, num_blocks: int = 2, num_classes: int = 1
     ) -> None:
         super().__init__()
+        check_sizes(
+            "FrameCNNTagger",
+            in_channels=in_channels,
+            width=width,
+            num_blocks=num_blocks,
+            num_classes=num_classes,
+        )
         self.hyperparameters: dict[str, Any] = {
             "in_channels": in_channels,
             "width": width,
@@ -185,6 +200,14 @@ class ARMATagger(torch.nn.Module):
         num_classes: int = 1,
     ) -> None:
         super().__init__()
+        check_sizes(
+            "ARMATagger",
+            in_features=in_features,
+            hidden=hidden,
+            stacks=stacks,
+            num_layers=num_layers,
+            num_classes=num_classes,
+        )
         self.hyperparameters: dict[str, Any] = {
             "in_features": in_features,
             "hidden": hidden,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from e2e_gnn.nn._checks import check_sizes
 from e2e_gnn.nn.frame_scaling import channel_rms
 
 
@@ -59,6 +60,13 @@ class ResNet15Tagger(torch.nn.Module):
     ) -> None:
         super().__init__()
         first, second = maps
+        check_sizes(
+            "ResNet15Tagger",
+            in_channels=in_channels,
+            blocks=blocks,
+            **{"maps[0]": first, "maps[1]": second},
+            num_classes=num_classes,
+        )
         self.hyperparameters: dict[str, Any] = {
             "in_channels": in_channels,
             "blocks": blocks,
