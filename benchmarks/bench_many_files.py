@@ -20,7 +20,7 @@ This machine has 2 cores shared with other work (the load average is recorded wi
 run): the 2-worker numbers are an upper bound of what 2 cores give, not a scaling law, and
 the Triton server shares the same 2 cores. Usage:
 
-    python benchmarks/bench_many_files.py [--files 8] [--graphs 2000] [--quick]
+    python benchmarks/bench_many_files.py [--files 8] [--graphs 2000] [--layers 3] [--quick]
 
 Writes benchmarks/results/many_files.json and prints a markdown table.
 """
@@ -285,16 +285,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--graphs", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=6)
-    args = _common.parse(parser, {"files": 2, "graphs": 50, "copies": 1})
+    parser.add_argument("--layers", type=int, default=3, help="EdgeConv layers of the tagger")
+    args = _common.parse(parser, {"files": 2, "graphs": 50, "copies": 1, "layers": 1})
     bench = _common.Bench("many_files", args)
-    # --quick: the 2-worker dask clusters and one EdgeConv layer (the same code, half the
-    # export time)
+    # dask clusters of these worker counts (--quick: the 2-worker ones, the same code)
     clusters = (2,) if args.quick else (1, 2)
-    layers = 1 if args.quick else 3
     with tempfile.TemporaryDirectory() as work:
         results: dict[str, Any] = {
-            "infer_files": many_files(Path(work), args.files, args.graphs, clusters, layers),
-            "column": column(Path(work), args.copies, clusters, layers)
+            "infer_files": many_files(Path(work), args.files, args.graphs, clusters, args.layers),
+            "column": column(Path(work), args.copies, clusters, args.layers)
             if NANOAOD.is_file()
             else None,
         }

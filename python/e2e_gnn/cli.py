@@ -582,7 +582,8 @@ def bench(
     if run_all:  # the timings first, on the machine as quiet as the user left it
         names.sort(key=lambda each: each in TRAINING_STUDIES)
     if quick:
-        names.sort(key=lambda each: QUICK_FIRST.index(each) if each in QUICK_FIRST else 99)
+        first = {each: order for order, each in enumerate(QUICK_FIRST)}
+        names.sort(key=lambda each: first.get(each, len(first)))
     jobs = jobs or ((os.cpu_count() or 1) + 1 if quick else 1)
     with tempfile.TemporaryDirectory() as tmp:
         results = out or (Path(tmp) if quick else scripts / "results")
